@@ -1,0 +1,265 @@
+//! The multi-threaded CPU backend: a batch is split at line boundaries into one piece per
+//! thread, each piece is parsed and aggregated into its own [`Partial`], and the pieces merge.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use super::{Backend, BackendError};
+use crate::agg::Partial;
+use crate::batch::{Batch, BufferPool};
+use crate::format::line::looks_binary;
+use crate::format::{LineKind, Record};
+use crate::plan::Plan;
+use crate::reject::{Reject, RejectReason};
+
+/// The CPU backend.
+pub struct CpuBackend {
+    plan: Arc<Plan>,
+    pool: BufferPool,
+    threads: rayon::ThreadPool,
+    n_threads: usize,
+}
+
+impl CpuBackend {
+    /// A backend running `plan` on `threads` threads (0 = all cores), framing into `pool`.
+    pub fn new(plan: Arc<Plan>, threads: usize, pool: BufferPool) -> Result<Self, BackendError> {
+        let n_threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(n_threads)
+            .thread_name(|i| format!("logpulse-cpu-{i}"))
+            .build()
+            .map_err(|e| BackendError::Other(format!("starting CPU threads: {e}")))?;
+        Ok(CpuBackend {
+            plan,
+            pool,
+            threads,
+            n_threads,
+        })
+    }
+}
+
+/// Splits `bytes` (whole lines) into about `n` pieces, each ending after a newline.
+fn split_lines(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(n);
+    let mut start = 0;
+    for i in 1..=n {
+        if start >= bytes.len() {
+            break;
+        }
+        let target = (bytes.len() * i / n).max(start);
+        let end = if i == n || target >= bytes.len() {
+            bytes.len()
+        } else {
+            memchr::memchr(b'\n', &bytes[target..]).map_or(bytes.len(), |p| target + p + 1)
+        };
+        if end > start {
+            out.push((start, end));
+        }
+        start = end;
+    }
+    out
+}
+
+/// One piece's result, before line numbers are made absolute.
+struct Piece {
+    partial: Partial,
+    lines: u64,
+    /// Rejects with `line_no` relative to the piece (0-based) and `offset` relative to the batch.
+    rejects: Vec<Reject>,
+}
+
+/// Parses and aggregates whole lines (`bytes` ends with `\n` or is empty) into `out`.
+/// Rejects get a 0-based `line_no` relative to `bytes` and an `offset` relative to
+/// `base_offset`. Returns the number of lines.
+pub fn parse_lines(
+    plan: &Plan,
+    bytes: &[u8],
+    batch_seq: u64,
+    base_offset: u64,
+    out: &mut Partial,
+    rejects: &mut Vec<Reject>,
+) -> u64 {
+    let mut pos = 0usize;
+    let mut idx = 0u64;
+    let mut status_buf = [0u8; 3];
+    while pos < bytes.len() {
+        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
+        let raw = &bytes[pos..end];
+        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+        let mut rec = Record::default();
+        let outcome = if line.is_empty() {
+            Err(RejectReason::EmptyLine)
+        } else {
+            plan.format.parse(line, &mut rec)
+        };
+        let outcome = match outcome {
+            Ok(LineKind::Record) => {
+                let key = plan.key.of(&rec, &mut status_buf);
+                match std::str::from_utf8(key) {
+                    Ok(k) => {
+                        let w = plan.window.window_of(rec.time, batch_seq);
+                        out.add_record(w, k, &rec);
+                        Ok(())
+                    }
+                    Err(_) => Err(RejectReason::InvalidUtf8),
+                }
+            }
+            Ok(LineKind::Directive) => {
+                out.directives += 1;
+                Ok(())
+            }
+            Err(r) => Err(if r != RejectReason::EmptyLine && looks_binary(line) {
+                RejectReason::BinaryData
+            } else {
+                r
+            }),
+        };
+        if let Err(reason) = outcome {
+            out.reject_counts.add(reason);
+            rejects.push(Reject::new(idx, base_offset + pos as u64, reason, raw));
+        }
+        idx += 1;
+        pos = end + 1;
+    }
+    out.lines += idx;
+    idx
+}
+
+impl Backend for CpuBackend {
+    fn describe(&self) -> String {
+        format!("cpu ({} threads)", self.n_threads)
+    }
+
+    fn pool(&self) -> BufferPool {
+        self.pool.clone()
+    }
+
+    fn process(&mut self, batch: Batch) -> Result<Partial, BackendError> {
+        let bytes = batch.bytes();
+        let plan = &*self.plan;
+        let seq = batch.seq;
+        let pieces_n = if bytes.len() < 256 * 1024 {
+            1
+        } else {
+            self.n_threads
+        };
+        let ranges = split_lines(bytes, pieces_n);
+        let source = batch.origin.source.clone();
+        let pieces: Vec<Piece> = self.threads.install(|| {
+            ranges
+                .par_iter()
+                .map(|&(s, e)| {
+                    let mut partial = Partial::new(seq, source.clone());
+                    let mut rejects = Vec::new();
+                    let lines = parse_lines(
+                        plan,
+                        &bytes[s..e],
+                        seq,
+                        s as u64,
+                        &mut partial,
+                        &mut rejects,
+                    );
+                    Piece {
+                        partial,
+                        lines,
+                        rejects,
+                    }
+                })
+                .collect()
+        });
+        // Make reject positions absolute, in line order.
+        let mut result = Partial::new(seq, source);
+        result.input_bytes = bytes.len() as u64;
+        result.rejects = batch.skipped;
+        for r in &result.rejects {
+            result.reject_counts.add(r.reason);
+        }
+        result.lines = result.rejects.len() as u64;
+        let mut line_base = batch.origin.first_line;
+        let mut partials = Vec::with_capacity(pieces.len());
+        for mut p in pieces {
+            for r in &mut p.rejects {
+                r.line_no += line_base;
+                r.offset += batch.origin.offset;
+            }
+            line_base += p.lines;
+            result.rejects.append(&mut p.rejects);
+            partials.push(p.partial);
+        }
+        let merged = self.threads.install(|| {
+            partials.into_par_iter().reduce_with(|mut a, b| {
+                a.merge(b);
+                a
+            })
+        });
+        if let Some(mut m) = merged {
+            // The rejects were moved out already; merge the counters and groups.
+            m.rejects = std::mem::take(&mut result.rejects);
+            m.input_bytes = 0;
+            result.merge(m);
+        }
+        Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Origin;
+    use crate::format::Format;
+
+    #[test]
+    fn split_lines_covers_everything_at_line_ends() {
+        let text = b"aa\nbbbb\nc\nddddd\ne\n";
+        for n in 1..8 {
+            let r = split_lines(text, n);
+            assert_eq!(r.first().unwrap().0, 0);
+            assert_eq!(r.last().unwrap().1, text.len());
+            for w in r.windows(2) {
+                assert_eq!(w[0].1, w[1].0);
+                assert_eq!(text[w[0].1 - 1], b'\n');
+            }
+        }
+    }
+
+    #[test]
+    fn counts_and_locates_rejects() {
+        let plan = Arc::new(Plan::reference(Format::preset("common").unwrap()));
+        let mut be = CpuBackend::new(plan, 2, BufferPool::heap(2, 1024)).unwrap();
+        let text = b"a - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 10\n\
+                     \n\
+                     b - - [01/Jul/1995:00:00:02 -0400] \"GET / HTTP/1.0\" 503 5\r\n\
+                     garbage\n\
+                     a - - [01/Jul/1995:00:01:01 -0400] \"GET / HTTP/1.0\" 404 -\n";
+        let origin = Origin {
+            source: "t".into(),
+            first_line: 10,
+            offset: 1000,
+        };
+        let p = be
+            .process(Batch::from_bytes(3, text.to_vec(), origin))
+            .unwrap();
+        assert_eq!(p.lines, 5);
+        assert_eq!(p.records, 3);
+        assert_eq!(p.rejected(), 2);
+        assert_eq!(p.rejects[0].line_no, 11);
+        assert_eq!(p.rejects[0].reason, RejectReason::EmptyLine);
+        assert_eq!(p.rejects[1].line_no, 13);
+        assert_eq!(p.rejects[1].line, b"garbage");
+        assert_eq!(p.groups.len(), 3); // a@00:00, b@00:00, a@00:01
+        let total: u64 = p.groups.values().map(|a| a.requests).sum();
+        assert_eq!(total, 3);
+        let b = p
+            .groups
+            .iter()
+            .find(|(k, _)| &*k.key == "b")
+            .map(|(_, a)| a)
+            .unwrap();
+        assert_eq!((b.s5xx, b.bytes, b.errors.clone()), (1, 5, vec![(503, 1)]));
+    }
+}

@@ -1,0 +1,259 @@
+//! Batches: one contiguous buffer of whole lines, and the pool its memory comes from.
+//!
+//! The hot path never builds one object per line: a [`Batch`] is the unit every stage works on.
+//! Its memory comes from a [`BufferPool`] owned by the backend, so the GPU backend can hand out
+//! page-locked (pinned) buffers that copy to the device with no staging copy, and the number of
+//! buffers in flight (hence memory) is bounded.
+
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+/// Memory a batch's bytes live in. Heap memory on the CPU, pinned host memory for the GPU.
+pub trait BatchStorage: Send + 'static {
+    /// The whole capacity, readable.
+    fn full(&self) -> &[u8];
+    /// The whole capacity, writable.
+    fn full_mut(&mut self) -> &mut [u8];
+}
+
+impl BatchStorage for Vec<u8> {
+    fn full(&self) -> &[u8] {
+        self
+    }
+    fn full_mut(&mut self) -> &mut [u8] {
+        self
+    }
+}
+
+/// Makes a new storage of the given capacity (heap or pinned).
+pub type StorageFactory = Arc<dyn Fn(usize) -> Box<dyn BatchStorage> + Send + Sync>;
+
+struct PoolInner {
+    capacity: usize,
+    factory: StorageFactory,
+    free_tx: Sender<Box<dyn BatchStorage>>,
+    free_rx: Receiver<Box<dyn BatchStorage>>,
+    /// One token per buffer that may still be created; bounds the pool's size.
+    create_tokens: Receiver<()>,
+}
+
+/// A bounded pool of equally sized buffers. `acquire` blocks while every buffer is in use,
+/// which is how a slow backend slows the source down (back-pressure) and memory stays bounded.
+#[derive(Clone)]
+pub struct BufferPool {
+    inner: Arc<PoolInner>,
+}
+
+impl BufferPool {
+    /// A pool of at most `count` buffers of `capacity` bytes, made lazily by `factory`.
+    pub fn new(count: usize, capacity: usize, factory: StorageFactory) -> Self {
+        let count = count.max(1);
+        let (free_tx, free_rx) = bounded(count);
+        let (tok_tx, create_tokens) = bounded(count);
+        for _ in 0..count {
+            let _ = tok_tx.send(());
+        }
+        BufferPool {
+            inner: Arc::new(PoolInner {
+                capacity,
+                factory,
+                free_tx,
+                free_rx,
+                create_tokens,
+            }),
+        }
+    }
+
+    /// A pool of heap buffers.
+    pub fn heap(count: usize, capacity: usize) -> Self {
+        Self::new(count, capacity, Arc::new(|cap| Box::new(vec![0u8; cap])))
+    }
+
+    /// Capacity of each buffer in bytes.
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// Takes a free buffer, making one if the pool is not full yet, else waiting for one.
+    pub fn acquire(&self) -> BatchBuf {
+        let storage = match self.inner.free_rx.try_recv() {
+            Ok(s) => s,
+            Err(_) => match self.inner.create_tokens.try_recv() {
+                Ok(()) => (self.inner.factory)(self.inner.capacity),
+                Err(_) => self
+                    .inner
+                    .free_rx
+                    .recv()
+                    .expect("pool holds its own sender, so the channel never closes"),
+            },
+        };
+        BatchBuf {
+            storage: Some(storage),
+            len: 0,
+            pool: Some(self.inner.clone()),
+        }
+    }
+}
+
+/// A buffer with a length; returns its storage to its pool when dropped.
+pub struct BatchBuf {
+    storage: Option<Box<dyn BatchStorage>>,
+    len: usize,
+    pool: Option<Arc<PoolInner>>,
+}
+
+impl BatchBuf {
+    /// A stand-alone buffer holding `bytes` (tests, one-off batches); not pooled.
+    pub fn from_vec(bytes: Vec<u8>) -> Self {
+        let len = bytes.len();
+        BatchBuf {
+            storage: Some(Box::new(bytes)),
+            len,
+            pool: None,
+        }
+    }
+
+    fn storage(&self) -> &dyn BatchStorage {
+        self.storage.as_deref().expect("storage present until drop")
+    }
+
+    fn storage_mut(&mut self) -> &mut dyn BatchStorage {
+        self.storage
+            .as_deref_mut()
+            .expect("storage present until drop")
+    }
+
+    /// The valid bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.storage().full()[..self.len]
+    }
+
+    /// Total capacity.
+    pub fn capacity(&self) -> usize {
+        self.storage().full().len()
+    }
+
+    /// Number of valid bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when no byte is valid.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The unused tail, to be filled and then [`BatchBuf::advance`]d over.
+    pub fn spare_mut(&mut self) -> &mut [u8] {
+        let len = self.len;
+        &mut self.storage_mut().full_mut()[len..]
+    }
+
+    /// Marks `n` more bytes of the spare tail as valid.
+    pub fn advance(&mut self, n: usize) {
+        assert!(self.len + n <= self.capacity(), "advance past capacity");
+        self.len += n;
+    }
+
+    /// Sets the valid length (shrinking, or growing over bytes already written).
+    pub fn set_len(&mut self, len: usize) {
+        assert!(len <= self.capacity(), "set_len past capacity");
+        self.len = len;
+    }
+
+    /// Appends bytes; panics if they do not fit (callers check `spare_mut().len()`).
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.spare_mut()[..bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// Raw access to the storage, for backends that know its concrete type (pinned memory).
+    pub fn storage_any(&self) -> &dyn BatchStorage {
+        self.storage()
+    }
+}
+
+impl Drop for BatchBuf {
+    fn drop(&mut self) {
+        if let (Some(storage), Some(pool)) = (self.storage.take(), self.pool.take()) {
+            // A full channel cannot happen (one slot per buffer); a closed one means the pool is gone.
+            let _ = pool.free_tx.try_send(storage);
+        }
+    }
+}
+
+/// Where a batch came from: enough to locate any of its lines in its source and to resume.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// Source name (file path, "-" for stdin, "kafka:topic/partition").
+    pub source: Arc<str>,
+    /// 1-based line number of the batch's first line within the source.
+    pub first_line: u64,
+    /// Byte offset of the batch's first byte within the source.
+    pub offset: u64,
+}
+
+/// One unit of work: whole lines, each ending in `\n`.
+pub struct Batch {
+    /// Sequence number in the run, from 0; used by the per-batch window mode.
+    pub seq: u64,
+    /// The bytes: zero or more lines, each terminated by `\n`.
+    pub buf: BatchBuf,
+    /// Number of lines in `buf`.
+    pub lines: u64,
+    /// Where the bytes came from.
+    pub origin: Origin,
+    /// Lines the framer cut out before this batch (too long to buffer), already rejected.
+    pub skipped: Vec<crate::reject::Reject>,
+}
+
+impl Batch {
+    /// A batch over `bytes` (a final newline is added if missing); counts its lines.
+    pub fn from_bytes(seq: u64, mut bytes: Vec<u8>, origin: Origin) -> Self {
+        if bytes.last().is_some_and(|&b| b != b'\n') {
+            bytes.push(b'\n');
+        }
+        let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+        Batch {
+            seq,
+            buf: BatchBuf::from_vec(bytes),
+            lines,
+            origin,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The batch's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.buf.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_reuses_and_bounds_buffers() {
+        let pool = BufferPool::heap(2, 16);
+        let mut a = pool.acquire();
+        a.extend_from_slice(b"abc");
+        assert_eq!(a.bytes(), b"abc");
+        let b = pool.acquire();
+        drop(a);
+        // Third acquire reuses the dropped one rather than making a third.
+        let c = pool.acquire();
+        assert_eq!(c.len(), 0);
+        assert_eq!(c.capacity(), 16);
+        drop(b);
+        drop(c);
+    }
+
+    #[test]
+    fn from_bytes_adds_missing_newline() {
+        let b = Batch::from_bytes(0, b"a\nb".to_vec(), Origin::default());
+        assert_eq!(b.bytes(), b"a\nb\n");
+        assert_eq!(b.lines, 2);
+    }
+}

@@ -1,0 +1,236 @@
+//! Timestamp parsing to UTC epoch seconds, without allocation.
+//!
+//! Written by hand rather than with chrono: the hot path parses tens of millions of stamps a
+//! second in one fixed layout each, and the GPU kernels mirror these exact functions.
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp as i64 + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The calendar date of a day count since 1970-01-01 (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Formats epoch seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_rfc3339(secs: i64) -> String {
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+#[inline]
+fn digits(b: &[u8]) -> Option<u32> {
+    let mut v: u32 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u32;
+    }
+    Some(v)
+}
+
+/// Month number (1-12) of an English three-letter abbreviation.
+#[inline]
+pub fn month_from_abbr(m: &[u8]) -> Option<u32> {
+    if m.len() != 3 {
+        return None;
+    }
+    let key = (m[0] | 0x20) as u32 | (((m[1] | 0x20) as u32) << 8) | (((m[2] | 0x20) as u32) << 16);
+    const fn k(s: &[u8; 3]) -> u32 {
+        s[0] as u32 | ((s[1] as u32) << 8) | ((s[2] as u32) << 16)
+    }
+    const MONTHS: [u32; 12] = [
+        k(b"jan"),
+        k(b"feb"),
+        k(b"mar"),
+        k(b"apr"),
+        k(b"may"),
+        k(b"jun"),
+        k(b"jul"),
+        k(b"aug"),
+        k(b"sep"),
+        k(b"oct"),
+        k(b"nov"),
+        k(b"dec"),
+    ];
+    MONTHS.iter().position(|&x| x == key).map(|i| i as u32 + 1)
+}
+
+fn hms(b: &[u8]) -> Option<i64> {
+    if b.len() != 8 || b[2] != b':' || b[5] != b':' {
+        return None;
+    }
+    let h = digits(&b[0..2])?;
+    let mi = digits(&b[3..5])?;
+    let s = digits(&b[6..8])?;
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    Some(h as i64 * 3600 + mi as i64 * 60 + s as i64)
+}
+
+fn valid_date(y: u32, m: u32, d: u32) -> bool {
+    (1..=12).contains(&m) && (1..=31).contains(&d) && y >= 1970
+}
+
+/// Skips an optional fractional part `.ddd` at the start of `b`; returns what follows.
+fn skip_fraction(b: &[u8]) -> Option<&[u8]> {
+    if b.first() == Some(&b'.') {
+        let n = b[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
+            return None;
+        }
+        Some(&b[1 + n..])
+    } else {
+        Some(b)
+    }
+}
+
+/// A numeric zone `+hhmm`, `-hhmm` or `+hh:mm` in seconds east of UTC.
+fn zone(b: &[u8]) -> Option<i64> {
+    let sign = match b.first()? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let (h, m) = match b.len() {
+        5 => (digits(&b[1..3])?, digits(&b[3..5])?),
+        6 if b[3] == b':' => (digits(&b[1..3])?, digits(&b[4..6])?),
+        _ => return None,
+    };
+    if h > 23 || m > 59 {
+        return None;
+    }
+    Some(sign * (h as i64 * 3600 + m as i64 * 60))
+}
+
+/// Apache/NCSA time `01/Jul/1995:00:00:01 -0400` (brackets already removed); the zone and a
+/// fractional second (`04:05:24.385`, HAProxy) are optional. Without a zone, UTC is assumed.
+pub fn parse_clf(b: &[u8]) -> Option<i64> {
+    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    let d = digits(&b[0..2])?;
+    let m = month_from_abbr(&b[3..6])?;
+    let y = digits(&b[7..11])?;
+    let t = hms(&b[12..20])?;
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    let rest = skip_fraction(&b[20..])?;
+    let off = match rest {
+        [] => 0,
+        [b' ', z @ ..] => zone(z)?,
+        _ => return None,
+    };
+    Some(days_from_civil(y as i64, m, d) * 86_400 + t - off)
+}
+
+/// ISO 8601 / RFC 3339 `2015-03-08T16:35:33.465313Z`, `2021-05-06T00:00:11+00:00`; a space may
+/// replace the `T`; the zone is optional (UTC).
+pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let y = digits(&b[0..4])?;
+    let m = digits(&b[5..7])?;
+    let d = digits(&b[8..10])?;
+    let t = hms(&b[11..19])?;
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    let rest = skip_fraction(&b[19..])?;
+    let off = match rest {
+        [] | [b'Z'] | [b'z'] => 0,
+        z => zone(z)?,
+    };
+    Some(days_from_civil(y as i64, m, d) * 86_400 + t - off)
+}
+
+/// Epoch seconds, optionally with a fraction (`804571201`, `1620259211.123`).
+pub fn parse_epoch(b: &[u8]) -> Option<i64> {
+    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if int_len == 0 || int_len > 12 {
+        return None;
+    }
+    let rest = skip_fraction(&b[int_len..])?;
+    if !rest.is_empty() {
+        return None;
+    }
+    digits(&b[..int_len.min(9)]).map(|hi| {
+        // Up to 12 digits: fold the rest in as i64 to avoid u32 overflow.
+        let mut v = hi as i64;
+        for &c in &b[int_len.min(9)..int_len] {
+            v = v * 10 + (c - b'0') as i64;
+        }
+        v
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clf_with_zone() {
+        // 01/Jul/1995:00:00:01 -0400 is 04:00:01 UTC = 804571201 (the NASA TSV has the same).
+        assert_eq!(parse_clf(b"01/Jul/1995:00:00:01 -0400"), Some(804_571_201));
+        assert_eq!(
+            parse_clf(b"17/May/2015:10:05:03 +0000"),
+            Some(1_431_857_103)
+        );
+        assert_eq!(parse_clf(b"02/Feb/2012:04:05:24.385"), Some(1_328_155_524));
+        assert_eq!(parse_clf(b"32/Jul/1995:00:00:01 -0400"), None);
+        assert_eq!(parse_clf(b"01/Jux/1995:00:00:01 -0400"), None);
+        assert_eq!(parse_clf(b"01/Jul/1995:00:00:01 -04"), None);
+    }
+
+    #[test]
+    fn iso_and_epoch() {
+        assert_eq!(
+            parse_iso8601(b"2015-03-08T16:35:33.465313Z"),
+            Some(1_425_832_533)
+        );
+        assert_eq!(
+            parse_iso8601(b"2015-03-08T17:35:33+01:00"),
+            Some(1_425_832_533)
+        );
+        assert_eq!(parse_epoch(b"804571201"), Some(804_571_201));
+        assert_eq!(parse_epoch(b"1620259211.123"), Some(1_620_259_211));
+        assert_eq!(parse_epoch(b"12a"), None);
+        assert_eq!(parse_epoch(b""), None);
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for days in [-1000, 0, 9_000, 20_000, 50_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(format_rfc3339(804_571_201), "1995-07-01T04:00:01Z");
+    }
+}

@@ -1,0 +1,434 @@
+//! The framer: cuts a byte stream into batches of whole lines, straight into pooled buffers.
+//!
+//! Sources write into [`Framer::spare`] and [`Framer::commit`] what they wrote (no extra copy for
+//! files), or [`Framer::push`] bytes they already hold. A batch is cut when it reaches
+//! `max_lines` lines or its buffer is full; [`Framer::flush`] cuts early (a linger timer on slow
+//! streams) and [`Framer::finish`] ends the stream, adding the missing final newline.
+//!
+//! A line longer than `max_line_len` is never buffered whole: its start is kept in a
+//! [`Reject`] (`line_too_long`) and the rest is dropped as it arrives, so memory stays bounded
+//! whatever the input.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
+use crate::reject::{Reject, RejectReason};
+
+/// How batches are cut.
+#[derive(Debug, Clone)]
+pub struct FramerConfig {
+    /// Most lines in one batch.
+    pub max_lines: usize,
+    /// Longest accepted line in bytes (without its newline); longer lines are rejected.
+    pub max_line_len: usize,
+}
+
+impl Default for FramerConfig {
+    fn default() -> Self {
+        FramerConfig {
+            max_lines: 250_000,
+            max_line_len: 64 * 1024,
+        }
+    }
+}
+
+/// A line being dropped because it is too long.
+struct Skipping {
+    reject: Reject,
+    /// Bytes of it seen so far (kept or dropped), without the newline.
+    seen: u64,
+}
+
+/// Cuts one source's bytes into batches. See the module docs.
+pub struct Framer {
+    pool: BufferPool,
+    cfg: FramerConfig,
+    source: Arc<str>,
+    cur: BatchBuf,
+    /// Bytes of `cur` already scanned for newlines.
+    scanned: usize,
+    /// Start of the current (incomplete) line in `cur`.
+    line_start: usize,
+    /// Complete lines in `cur`.
+    lines: u64,
+    /// Source offset of `cur[0]`.
+    cur_offset: u64,
+    /// Source line number of `cur`'s first line.
+    cur_first_line: u64,
+    skipping: Option<Skipping>,
+    /// Over-long lines rejected since the last batch was cut; travel with the next batch.
+    pending_rejects: Vec<Reject>,
+    next_seq: u64,
+    ready: VecDeque<Batch>,
+}
+
+impl Framer {
+    /// A framer for the source named `source`, taking buffers from `pool`; `first_seq` numbers
+    /// its first batch (several sources share one sequence in a run).
+    pub fn new(pool: BufferPool, cfg: FramerConfig, source: Arc<str>) -> Self {
+        let mut cfg = cfg;
+        // A line must fit a buffer with room to spare, or the framer could not make progress.
+        cfg.max_line_len = cfg.max_line_len.min(pool.capacity() / 2).max(1);
+        cfg.max_lines = cfg.max_lines.max(1);
+        let cur = pool.acquire();
+        Framer {
+            pool,
+            cfg,
+            source,
+            cur,
+            scanned: 0,
+            line_start: 0,
+            lines: 0,
+            cur_offset: 0,
+            cur_first_line: 1,
+            skipping: None,
+            pending_rejects: Vec::new(),
+            next_seq: 0,
+            ready: VecDeque::new(),
+        }
+    }
+
+    /// Starts numbering at a source position (resume from a checkpoint).
+    pub fn set_position(&mut self, offset: u64, next_line: u64) {
+        self.cur_offset = offset;
+        self.cur_first_line = next_line;
+    }
+
+    /// Source offset just after the last byte committed to a cut batch or still buffered.
+    pub fn position(&self) -> (u64, u64) {
+        (self.cur_offset, self.cur_first_line)
+    }
+
+    /// Writable room for the source to fill; call [`Framer::commit`] with what was written.
+    pub fn spare(&mut self) -> &mut [u8] {
+        if self.cur.spare_mut().is_empty() {
+            // Full: cut at the last whole line. The current line is shorter than half the buffer
+            // (longer ones are being skipped), so this frees room.
+            self.cut(self.line_start);
+        }
+        self.cur.spare_mut()
+    }
+
+    /// Accepts `n` bytes just written into [`Framer::spare`].
+    pub fn commit(&mut self, n: usize) {
+        self.cur.advance(n);
+        self.scan();
+    }
+
+    /// Copies `bytes` in (for sources that already hold their bytes in memory).
+    pub fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let spare = self.spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            self.commit(n);
+            bytes = &bytes[n..];
+        }
+    }
+
+    /// Cuts a batch of the whole lines buffered so far (linger expiry on a slow stream).
+    pub fn flush(&mut self) {
+        if self.lines > 0 || !self.pending_rejects.is_empty() {
+            self.cut(self.line_start);
+        }
+    }
+
+    /// Ends the stream: a last line without newline gets one; everything is cut.
+    pub fn finish(&mut self) {
+        if let Some(skip) = self.skipping.take() {
+            self.finish_skip(skip);
+        }
+        if self.cur.len() > self.line_start {
+            if self.cur.spare_mut().is_empty() {
+                self.cut(self.line_start);
+            }
+            // The synthetic newline is not a source byte: offsets stay those of the source.
+            self.cur.extend_from_slice(b"\n");
+            self.scanned = self.cur.len();
+            self.lines += 1;
+            self.line_start = self.cur.len();
+            self.cut_with_len(self.cur.len(), self.cur.len() as u64 - 1);
+        } else {
+            self.flush();
+        }
+    }
+
+    /// Takes the next finished batch, if any.
+    pub fn pop(&mut self) -> Option<Batch> {
+        self.ready.pop_front()
+    }
+
+    fn scan(&mut self) {
+        let len = self.cur.len();
+        if let Some(mut skip) = self.skipping.take() {
+            // Drop bytes until the over-long line ends.
+            let region = &self.cur.bytes()[self.line_start..len];
+            match memchr::memchr(b'\n', region) {
+                None => {
+                    skip.seen += region.len() as u64;
+                    self.cur.set_len(self.line_start);
+                    self.scanned = self.line_start;
+                    self.skipping = Some(skip);
+                    return;
+                }
+                Some(p) => {
+                    skip.seen += p as u64;
+                    // Remove the rest of the long line (and its newline) from the buffer.
+                    let tail_start = self.line_start + p + 1;
+                    let tail_len = len - tail_start;
+                    let ls = self.line_start;
+                    self.cur
+                        .spare_mut_from(ls)
+                        .copy_within(tail_start - ls..tail_start - ls + tail_len, 0);
+                    self.cur.set_len(ls + tail_len);
+                    self.scanned = ls;
+                    self.cur_offset += skip.seen + 1;
+                    self.cur_first_line += 1;
+                    self.pending_rejects.push(skip.reject);
+                }
+            }
+        }
+        loop {
+            let len = self.cur.len();
+            let nl = memchr::memchr(b'\n', &self.cur.bytes()[self.scanned..len]);
+            match nl {
+                Some(rel) => {
+                    let end = self.scanned + rel;
+                    self.scanned = end + 1;
+                    if end - self.line_start > self.cfg.max_line_len {
+                        self.cut_out_long_line(end);
+                        continue;
+                    }
+                    self.lines += 1;
+                    self.line_start = end + 1;
+                    if self.lines as usize >= self.cfg.max_lines {
+                        self.cut(self.line_start);
+                    }
+                }
+                None => {
+                    self.scanned = len;
+                    if len - self.line_start > self.cfg.max_line_len {
+                        self.start_skip();
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A complete line `[line_start, end)` that is too long: reject it and drop it.
+    fn cut_out_long_line(&mut self, end: usize) {
+        let line_no = self.cur_first_line + self.lines;
+        let offset = self.cur_offset + self.line_start as u64;
+        let reject = Reject::new(
+            line_no,
+            offset,
+            RejectReason::LineTooLong,
+            &self.cur.bytes()[self.line_start..end],
+        );
+        let line_start = self.line_start;
+        // `cut` moves the long line (and what follows) to the front of a fresh buffer.
+        self.cut(line_start);
+        self.drop_front(end + 1 - line_start);
+        self.pending_rejects.push(reject);
+    }
+
+    /// An incomplete line that is already too long: keep its start, drop the rest as it comes.
+    fn start_skip(&mut self) {
+        let line_no = self.cur_first_line + self.lines;
+        let offset = self.cur_offset + self.line_start as u64;
+        let kept = &self.cur.bytes()[self.line_start..];
+        let seen = kept.len() as u64;
+        let reject = Reject::new(line_no, offset, RejectReason::LineTooLong, kept);
+        // Cut the whole lines before it, so the next batch starts at the long line's offset.
+        self.cut(self.line_start);
+        self.cur.set_len(0);
+        self.scanned = 0;
+        self.skipping = Some(Skipping { reject, seen });
+    }
+
+    /// The stream ended inside an over-long line.
+    fn finish_skip(&mut self, skip: Skipping) {
+        self.cur_offset += skip.seen;
+        self.cur_first_line += 1;
+        self.pending_rejects.push(skip.reject);
+    }
+
+    /// Removes the first `n` bytes of `cur` (a rejected line), advancing the source position.
+    fn drop_front(&mut self, n: usize) {
+        let len = self.cur.len();
+        self.cur.spare_mut_from(0).copy_within(n..len, 0);
+        self.cur.set_len(len - n);
+        self.scanned -= n;
+        self.cur_offset += n as u64;
+        self.cur_first_line += 1;
+    }
+
+    /// Emits `cur[..at]` (whole lines) as a batch; bytes after `at` move to a fresh buffer.
+    fn cut(&mut self, at: usize) {
+        self.cut_with_len(at, at as u64);
+    }
+
+    /// Like [`Framer::cut`]; `source_len` is how many source bytes the batch covers (one less
+    /// than `at` when `finish` added a newline).
+    fn cut_with_len(&mut self, at: usize, source_len: u64) {
+        let mut next = self.pool.acquire();
+        let tail = &self.cur.bytes()[at..];
+        next.extend_from_slice(tail);
+        let mut full = std::mem::replace(&mut self.cur, next);
+        full.set_len(at);
+        let rejects = std::mem::take(&mut self.pending_rejects);
+        if self.lines > 0 || !rejects.is_empty() {
+            let batch = Batch {
+                seq: self.next_seq,
+                buf: full,
+                lines: self.lines,
+                origin: Origin {
+                    source: self.source.clone(),
+                    first_line: self.cur_first_line,
+                    offset: self.cur_offset,
+                },
+                skipped: rejects,
+            };
+            self.next_seq += 1;
+            self.ready.push_back(batch);
+        }
+        self.cur_offset += source_len;
+        self.cur_first_line += self.lines;
+        self.lines = 0;
+        self.scanned -= at.min(self.scanned);
+        self.line_start -= at.min(self.line_start);
+    }
+}
+
+impl BatchBuf {
+    /// Writable view of the whole storage from `from` (valid and spare bytes), for in-place moves.
+    fn spare_mut_from(&mut self, from: usize) -> &mut [u8] {
+        let len = self.len();
+        self.set_len(from);
+        // Safe re-borrow: spare_mut covers [from, capacity).
+        let s: *mut [u8] = self.spare_mut();
+        self.set_len(len);
+        // SAFETY: `s` points into storage owned by `self`, which outlives the returned borrow;
+        // no other reference to that storage exists while `&mut self` is held.
+        unsafe { &mut *s }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(input: &[u8], cfg: FramerConfig, cap: usize, chunk: usize) -> Vec<Batch> {
+        let pool = BufferPool::heap(64, cap);
+        let mut f = Framer::new(pool, cfg, "test".into());
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk.max(1)) {
+            f.push(piece);
+            while let Some(b) = f.pop() {
+                out.push(b);
+            }
+        }
+        f.finish();
+        while let Some(b) = f.pop() {
+            out.push(b);
+        }
+        out
+    }
+
+    fn lines_of(batches: &[Batch]) -> Vec<Vec<u8>> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.bytes()
+                    .split(|&c| c == b'\n')
+                    .take(b.lines as usize)
+                    .map(|l| l.to_vec())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn cuts_by_line_count_and_keeps_positions() {
+        let input = b"a\nbb\nccc\ndddd\ne\n";
+        let cfg = FramerConfig {
+            max_lines: 2,
+            max_line_len: 100,
+        };
+        for chunk in [1, 3, 100] {
+            let bs = frame(input, cfg.clone(), 256, chunk);
+            assert_eq!(bs.iter().map(|b| b.lines).collect::<Vec<_>>(), [2, 2, 1]);
+            assert_eq!(bs[1].origin.first_line, 3);
+            assert_eq!(bs[1].origin.offset, 5);
+            assert_eq!(bs[2].origin.offset, 14);
+            assert_eq!(lines_of(&bs).len(), 5);
+        }
+    }
+
+    #[test]
+    fn missing_final_newline_is_added() {
+        let bs = frame(b"a\nb", FramerConfig::default(), 64, 1);
+        assert_eq!(lines_of(&bs), [b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn full_buffer_cuts_at_last_whole_line() {
+        let input: Vec<u8> = (0..100)
+            .flat_map(|i| format!("line{i:03}\n").into_bytes())
+            .collect();
+        let bs = frame(&input, FramerConfig::default(), 64, 7);
+        let got = lines_of(&bs);
+        assert_eq!(got.len(), 100);
+        assert_eq!(got[99], b"line099");
+        let mut off = 0;
+        let mut line = 1;
+        for b in &bs {
+            assert_eq!(b.origin.offset, off);
+            assert_eq!(b.origin.first_line, line);
+            off += b.bytes().len() as u64;
+            line += b.lines;
+        }
+    }
+
+    #[test]
+    fn over_long_lines_are_rejected_not_buffered() {
+        let mut input = b"ok1\n".to_vec();
+        input.extend(std::iter::repeat(b'x').take(10_000));
+        input.extend_from_slice(b"\nok2\n");
+        input.extend(std::iter::repeat(b'y').take(50));
+        input.extend_from_slice(b"\nok3\n");
+        input.extend(std::iter::repeat(b'z').take(5000)); // ends inside a long line
+        let cfg = FramerConfig {
+            max_lines: 1000,
+            max_line_len: 40,
+        };
+        for chunk in [1, 13, 4096, 1 << 20] {
+            let bs = frame(&input, cfg.clone(), 128, chunk);
+            let good = lines_of(&bs);
+            assert_eq!(
+                good,
+                [b"ok1".to_vec(), b"ok2".to_vec(), b"ok3".to_vec()],
+                "chunk {chunk}"
+            );
+            let rejects: Vec<&Reject> = bs.iter().flat_map(|b| b.skipped.iter()).collect();
+            assert_eq!(rejects.len(), 3, "chunk {chunk}");
+            assert_eq!(rejects[0].line_no, 2);
+            assert_eq!(rejects[0].offset, 4);
+            assert_eq!(rejects[1].line_no, 4);
+            assert_eq!(rejects[1].offset, 4 + 10_001 + 4);
+            assert_eq!(rejects[2].line_no, 6);
+            assert!(rejects
+                .iter()
+                .all(|r| r.reason == RejectReason::LineTooLong));
+            // ok2's batch knows where ok2 is in the source.
+            let b2 = bs
+                .iter()
+                .find(|b| b.bytes().starts_with(b"ok2"))
+                .expect("ok2 batch");
+            assert_eq!(b2.origin.offset, 4 + 10_001);
+            assert_eq!(b2.origin.first_line, 3);
+        }
+    }
+}

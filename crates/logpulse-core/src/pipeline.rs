@@ -1,0 +1,311 @@
+//! The pipeline: threads and bounded queues wiring source -> framer -> backends -> windows ->
+//! sinks.
+//!
+//! ```text
+//! source thread ──Batch──▶ [queue] ──▶ backend worker(s) ──Partial──▶ [queue] ──▶ caller's thread:
+//! (reads, frames)           bounded     one per CPU pool / GPU         bounded     reorder by seq,
+//!                                                                                  windows, sinks
+//! ```
+//! Queues are bounded and batch buffers come from a bounded pool, so a slow stage slows the
+//! ones before it and memory stays bounded whatever the input size.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::agg::Partial;
+use crate::backend::{Backend, BackendError};
+use crate::batch::{Batch, BufferPool};
+use crate::framer::FramerConfig;
+use crate::plan::Plan;
+use crate::reject::Reject;
+use crate::window::{RunTotals, WindowResult, Windows};
+
+/// Hands batches from a source to the backends, numbering them across sources.
+#[derive(Clone)]
+pub struct BatchSender {
+    tx: Sender<Batch>,
+    next_seq: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    /// Source bytes read so far (for progress).
+    pub bytes_read: Arc<AtomicU64>,
+}
+
+impl BatchSender {
+    /// Sends a batch; false when the run is stopping (the caller should return).
+    pub fn send(&self, mut batch: Batch) -> bool {
+        batch.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.tx.send(batch).is_ok()
+    }
+
+    /// True once the run was asked to stop (Ctrl-C, a sink error, a backend error).
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Counts bytes read from the source.
+    pub fn add_bytes(&self, n: u64) {
+        self.bytes_read.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Something that produces bytes, frames them and sends batches.
+pub trait Source: Send {
+    /// Reads until the source ends (or forever when following) or `out.stopping()`.
+    fn run(
+        &mut self,
+        pool: &BufferPool,
+        framing: &FramerConfig,
+        out: &BatchSender,
+    ) -> Result<(), SourceError>;
+}
+
+/// A source failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct SourceError {
+    /// What was being read.
+    pub context: String,
+    /// The I/O error.
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Per-batch facts for sinks and benchmarks.
+#[derive(Debug, Clone)]
+pub struct BatchStats {
+    /// Batch sequence number.
+    pub seq: u64,
+    /// Input bytes of the batch.
+    pub bytes: u64,
+    /// Lines of the batch.
+    pub lines: u64,
+    /// Time from dispatch to the backend until its partial was ready.
+    pub latency: Duration,
+}
+
+/// Where results go. Every method has a default that ignores the event.
+pub trait Sink {
+    /// A window closed.
+    fn window(&mut self, _w: &WindowResult) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// A batch's rejected lines.
+    fn rejects(&mut self, _source: &str, _rejects: &[Reject]) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// A batch was merged.
+    fn batch(&mut self, _stats: &BatchStats, _totals: &RunTotals) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// The run ended.
+    fn finish(&mut self, _totals: &RunTotals, _elapsed: Duration) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// How batches are cut.
+    pub framing: FramerConfig,
+    /// Batches queued between source and backends.
+    pub queue_depth: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            framing: FramerConfig::default(),
+            queue_depth: 2,
+        }
+    }
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// A backend failed.
+    #[error("backend: {0}")]
+    Backend(#[from] BackendError),
+    /// A sink failed.
+    #[error("writing results: {0}")]
+    Sink(#[from] std::io::Error),
+}
+
+/// What a worker reports.
+enum WorkerMsg {
+    Done(Partial, BatchStats),
+    Failed(BackendError),
+}
+
+/// Runs sources through backends into windows and sinks until the sources end or `stop` is set.
+/// Returns the run totals.
+pub fn run(
+    mut sources: Vec<Box<dyn Source>>,
+    backends: Vec<Box<dyn Backend>>,
+    plan: &Plan,
+    cfg: &PipelineConfig,
+    sinks: &mut [&mut dyn Sink],
+    stop: Arc<AtomicBool>,
+    bytes_read: Arc<AtomicU64>,
+) -> Result<RunTotals, PipelineError> {
+    let started = Instant::now();
+    let pool = backends
+        .first()
+        .map(|b| b.pool())
+        .ok_or_else(|| BackendError::Other("no backend".into()))?;
+    let (batch_tx, batch_rx) = bounded::<Batch>(cfg.queue_depth.max(1));
+    let (part_tx, part_rx) = bounded::<WorkerMsg>(cfg.queue_depth.max(1) + backends.len());
+    let sender = BatchSender {
+        tx: batch_tx,
+        next_seq: Arc::new(AtomicU64::new(0)),
+        stop: stop.clone(),
+        bytes_read,
+    };
+    let mut windows = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+
+    std::thread::scope(|scope| -> Result<RunTotals, PipelineError> {
+        let framing = cfg.framing.clone();
+        let src_sender = sender.clone();
+        let source_thread = std::thread::Builder::new()
+            .name("logpulse-source".into())
+            .spawn_scoped(scope, move || -> Result<(), SourceError> {
+                for s in &mut sources {
+                    s.run(&pool, &framing, &src_sender)?;
+                    if src_sender.stopping() {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+            .map_err(|e| SourceError {
+                context: "starting source thread".into(),
+                source: e,
+            })?;
+        drop(sender);
+        for (i, mut backend) in backends.into_iter().enumerate() {
+            let rx = batch_rx.clone();
+            let tx = part_tx.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("logpulse-worker-{i}"))
+                .spawn_scoped(scope, move || worker(&mut *backend, rx, tx, stop))
+                .map_err(|e| SourceError {
+                    context: "starting backend worker".into(),
+                    source: e,
+                })?;
+        }
+        drop(batch_rx);
+        drop(part_tx);
+
+        // Merge partials in batch order, so results do not depend on which worker was faster.
+        let mut pending: BTreeMap<u64, (Partial, BatchStats)> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut failure: Option<PipelineError> = None;
+        for msg in part_rx.iter() {
+            match msg {
+                WorkerMsg::Failed(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(PipelineError::Backend(e));
+                }
+                WorkerMsg::Done(p, st) => {
+                    pending.insert(p.seq, (p, st));
+                }
+            }
+            while let Some((p, st)) = pending.remove(&next) {
+                next += 1;
+                if failure.is_none() {
+                    if let Err(e) = deliver(&mut windows, p, &st, sinks) {
+                        stop.store(true, Ordering::Relaxed);
+                        failure = Some(e);
+                    }
+                }
+            }
+        }
+        let source_result = source_thread.join().unwrap_or_else(|_| {
+            Err(SourceError {
+                context: "source thread".into(),
+                source: std::io::Error::other("panicked"),
+            })
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        source_result?;
+        for w in windows.finish() {
+            for s in sinks.iter_mut() {
+                s.window(&w)?;
+            }
+        }
+        let totals = windows.totals().clone();
+        for s in sinks.iter_mut() {
+            s.finish(&totals, started.elapsed())?;
+        }
+        Ok(totals)
+    })
+}
+
+fn deliver(
+    windows: &mut Windows,
+    mut p: Partial,
+    st: &BatchStats,
+    sinks: &mut [&mut dyn Sink],
+) -> Result<(), PipelineError> {
+    let rejects = std::mem::take(&mut p.rejects);
+    let source = p.source.clone();
+    let closed = windows.absorb(p);
+    for s in sinks.iter_mut() {
+        if !rejects.is_empty() {
+            s.rejects(&source, &rejects)?;
+        }
+        for w in &closed {
+            s.window(w)?;
+        }
+        s.batch(st, windows.totals())?;
+    }
+    Ok(())
+}
+
+fn worker(
+    backend: &mut dyn Backend,
+    rx: Receiver<Batch>,
+    tx: Sender<WorkerMsg>,
+    stop: Arc<AtomicBool>,
+) {
+    // Dispatch time, bytes and lines per batch in flight; read back when its partial is out.
+    let started: RefCell<BTreeMap<u64, (Instant, u64, u64)>> = RefCell::default();
+    let mut batches = rx
+        .iter()
+        .take_while(|_| !stop.load(Ordering::Relaxed))
+        .map(|b| {
+            started
+                .borrow_mut()
+                .insert(b.seq, (Instant::now(), b.buf.len() as u64, b.lines));
+            b
+        });
+    let mut out = |p: Partial| {
+        let (t0, bytes, lines) =
+            started
+                .borrow_mut()
+                .remove(&p.seq)
+                .unwrap_or((Instant::now(), 0, 0));
+        let st = BatchStats {
+            seq: p.seq,
+            bytes,
+            lines,
+            latency: t0.elapsed(),
+        };
+        tx.send(WorkerMsg::Done(p, st)).is_ok()
+    };
+    if let Err(e) = backend.run(&mut batches, &mut out) {
+        let _ = tx.send(WorkerMsg::Failed(e));
+    }
+}

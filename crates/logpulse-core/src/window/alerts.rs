@@ -1,0 +1,80 @@
+//! Events of interest: thresholds crossed by a group in a closed window.
+
+use crate::agg::Agg;
+use crate::plan::Thresholds;
+
+/// What crossed its threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlertKind {
+    /// Requests above the traffic threshold.
+    Traffic,
+    /// Megabytes sent above the saturation threshold.
+    MbSent,
+    /// Requests answered with an error status (>= 500).
+    Error {
+        /// The status.
+        status: u16,
+    },
+}
+
+impl AlertKind {
+    /// Stable name (`traffic`, `mb_sent`, `error`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AlertKind::Traffic => "traffic",
+            AlertKind::MbSent => "mb_sent",
+            AlertKind::Error { .. } => "error",
+        }
+    }
+}
+
+/// An event of interest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Window start.
+    pub window_start: i64,
+    /// Window end.
+    pub window_end: i64,
+    /// The group's key.
+    pub key: Box<str>,
+    /// What happened.
+    pub kind: AlertKind,
+    /// The measured value (requests, MB or error count).
+    pub value: f64,
+    /// The threshold it crossed (0 for errors).
+    pub threshold: f64,
+}
+
+/// Alerts of one window's groups, in group order (traffic, MB, then errors per group).
+pub fn detect(t: &Thresholds, start: i64, end: i64, groups: &[(Box<str>, Agg)]) -> Vec<Alert> {
+    let mut out = Vec::new();
+    let mut push = |key: &str, kind, value: f64, threshold: f64| {
+        out.push(Alert {
+            window_start: start,
+            window_end: end,
+            key: key.into(),
+            kind,
+            value,
+            threshold,
+        })
+    };
+    for (key, a) in groups {
+        if a.requests > t.requests {
+            push(
+                key,
+                AlertKind::Traffic,
+                a.requests as f64,
+                t.requests as f64,
+            );
+        }
+        if a.mb_sent() > t.mb_sent {
+            push(key, AlertKind::MbSent, a.mb_sent(), t.mb_sent);
+        }
+        if t.every_5xx {
+            for &(status, n) in &a.errors {
+                push(key, AlertKind::Error { status }, n as f64, 0.0);
+            }
+        }
+    }
+    out
+}

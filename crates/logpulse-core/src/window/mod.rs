@@ -1,0 +1,178 @@
+//! Windows: merge partials into open windows, close them when the watermark passes, count late
+//! data, and raise events of interest.
+//!
+//! The operator owns its state and reacts to two things: partials (data) and the advance of
+//! event time (the watermark = latest event time seen minus the allowed lateness). Records for
+//! a window that already closed are *late*: they are counted (in the next result and in the run
+//! totals), never silently dropped.
+
+mod alerts;
+mod totals;
+
+pub use alerts::{Alert, AlertKind};
+pub use totals::RunTotals;
+
+use std::collections::BTreeMap;
+
+use crate::agg::{Agg, LatencyHist, Partial};
+use crate::plan::{Thresholds, WindowSpec};
+
+/// Aggregates of one open window.
+#[derive(Debug, Default, Clone)]
+struct OpenWindow {
+    groups: hashbrown::HashMap<Box<str>, Agg, foldhash::fast::RandomState>,
+    latency: Option<LatencyHist>,
+}
+
+/// A closed window's results.
+#[derive(Debug, Clone)]
+pub struct WindowResult {
+    /// Window start: epoch seconds, or the batch number in per-batch mode.
+    pub start: i64,
+    /// Window end (exclusive).
+    pub end: i64,
+    /// True for event-time windows, false for per-batch windows.
+    pub event_time: bool,
+    /// Totals over all groups.
+    pub totals: Agg,
+    /// Groups, most requests first (ties by key).
+    pub groups: Vec<(Box<str>, Agg)>,
+    /// Latency distribution of the window, if the format logs latency.
+    pub latency: Option<LatencyHist>,
+    /// Late records that arrived (for already closed windows) since the previous result.
+    pub late: u64,
+    /// Events of interest.
+    pub alerts: Vec<Alert>,
+}
+
+/// The windowing operator.
+pub struct Windows {
+    spec: WindowSpec,
+    lateness: i64,
+    thresholds: Thresholds,
+    open: BTreeMap<i64, OpenWindow>,
+    /// Windows starting before this are closed.
+    closed_before: i64,
+    max_event_time: Option<i64>,
+    late_pending: u64,
+    totals: RunTotals,
+}
+
+impl Windows {
+    /// A new operator.
+    pub fn new(spec: WindowSpec, lateness_secs: i64, thresholds: Thresholds) -> Self {
+        Windows {
+            spec,
+            lateness: lateness_secs.max(0),
+            thresholds,
+            open: BTreeMap::new(),
+            closed_before: i64::MIN,
+            max_event_time: None,
+            late_pending: 0,
+            totals: RunTotals::default(),
+        }
+    }
+
+    /// Whole-run totals so far.
+    pub fn totals(&self) -> &RunTotals {
+        &self.totals
+    }
+
+    /// Number of windows open now.
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Merges a partial, returning the windows this closes (oldest first).
+    pub fn absorb(&mut self, p: Partial) -> Vec<WindowResult> {
+        self.totals.add_partial(&p);
+        for (gk, agg) in p.groups {
+            if gk.window < self.closed_before {
+                self.late_pending += agg.requests;
+                self.totals.late += agg.requests;
+                continue;
+            }
+            let w = self.open.entry(gk.window).or_default();
+            match w.groups.get_mut(&*gk.key) {
+                Some(a) => a.merge(&agg),
+                None => {
+                    w.groups.insert(gk.key, agg);
+                }
+            }
+        }
+        for (win, h) in p.latency {
+            if win < self.closed_before {
+                continue; // counted late above with its group
+            }
+            let w = self.open.entry(win).or_default();
+            match &mut w.latency {
+                Some(l) => l.merge(&h),
+                None => w.latency = Some(h),
+            }
+        }
+        match self.spec {
+            WindowSpec::PerBatch => self.close_before(i64::MAX),
+            WindowSpec::Tumbling { .. } => {
+                if let Some(t) = p.max_time {
+                    let m = self.max_event_time.map_or(t, |x| x.max(t));
+                    self.max_event_time = Some(m);
+                    let watermark = m.saturating_sub(self.lateness);
+                    // Windows before the watermark's own window end at or before it: close them.
+                    self.close_before(self.spec.window_of(watermark, 0))
+                } else {
+                    Vec::new()
+                }
+            }
+        }
+    }
+
+    /// Closes every open window (end of input).
+    pub fn finish(&mut self) -> Vec<WindowResult> {
+        self.close_before(i64::MAX)
+    }
+
+    fn close_before(&mut self, bound: i64) -> Vec<WindowResult> {
+        let mut out = Vec::new();
+        while let Some(entry) = self.open.first_entry() {
+            if *entry.key() >= bound {
+                break;
+            }
+            let (start, w) = entry.remove_entry();
+            out.push(self.result(start, w));
+        }
+        if bound > self.closed_before && bound != i64::MAX {
+            self.closed_before = bound;
+        } else if bound == i64::MAX {
+            if let Some(last) = out.last() {
+                self.closed_before = self.closed_before.max(last.start + 1);
+            }
+        }
+        out
+    }
+
+    fn result(&mut self, start: i64, w: OpenWindow) -> WindowResult {
+        let mut totals = Agg::default();
+        let mut groups: Vec<(Box<str>, Agg)> = w.groups.into_iter().collect();
+        for (_, a) in &groups {
+            totals.merge(a);
+        }
+        groups.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
+        let end = self.spec.end_of(start);
+        let alerts = alerts::detect(&self.thresholds, start, end, &groups);
+        self.totals.windows += 1;
+        self.totals.alerts += alerts.len() as u64;
+        WindowResult {
+            start,
+            end,
+            event_time: matches!(self.spec, WindowSpec::Tumbling { .. }),
+            totals,
+            groups,
+            latency: w.latency,
+            late: std::mem::take(&mut self.late_pending),
+            alerts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
