@@ -15,6 +15,7 @@ pub mod backend;
 pub mod batch;
 pub mod format;
 pub mod framer;
+pub mod gen;
 pub mod pipeline;
 pub mod plan;
 pub mod reject;
