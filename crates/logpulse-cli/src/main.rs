@@ -1,1 +1,28 @@
-fn main() {}
+//! `logpulse`: streaming web-log analytics on GPUs (and a fast multi-core CPU backend).
+//!
+//! This binary only wires the crates together: flags are parsed in [`args`], resolved into a
+//! [`logpulse_core::Plan`] and concrete sources, backends and sinks in [`setup`], and each
+//! subcommand lives in [`cmd`].
+
+mod args;
+mod cmd;
+mod gpu;
+mod memory;
+mod progress;
+mod setup;
+
+use clap::Parser;
+
+fn main() {
+    let cli = args::Cli::parse();
+    let result = match cli.command {
+        args::Command::Run(a) => cmd::run::run(a),
+        args::Command::Gen(a) => cmd::gen::run(a),
+        args::Command::Bench(a) => cmd::bench::run(a),
+        args::Command::Formats => cmd::formats::run(),
+    };
+    if let Err(e) = result {
+        eprintln!("logpulse: error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,162 @@
+//! Command-line flags, as raw values. [`crate::setup`] resolves them into a plan.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Streaming web-log analytics: traffic, errors, saturation and latency per time window.
+#[derive(Parser, Debug)]
+#[command(name = "logpulse", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse logs from files, stdin or followed files.
+    Run(RunArgs),
+    /// Write a deterministic, realistic NASA-like access log.
+    Gen(GenArgs),
+    /// Measure throughput, per-batch latency and peak memory.
+    Bench(BenchArgs),
+    /// List the known log formats and their fields.
+    Formats,
+}
+
+/// Options shared by `run` and `bench`: what to compute and how.
+#[derive(Args, Debug, Clone)]
+pub struct JobArgs {
+    /// Log format: `auto` (detect from a sample) or a preset name (see `logpulse formats`).
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Group results by this field: client (alias host), vhost, path, method, status,
+    /// user_agent, referer, upstream.
+    #[arg(long, default_value = "client")]
+    pub key: String,
+    /// Window: a duration (`60s`, `1m`, `5m`, `1h`) for event-time tumbling windows, or `batch`
+    /// for one window per batch (processing time, as the notebook did).
+    #[arg(long, default_value = "1m")]
+    pub window: String,
+    /// How late (event time) a line may arrive before its window closes.
+    #[arg(long, default_value = "1m")]
+    pub lateness: String,
+    /// Most lines per batch.
+    #[arg(long, default_value_t = 250_000)]
+    pub batch_lines: usize,
+    /// Batch buffer size in MiB (a batch also ends when its buffer is full).
+    #[arg(long, default_value_t = 64)]
+    pub batch_mib: usize,
+    /// Longest accepted line in KiB; longer lines are rejected (`line_too_long`).
+    #[arg(long, default_value_t = 64)]
+    pub max_line_kib: usize,
+    /// Backend: auto (GPU if present), cpu, gpu, or gpu:0,1 (device list).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// CPU threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Events of interest: requests per key per window above this.
+    #[arg(long, default_value_t = 200)]
+    pub threshold_requests: u64,
+    /// Events of interest: MB sent per key per window above this.
+    #[arg(long, default_value_t = 120.0)]
+    pub threshold_mb: f64,
+    /// Do not raise an event for every 5xx.
+    #[arg(long)]
+    pub no_5xx_alerts: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Input files (plain or gzip); `-` or none reads stdin.
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Keep reading appended lines, like `tail -F` (survives rotation and truncation).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Cut a batch when lines waited this long (slow streams: stdin, --follow).
+    #[arg(long, default_value = "500ms")]
+    pub linger: String,
+    /// Write window results as JSON Lines here (`-` = stdout).
+    #[arg(long)]
+    pub jsonl: Option<PathBuf>,
+    /// Groups per window in the JSON Lines output (0 = all).
+    #[arg(long, default_value_t = 0)]
+    pub top: usize,
+    /// Rewrite the notebook's traffic.csv, errors.csv and mb_sent.csv here at each window.
+    #[arg(long)]
+    pub notebook_dir: Option<PathBuf>,
+    /// Write rejected lines here (tab-separated: source, line, offset, reason, line).
+    #[arg(long)]
+    pub rejects: Option<PathBuf>,
+    /// Write whole-run totals (JSON) here at the end.
+    #[arg(long)]
+    pub summary: Option<PathBuf>,
+    /// Print only the final totals on stdout, not a line per window.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Progress bar: auto (on a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenLayout {
+    Tsv,
+    Clf,
+    Combined,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Lines to write.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub lines: u64,
+    /// Layout.
+    #[arg(long, value_enum, default_value_t = GenLayout::Tsv)]
+    pub format: GenLayout,
+    /// Seed (same seed, same output).
+    #[arg(long, default_value_t = 1995)]
+    pub seed: u64,
+    /// Distinct client hosts.
+    #[arg(long, default_value_t = 80_000)]
+    pub hosts: usize,
+    /// Requests per second of event time.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Make every Nth line a bad line (0 = none).
+    #[arg(long, default_value_t = 0)]
+    pub bad_every: u64,
+    /// Output file (default stdout).
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Input file; without it, input is generated in memory (see --lines, --gen-format).
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Generated lines when no input is given.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub lines: u64,
+    /// Generated layout when no input is given.
+    #[arg(long, value_enum, default_value_t = GenLayout::Tsv)]
+    pub gen_format: GenLayout,
+    /// Timed repetitions (the best and the median are reported).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}

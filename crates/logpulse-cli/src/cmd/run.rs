@@ -1,0 +1,128 @@
+//! `logpulse run`: the streaming job, from sources through a backend to the sinks.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use logpulse_core::pipeline::{self, Sink, Source};
+use logpulse_io::sink::{open_output, JsonLinesSink, NotebookSink, RejectsSink, SummarySink, TextSink};
+use logpulse_io::source::{FileSource, FollowConfig, FollowSource, StreamSource};
+
+use crate::args::{ProgressMode, RunArgs};
+use crate::progress::ProgressSink;
+use crate::setup;
+
+/// Reads the first chunk(s) of stdin for format detection, without waiting for a full sample
+/// on a slow stream: stops at the first read that completes a line.
+fn sample_stdin() -> Result<Vec<u8>> {
+    let mut sample = Vec::new();
+    let mut buf = vec![0u8; setup::SAMPLE_BYTES];
+    let mut stdin = std::io::stdin();
+    loop {
+        let n = stdin.read(&mut buf).context("reading stdin")?;
+        if n == 0 {
+            break;
+        }
+        sample.extend_from_slice(&buf[..n]);
+        if sample.contains(&b'\n') || sample.len() >= setup::SAMPLE_BYTES {
+            break;
+        }
+    }
+    Ok(sample)
+}
+
+pub fn run(a: RunArgs) -> Result<()> {
+    let inputs: Vec<PathBuf> = if a.inputs.is_empty() { vec!["-".into()] } else { a.inputs.clone() };
+    let linger = setup::parse_duration(&a.linger)?;
+    let uses_stdin = inputs.iter().any(|p| p.as_os_str() == "-");
+    // The sample read from stdin must be replayed in front of the rest of it.
+    let stdin_sample = if uses_stdin { Some(sample_stdin()?) } else { None };
+    let sample = match inputs.iter().find(|p| p.as_os_str() != "-") {
+        Some(p) if a.job.format == "auto" => Some(setup::sample_file(p)?),
+        _ => stdin_sample.clone(),
+    };
+    let (format, note) = setup::resolve_format(&a.job.format, sample.as_deref())?;
+    let plan = setup::plan(&a.job, format)?;
+    let cfg = setup::pipeline_config(&a.job);
+    let (backends, backend_desc) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
+    eprintln!("logpulse: {note}");
+    eprintln!("logpulse: backend {backend_desc}");
+
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
+    let mut total_bytes = 0u64;
+    let mut stdin_sample = stdin_sample;
+    for p in &inputs {
+        if p.as_os_str() == "-" {
+            let head = stdin_sample.take().unwrap_or_default();
+            let reader = std::io::Cursor::new(head).chain(std::io::stdin());
+            sources.push(Box::new(StreamSource::new("-", Box::new(reader), linger)));
+        } else if a.follow {
+            let fc = FollowConfig { linger, ..Default::default() };
+            sources.push(Box::new(FollowSource::new(p.clone(), fc)));
+        } else {
+            total_bytes += std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len();
+            sources.push(Box::new(FileSource::new(p.clone())));
+        }
+    }
+
+    let key_name = plan.key.name();
+    let jsonl_to_stdout = a.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
+    let text_out: Box<dyn std::io::Write + Send> =
+        if jsonl_to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    let mut text = TextSink::new(text_out, !a.quiet, &plan.format.name, &backend_desc);
+    let mut jsonl = match &a.jsonl {
+        Some(p) => Some(JsonLinesSink::new(open_output(p)?, key_name, a.top, &plan.format.name)),
+        None => None,
+    };
+    let mut rejects = match &a.rejects {
+        Some(p) => Some(RejectsSink::new(open_output(p)?)),
+        None => None,
+    };
+    let mut notebook = match &a.notebook_dir {
+        Some(d) => Some(
+            NotebookSink::new(d.clone(), key_name, plan.thresholds)
+                .with_context(|| format!("creating {}", d.display()))?,
+        ),
+        None => None,
+    };
+    let mut summary = a.summary.as_ref().map(|p| SummarySink::new(p.clone(), &plan.format.name, key_name));
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let show_progress = match a.progress {
+        ProgressMode::Always => true,
+        ProgressMode::Never => false,
+        ProgressMode::Auto => std::io::stderr().is_terminal() && !a.follow && !uses_stdin,
+    };
+    let mut progress = show_progress.then(|| ProgressSink::new(total_bytes, bytes_read.clone()));
+
+    let mut sinks: Vec<&mut dyn Sink> = Vec::new();
+    if let Some(p) = progress.as_mut() {
+        sinks.push(p);
+    }
+    if let Some(s) = jsonl.as_mut() {
+        sinks.push(s);
+    }
+    if let Some(s) = rejects.as_mut() {
+        sinks.push(s);
+    }
+    if let Some(s) = notebook.as_mut() {
+        sinks.push(s);
+    }
+    if let Some(s) = summary.as_mut() {
+        sinks.push(s);
+    }
+    sinks.push(&mut text);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // Ctrl-C: stop reading, flush open windows and write the summary.
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing Ctrl-C handler")?;
+    }
+    pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read).context("run failed")?;
+    if let Some(rss) = crate::memory::peak_rss_bytes() {
+        eprintln!("logpulse: peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64);
+    }
+    Ok(())
+}

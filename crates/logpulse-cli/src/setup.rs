@@ -1,0 +1,159 @@
+//! Resolves raw flags into a [`Plan`], backends and framing: the second step of flag parsing.
+//! Nothing below the CLI sees a flag.
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use logpulse_core::batch::BufferPool;
+use logpulse_core::format::detect::detect;
+use logpulse_core::format::{Format, KeyField};
+use logpulse_core::framer::FramerConfig;
+use logpulse_core::pipeline::PipelineConfig;
+use logpulse_core::plan::{Plan, Thresholds, WindowSpec};
+use logpulse_core::{Backend, CpuBackend};
+
+use crate::args::JobArgs;
+
+/// Bytes of input read to detect the format.
+pub const SAMPLE_BYTES: usize = 256 * 1024;
+
+/// Parses `500ms`, `30s`, `1m`, `2h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .with_context(|| format!("invalid duration {s:?} (try 500ms, 30s, 1m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => bail!("invalid duration unit in {s:?} (use ms, s, m, h or d)"),
+    };
+    if !(secs.is_finite() && secs >= 0.0) {
+        bail!("invalid duration {s:?}");
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The first bytes of a file (decompressed if gzip), for format detection.
+pub fn sample_file(path: &Path) -> Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut head = vec![0u8; SAMPLE_BYTES];
+    let mut n = 0;
+    while n < head.len() {
+        let r = f.read(&mut head[n..]).with_context(|| format!("reading {}", path.display()))?;
+        if r == 0 {
+            break;
+        }
+        n += r;
+    }
+    head.truncate(n);
+    if logpulse_io::source::is_gzip(&head) {
+        let mut out = Vec::new();
+        let gz = flate2_reader(path)?;
+        gz.take(SAMPLE_BYTES as u64).read_to_end(&mut out).ok();
+        return Ok(out);
+    }
+    Ok(head)
+}
+
+fn flate2_reader(path: &Path) -> Result<Box<dyn Read>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))))
+}
+
+/// Resolves the format: a preset name, or `auto` with a sample. Returns it and a note for the
+/// user saying what was picked and why.
+pub fn resolve_format(name: &str, sample: Option<&[u8]>) -> Result<(Format, String)> {
+    if name != "auto" {
+        let f = Format::preset(name).with_context(|| {
+            format!("unknown format {name:?}; `logpulse formats` lists the known ones")
+        })?;
+        return Ok((f, format!("format {}", name)));
+    }
+    let sample = sample.unwrap_or_default();
+    match detect(sample) {
+        Some(d) => Ok((d.format, format!("format auto: {}", d.reason))),
+        None if sample.is_empty() => {
+            // Nothing to look at (empty input): any format gives the same empty result.
+            Ok((Format::preset("combined").expect("preset"), "format auto: empty input, using combined".into()))
+        }
+        None => bail!(
+            "could not detect the log format: no known format parses the first lines; \
+             pass --format (see `logpulse formats`)"
+        ),
+    }
+}
+
+/// Builds the plan from flags and a resolved format.
+pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
+    let key = KeyField::parse(&job.key).with_context(|| {
+        format!(
+            "unknown key {:?}; use one of: {}",
+            job.key,
+            KeyField::NAMES.map(|(n, _)| n).join(", ")
+        )
+    })?;
+    let window = if job.window == "batch" {
+        WindowSpec::PerBatch
+    } else {
+        let secs = parse_duration(&job.window)?.as_secs() as i64;
+        if secs < 1 {
+            bail!("--window must be at least 1s (or `batch`)");
+        }
+        WindowSpec::Tumbling { secs }
+    };
+    Ok(Plan {
+        format,
+        key,
+        window,
+        lateness_secs: parse_duration(&job.lateness)?.as_secs() as i64,
+        thresholds: Thresholds {
+            requests: job.threshold_requests,
+            mb_sent: job.threshold_mb,
+            every_5xx: !job.no_5xx_alerts,
+        },
+    })
+}
+
+/// Framing and queue settings.
+pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
+    PipelineConfig {
+        framing: FramerConfig {
+            max_lines: job.batch_lines.max(1),
+            max_line_len: job.max_line_kib.max(1) * 1024,
+        },
+        queue_depth: 2,
+    }
+}
+
+/// Buffers in the batch pool: queued + one per worker in flight (two for overlap) + framing.
+fn pool_buffers(workers: usize, queue_depth: usize) -> usize {
+    queue_depth + 2 * workers + 2
+}
+
+/// Creates the backends the flags ask for. Returns them and a description for the user.
+pub fn backends(job: &JobArgs, plan: &Plan, queue_depth: usize) -> Result<(Vec<Box<dyn Backend>>, String)> {
+    let plan = Arc::new(plan.clone());
+    let capacity = job.batch_mib.max(1) * 1024 * 1024;
+    let choice = job.backend.as_str();
+    let gpus = crate::gpu::ordinals(choice)?;
+    if let Some(ordinals) = gpus {
+        return crate::gpu::backends(plan, &ordinals, pool_buffers(ordinals.len(), queue_depth), capacity);
+    }
+    let pool = BufferPool::heap(pool_buffers(1, queue_depth), capacity);
+    let cpu = CpuBackend::new(plan, job.threads, pool)?;
+    let mut desc = cpu.describe();
+    if choice == "auto" {
+        desc = format!("{desc}; auto: {}", crate::gpu::absent_reason());
+    }
+    Ok((vec![Box::new(cpu)], desc))
+}
+
