@@ -7,11 +7,15 @@
 mod args;
 mod cmd;
 mod gpu;
-mod memory;
 mod progress;
 mod setup;
 
 use clap::Parser;
+
+// mimalloc keeps freed memory for reuse: per-batch hash maps would otherwise page-fault fresh
+// pages from the kernel on every batch (measured: ~15% of CPU time in clear_page).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     let cli = args::Cli::parse();

@@ -21,7 +21,7 @@ pub mod plan;
 pub mod reject;
 pub mod window;
 
-pub use agg::{Agg, GroupKey, Partial};
+pub use agg::{Agg, GroupTable, Partial};
 pub use backend::{Backend, BackendError, CpuBackend};
 pub use batch::{Batch, BatchBuf, BufferPool, Origin};
 pub use format::{Format, Record};

@@ -5,5 +5,6 @@
 //! - [`sink`]: human summary on stdout, JSON Lines of windows, the notebook's three files, the
 //!   rejects file and the whole-run summary. Each implements [`logpulse_core::pipeline::Sink`].
 
+pub mod memory;
 pub mod sink;
 pub mod source;

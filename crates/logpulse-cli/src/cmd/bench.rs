@@ -123,6 +123,8 @@ pub fn run(a: BenchArgs) -> Result<()> {
         lines = totals.lines;
         latencies = lat.latencies;
     }
+    // Peak memory of the streaming pipeline, before the backend-only run holds all batches.
+    let rss = logpulse_io::memory::peak_rss_bytes().unwrap_or(0);
     // Backend alone, on batches framed beforehand.
     let (mut backends, _) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
     let backend = &mut backends[0];
@@ -142,7 +144,6 @@ pub fn run(a: BenchArgs) -> Result<()> {
     latencies.sort();
     let best = pipeline_secs[0];
     let median = pipeline_secs[pipeline_secs.len() / 2];
-    let rss = crate::memory::peak_rss_bytes().unwrap_or(0);
     let result = json!({
         "input": input_desc,
         "format": plan.format.name,

@@ -121,7 +121,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing Ctrl-C handler")?;
     }
     pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read).context("run failed")?;
-    if let Some(rss) = crate::memory::peak_rss_bytes() {
+    if let Some(rss) = logpulse_io::memory::peak_rss_bytes() {
         eprintln!("logpulse: peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64);
     }
     Ok(())

@@ -6,9 +6,11 @@
 
 mod latency;
 mod partial;
+mod table;
 
 pub use latency::LatencyHist;
-pub use partial::{GroupKey, GroupMap, Partial};
+pub use partial::Partial;
+pub use table::{group_hash, GroupTable};
 
 use crate::format::Record;
 

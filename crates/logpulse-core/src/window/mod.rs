@@ -14,13 +14,13 @@ pub use totals::RunTotals;
 
 use std::collections::BTreeMap;
 
-use crate::agg::{Agg, LatencyHist, Partial};
+use crate::agg::{Agg, GroupTable, LatencyHist, Partial};
 use crate::plan::{Thresholds, WindowSpec};
 
 /// Aggregates of one open window.
 #[derive(Debug, Default, Clone)]
 struct OpenWindow {
-    groups: hashbrown::HashMap<Box<str>, Agg, foldhash::fast::RandomState>,
+    groups: GroupTable,
     latency: Option<LatencyHist>,
 }
 
@@ -86,18 +86,19 @@ impl Windows {
     /// Merges a partial, returning the windows this closes (oldest first).
     pub fn absorb(&mut self, p: Partial) -> Vec<WindowResult> {
         self.totals.add_partial(&p);
-        for (gk, agg) in p.groups {
-            if gk.window < self.closed_before {
-                self.late_pending += agg.requests;
-                self.totals.late += agg.requests;
+        for (window, groups) in p.groups.split_by_window() {
+            if window < self.closed_before {
+                let late: u64 = groups.iter().map(|(_, _, a)| a.requests).sum();
+                self.late_pending += late;
+                self.totals.late += late;
+                self.totals.by_key.merge_into_window(&groups, 0);
                 continue;
             }
-            let w = self.open.entry(gk.window).or_default();
-            match w.groups.get_mut(&*gk.key) {
-                Some(a) => a.merge(&agg),
-                None => {
-                    w.groups.insert(gk.key, agg);
-                }
+            let w = self.open.entry(window).or_default();
+            if w.groups.is_empty() {
+                w.groups = groups;
+            } else {
+                w.groups.merge(&groups);
             }
         }
         for (win, h) in p.latency {
@@ -152,11 +153,11 @@ impl Windows {
 
     fn result(&mut self, start: i64, w: OpenWindow) -> WindowResult {
         let mut totals = Agg::default();
-        let mut groups: Vec<(Box<str>, Agg)> = w.groups.into_iter().collect();
-        for (_, a) in &groups {
+        for (_, _, a) in w.groups.iter() {
             totals.merge(a);
         }
-        groups.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
+        self.totals.by_key.merge_into_window(&w.groups, 0);
+        let groups = w.groups.sorted();
         let end = self.spec.end_of(start);
         let alerts = alerts::detect(&self.thresholds, start, end, &groups);
         self.totals.windows += 1;

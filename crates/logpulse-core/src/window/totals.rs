@@ -1,6 +1,6 @@
 //! Whole-run totals: line accounting and per-key aggregates over all windows.
 
-use crate::agg::{Agg, Partial};
+use crate::agg::{GroupTable, Partial};
 use crate::reject::RejectCounts;
 
 /// Totals of a run (the `--summary` file).
@@ -24,12 +24,12 @@ pub struct RunTotals {
     pub alerts: u64,
     /// Batches processed.
     pub batches: u64,
-    /// Per key, over the whole run (late records included).
-    pub by_key: hashbrown::HashMap<Box<str>, Agg, foldhash::fast::RandomState>,
+    /// Per key (window 0), over the whole run (late records included).
+    pub by_key: GroupTable,
 }
 
 impl RunTotals {
-    /// Adds a partial's accounting and groups.
+    /// Adds a partial's line accounting (its groups reach `by_key` through the windows).
     pub fn add_partial(&mut self, p: &Partial) {
         self.input_bytes += p.input_bytes;
         self.lines += p.lines;
@@ -37,14 +37,6 @@ impl RunTotals {
         self.directives += p.directives;
         self.rejects.merge(&p.reject_counts);
         self.batches += 1;
-        for (gk, agg) in &p.groups {
-            match self.by_key.get_mut(&*gk.key) {
-                Some(a) => a.merge(agg),
-                None => {
-                    self.by_key.insert(gk.key.clone(), agg.clone());
-                }
-            }
-        }
     }
 
     /// Rejected lines.

@@ -18,8 +18,7 @@ pub fn summary_json(
     elapsed: Duration,
     top: usize,
 ) -> Value {
-    let mut keys: Vec<_> = t.by_key.iter().collect();
-    keys.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+    let mut keys = t.by_key.sorted();
     if top > 0 {
         keys.truncate(top);
     }
@@ -53,6 +52,7 @@ pub fn summary_json(
         "alerts": t.alerts,
         "elapsed_s": secs,
         "gb_per_s": if secs > 0.0 { t.input_bytes as f64 / secs / 1e9 } else { 0.0 },
+        "peak_rss_bytes": crate::memory::peak_rss_bytes(),
     });
     v[format!("by_{key_name}")] = Value::Object(by_key);
     v

@@ -114,8 +114,7 @@ impl Sink for TextSink {
             t.input_bytes as f64 / secs / 1e9,
             t.lines as f64 / secs
         )?;
-        let mut top: Vec<_> = t.by_key.iter().collect();
-        top.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(b.0)));
+        let top = t.by_key.sorted();
         writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
         for (k, a) in top.iter().take(10) {
             writeln!(

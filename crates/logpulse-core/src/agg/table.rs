@@ -1,0 +1,242 @@
+//! [`GroupTable`]: the hash table every aggregation goes through, (window, key) -> [`Agg`].
+//!
+//! Built for the hot path rather than taken from `HashMap<(i64, String), Agg>`:
+//! - key bytes live in one arena (no allocation per group, no pointer chase per probe);
+//! - each entry keeps its full 64-bit hash, so merging tables never rehashes a key, and a probe
+//!   compares key bytes only when window and hash already match;
+//! - entries sit in a dense `Vec` in insertion order, so iteration is a linear scan.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use super::Agg;
+
+/// Fixed hasher seeds: tables built on different threads (or machines) agree on hashes, so
+/// stored hashes stay valid when tables are merged.
+const HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6c6f_6770_756c_7365);
+
+/// Hash of a group: the key's bytes mixed with its window.
+#[inline]
+pub fn group_hash(window: i64, key: &[u8]) -> u64 {
+    let h = HASHER.hash_one(key);
+    h ^ (window as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+}
+
+/// Byte equality inlined for short keys (host names): a libc `memcmp` call per probe costs
+/// more than the comparison itself.
+#[inline(always)]
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i + 8 <= a.len() {
+        let x = u64::from_ne_bytes(a[i..i + 8].try_into().expect("8 bytes"));
+        let y = u64::from_ne_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        if x != y {
+            return false;
+        }
+        i += 8;
+    }
+    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    hash: u64,
+    window: i64,
+    key_off: u32,
+    key_len: u32,
+    agg: Agg,
+}
+
+/// Aggregates per (window, key). See the module docs.
+#[derive(Debug, Clone, Default)]
+pub struct GroupTable {
+    index: HashTable<u32>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
+}
+
+impl GroupTable {
+    /// An empty table with room for about `groups` groups.
+    pub fn with_capacity(groups: usize) -> Self {
+        GroupTable {
+            index: HashTable::with_capacity(groups),
+            entries: Vec::with_capacity(groups),
+            arena: Vec::with_capacity(groups * 16),
+        }
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no group.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    #[inline]
+    fn key_of(&self, e: &Entry) -> &[u8] {
+        &self.arena[e.key_off as usize..(e.key_off + e.key_len) as usize]
+    }
+
+    /// The aggregate of (`window`, `key`), created empty if new.
+    #[inline]
+    pub fn agg_mut(&mut self, window: i64, key: &str) -> &mut Agg {
+        let hash = group_hash(window, key.as_bytes());
+        self.agg_mut_hashed(hash, window, key.as_bytes())
+    }
+
+    /// Like [`GroupTable::agg_mut`] with the hash already known (`group_hash(window, key)`).
+    #[inline]
+    fn agg_mut_hashed(&mut self, hash: u64, window: i64, key: &[u8]) -> &mut Agg {
+        self.find_or_insert(hash, window, key, || true)
+            .expect("always admitted")
+    }
+
+    /// The aggregate of a line's group, for the parsers' hot path: `key` is raw bytes, checked
+    /// with `admit` (UTF-8 validation) only when the group is new, so a batch pays the check
+    /// once per distinct key instead of once per line. `None` when `admit` refuses the key.
+    #[inline]
+    pub fn agg_for_line(&mut self, window: i64, key: &[u8], admit: impl FnOnce(&[u8]) -> bool) -> Option<&mut Agg> {
+        let hash = group_hash(window, key);
+        self.find_or_insert(hash, window, key, || admit(key))
+    }
+
+    #[inline]
+    fn find_or_insert(
+        &mut self,
+        hash: u64,
+        window: i64,
+        key: &[u8],
+        admit: impl FnOnce() -> bool,
+    ) -> Option<&mut Agg> {
+        let entries = &self.entries;
+        let arena = &self.arena;
+        let found = self.index.find(hash, |&i| {
+            let e = &entries[i as usize];
+            e.hash == hash
+                && e.window == window
+                && bytes_eq(&arena[e.key_off as usize..(e.key_off + e.key_len) as usize], key)
+        });
+        let idx = match found {
+            Some(&i) => i as usize,
+            None if !admit() => return None,
+            None => {
+                let i = self.entries.len();
+                let key_off = self.arena.len() as u32;
+                self.arena.extend_from_slice(key);
+                self.entries.push(Entry {
+                    hash,
+                    window,
+                    key_off,
+                    key_len: key.len() as u32,
+                    agg: Agg::default(),
+                });
+                let entries = &self.entries;
+                self.index
+                    .insert_unique(hash, i as u32, |&j| entries[j as usize].hash);
+                i
+            }
+        };
+        Some(&mut self.entries[idx].agg)
+    }
+
+    /// The aggregate of (`window`, `key`), if present.
+    pub fn get(&self, window: i64, key: &str) -> Option<&Agg> {
+        let hash = group_hash(window, key.as_bytes());
+        self.index
+            .find(hash, |&i| {
+                let e = &self.entries[i as usize];
+                e.hash == hash && e.window == window && bytes_eq(self.key_of(e), key.as_bytes())
+            })
+            .map(|&i| &self.entries[i as usize].agg)
+    }
+
+    /// Groups as (window, key, aggregate), in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (i64, &str, &Agg)> + '_ {
+        self.entries.iter().map(move |e| {
+            // Keys enter only through `&str` or validated bytes, so they are UTF-8.
+            let key = std::str::from_utf8(self.key_of(e)).unwrap_or("");
+            (e.window, key, &e.agg)
+        })
+    }
+
+    /// Adds every group of `other` (hashes are reused, keys are not rehashed).
+    pub fn merge(&mut self, other: &GroupTable) {
+        let entries = &self.entries;
+        self.index
+            .reserve(other.len(), |&i| entries[i as usize].hash);
+        for e in &other.entries {
+            let key = other.key_of(e);
+            self.agg_mut_hashed(e.hash, e.window, key).merge(&e.agg);
+        }
+    }
+
+    /// Adds every group of `other` under window `window` (per-key totals use window 0).
+    pub fn merge_into_window(&mut self, other: &GroupTable, window: i64) {
+        for e in &other.entries {
+            let key = other.key_of(e);
+            let hash = group_hash(window, key);
+            self.agg_mut_hashed(hash, window, key).merge(&e.agg);
+        }
+    }
+
+    /// Splits the table by window, each part keeping its groups (hashes reused).
+    pub fn split_by_window(self) -> Vec<(i64, GroupTable)> {
+        let mut parts: Vec<(i64, GroupTable)> = Vec::new();
+        for e in &self.entries {
+            let key = self.key_of(e);
+            let part = match parts.iter().position(|(w, _)| *w == e.window) {
+                Some(p) => &mut parts[p].1,
+                None => {
+                    parts.push((e.window, GroupTable::default()));
+                    &mut parts.last_mut().expect("just pushed").1
+                }
+            };
+            part.agg_mut_hashed(e.hash, e.window, key).merge(&e.agg);
+        }
+        parts
+    }
+
+    /// Groups sorted by requests (most first), ties by key: what outputs show.
+    pub fn sorted(&self) -> Vec<(Box<str>, Agg)> {
+        let mut v: Vec<(Box<str>, Agg)> = self.iter().map(|(_, k, a)| (k.into(), a.clone())).collect();
+        v.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_merges_and_splits() {
+        let mut a = GroupTable::default();
+        a.agg_mut(0, "x").requests += 1;
+        a.agg_mut(0, "x").requests += 1;
+        a.agg_mut(60, "x").requests += 1;
+        a.agg_mut(0, "y").requests += 5;
+        assert_eq!(a.len(), 3);
+        let mut b = GroupTable::default();
+        b.agg_mut(0, "x").requests += 10;
+        b.agg_mut(120, "z").requests += 1;
+        a.merge(&b);
+        assert_eq!(a.get(0, "x").map(|g| g.requests), Some(12));
+        assert_eq!(a.get(120, "z").map(|g| g.requests), Some(1));
+        assert_eq!(a.get(60, "y"), None);
+        let parts = a.split_by_window();
+        assert_eq!(parts.iter().map(|(w, t)| (*w, t.len())).collect::<Vec<_>>(), [(0, 2), (60, 1), (120, 1)]);
+        let mut totals = GroupTable::default();
+        for (_, t) in &parts {
+            totals.merge_into_window(t, 0);
+        }
+        assert_eq!(totals.get(0, "x").map(|g| g.requests), Some(13));
+        assert_eq!(totals.sorted()[0].0.as_ref(), "x");
+    }
+}
