@@ -94,6 +94,9 @@ pub struct RunArgs {
     /// Write whole-run totals (JSON) here at the end.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Rewrite the run's counters (JSON) here after every batch, for health checks.
+    #[arg(long)]
+    pub status: Option<PathBuf>,
     /// Print only the final totals on stdout, not a line per window.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -11,7 +11,9 @@ pub fn ordinals(choice: &str) -> Result<Option<Vec<usize>>> {
     match choice {
         "cpu" | "auto" => Ok(None),
         "gpu" => bail!("--backend gpu: the GPU backend is not built in yet"),
-        other if other.starts_with("gpu:") => bail!("--backend {other}: the GPU backend is not built in yet"),
+        other if other.starts_with("gpu:") => {
+            bail!("--backend {other}: the GPU backend is not built in yet")
+        }
         other => bail!("unknown backend {other:?}; use auto, cpu, gpu or gpu:0,1"),
     }
 }
@@ -22,6 +24,11 @@ pub fn absent_reason() -> String {
 }
 
 /// GPU backends on `ordinals`.
-pub fn backends(_plan: Arc<Plan>, _ordinals: &[usize], _buffers: usize, _capacity: usize) -> Result<(Vec<Box<dyn Backend>>, String)> {
+pub fn backends(
+    _plan: Arc<Plan>,
+    _ordinals: &[usize],
+    _buffers: usize,
+    _capacity: usize,
+) -> Result<(Vec<Box<dyn Backend>>, String)> {
     bail!("the GPU backend is not built in yet")
 }

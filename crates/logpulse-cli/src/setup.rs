@@ -23,7 +23,9 @@ pub const SAMPLE_BYTES: usize = 256 * 1024;
 /// Parses `500ms`, `30s`, `1m`, `2h`, or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num
         .parse()
@@ -48,7 +50,9 @@ pub fn sample_file(path: &Path) -> Result<Vec<u8>> {
     let mut head = vec![0u8; SAMPLE_BYTES];
     let mut n = 0;
     while n < head.len() {
-        let r = f.read(&mut head[n..]).with_context(|| format!("reading {}", path.display()))?;
+        let r = f
+            .read(&mut head[n..])
+            .with_context(|| format!("reading {}", path.display()))?;
         if r == 0 {
             break;
         }
@@ -66,7 +70,9 @@ pub fn sample_file(path: &Path) -> Result<Vec<u8>> {
 
 fn flate2_reader(path: &Path) -> Result<Box<dyn Read>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    Ok(Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f))))
+    Ok(Box::new(flate2::read::MultiGzDecoder::new(
+        std::io::BufReader::new(f),
+    )))
 }
 
 /// Resolves the format: a preset name, or `auto` with a sample. Returns it and a note for the
@@ -83,7 +89,10 @@ pub fn resolve_format(name: &str, sample: Option<&[u8]>) -> Result<(Format, Stri
         Some(d) => Ok((d.format, format!("format auto: {}", d.reason))),
         None if sample.is_empty() => {
             // Nothing to look at (empty input): any format gives the same empty result.
-            Ok((Format::preset("combined").expect("preset"), "format auto: empty input, using combined".into()))
+            Ok((
+                Format::preset("combined").expect("preset"),
+                "format auto: empty input, using combined".into(),
+            ))
         }
         None => bail!(
             "could not detect the log format: no known format parses the first lines; \
@@ -140,13 +149,22 @@ fn pool_buffers(workers: usize, queue_depth: usize) -> usize {
 }
 
 /// Creates the backends the flags ask for. Returns them and a description for the user.
-pub fn backends(job: &JobArgs, plan: &Plan, queue_depth: usize) -> Result<(Vec<Box<dyn Backend>>, String)> {
+pub fn backends(
+    job: &JobArgs,
+    plan: &Plan,
+    queue_depth: usize,
+) -> Result<(Vec<Box<dyn Backend>>, String)> {
     let plan = Arc::new(plan.clone());
     let capacity = job.batch_mib.max(1) * 1024 * 1024;
     let choice = job.backend.as_str();
     let gpus = crate::gpu::ordinals(choice)?;
     if let Some(ordinals) = gpus {
-        return crate::gpu::backends(plan, &ordinals, pool_buffers(ordinals.len(), queue_depth), capacity);
+        return crate::gpu::backends(
+            plan,
+            &ordinals,
+            pool_buffers(ordinals.len(), queue_depth),
+            capacity,
+        );
     }
     let pool = BufferPool::heap(pool_buffers(1, queue_depth), capacity);
     let cpu = CpuBackend::new(plan, job.threads, pool)?;
@@ -156,4 +174,3 @@ pub fn backends(job: &JobArgs, plan: &Plan, queue_depth: usize) -> Result<(Vec<B
     }
     Ok((vec![Box::new(cpu)], desc))
 }
-

@@ -45,25 +45,49 @@ fn clf_and_tsv_samples_agree_with_each_other_and_with_an_independent_count() {
     let clf_path = repo().join("samples/nasa_jul95_first2000.log.gz");
     let clf_text = String::from_utf8(gunzip(&clf_path)).unwrap();
     // The TSV's header and its first 2,000 rows: the same requests as the CLF sample.
-    let tsv_full = String::from_utf8(gunzip(&repo().join("samples/nasa_19950701_first10000.tsv.gz"))).unwrap();
-    let tsv_text: String = tsv_full.lines().take(2001).map(|l| format!("{l}\n")).collect();
+    let tsv_full = String::from_utf8(gunzip(
+        &repo().join("samples/nasa_19950701_first10000.tsv.gz"),
+    ))
+    .unwrap();
+    let tsv_text: String = tsv_full
+        .lines()
+        .take(2001)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let (_d, tsv_path) = temp_file("nasa2000.tsv", tsv_text.as_bytes());
 
     let (clf, out) = run_summary(&[clf_path.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("parse as common"), "auto-detection says what it picked: {stderr}");
+    assert!(
+        stderr.contains("parse as common"),
+        "auto-detection says what it picked: {stderr}"
+    );
     let (tsv, _) = run_summary(&[tsv_path.to_str().unwrap()], None);
 
     assert_eq!(clf["format"], "common");
     assert_eq!(tsv["format"], "nasa_tsv");
-    assert_eq!((clf["lines"].as_u64(), clf["parsed"].as_u64()), (Some(2000), Some(2000)));
+    assert_eq!(
+        (clf["lines"].as_u64(), clf["parsed"].as_u64()),
+        (Some(2000), Some(2000))
+    );
     assert_eq!(clf["rejected"]["total"], 0);
-    assert_eq!((tsv["lines"].as_u64(), tsv["parsed"].as_u64(), tsv["directives"].as_u64()), (Some(2001), Some(2000), Some(1)));
+    assert_eq!(
+        (
+            tsv["lines"].as_u64(),
+            tsv["parsed"].as_u64(),
+            tsv["directives"].as_u64()
+        ),
+        (Some(2001), Some(2000), Some(1))
+    );
 
     let expected = clf_expected(&clf_text);
     assert_eq!(expected.len(), by_client(&clf).len());
     assert_eq!(by_client(&clf), expected, "CLF vs independent count");
-    assert_eq!(tsv_expected(&tsv_text), expected, "the two samples hold the same requests");
+    assert_eq!(
+        tsv_expected(&tsv_text),
+        expected,
+        "the two samples hold the same requests"
+    );
     assert_eq!(by_client(&tsv), expected, "TSV vs independent count");
     // Same windows too: the TSV's epoch seconds are the CLF's -0400 times.
     assert_eq!(clf["windows"], tsv["windows"]);
@@ -73,14 +97,30 @@ fn clf_and_tsv_samples_agree_with_each_other_and_with_an_independent_count() {
 fn window_results_agree_between_formats() {
     let dir = tempfile::tempdir().unwrap();
     let clf_path = repo().join("samples/nasa_jul95_first2000.log.gz");
-    let tsv_full = String::from_utf8(gunzip(&repo().join("samples/nasa_19950701_first10000.tsv.gz"))).unwrap();
-    let tsv_text: String = tsv_full.lines().take(2001).map(|l| format!("{l}\n")).collect();
+    let tsv_full = String::from_utf8(gunzip(
+        &repo().join("samples/nasa_19950701_first10000.tsv.gz"),
+    ))
+    .unwrap();
+    let tsv_text: String = tsv_full
+        .lines()
+        .take(2001)
+        .map(|l| format!("{l}\n"))
+        .collect();
     let tsv_path = dir.path().join("t.tsv");
     std::fs::write(&tsv_path, tsv_text).unwrap();
     let mut windows = Vec::new();
     for input in [clf_path, tsv_path] {
         let jsonl = dir.path().join("w.jsonl");
-        run_summary(&[input.to_str().unwrap(), "--window", "5m", "--jsonl", jsonl.to_str().unwrap()], None);
+        run_summary(
+            &[
+                input.to_str().unwrap(),
+                "--window",
+                "5m",
+                "--jsonl",
+                jsonl.to_str().unwrap(),
+            ],
+            None,
+        );
         let text = std::fs::read_to_string(&jsonl).unwrap();
         let rows: Vec<serde_json::Value> = text
             .lines()

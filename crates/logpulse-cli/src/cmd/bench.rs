@@ -38,9 +38,11 @@ impl Sink for LatencySink {
 fn load(a: &BenchArgs) -> Result<(Vec<u8>, String)> {
     match &a.input {
         Some(p) => {
-            let mut f = std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
+            let mut f =
+                std::fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
             let mut data = Vec::new();
-            f.read_to_end(&mut data).with_context(|| format!("reading {}", p.display()))?;
+            f.read_to_end(&mut data)
+                .with_context(|| format!("reading {}", p.display()))?;
             if logpulse_io::source::is_gzip(&data) {
                 let mut out = Vec::new();
                 flate2::read::MultiGzDecoder::new(&data[..])
@@ -59,7 +61,10 @@ fn load(a: &BenchArgs) -> Result<(Vec<u8>, String)> {
             let mut data = Vec::new();
             let mut g = Generator::new(cfg);
             g.fill(&mut data, usize::MAX);
-            Ok((data, format!("generated {:?}, {} lines, seed 1995", a.gen_format, a.lines)))
+            Ok((
+                data,
+                format!("generated {:?}, {} lines, seed 1995", a.gen_format, a.lines),
+            ))
         }
     }
 }
@@ -96,7 +101,10 @@ fn preframe(data: &[u8], a: &BenchArgs, pool: BufferPool) -> Vec<Batch> {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let (data, input_desc) = load(&a)?;
-    let (format, note) = setup::resolve_format(&a.job.format, Some(&data[..data.len().min(setup::SAMPLE_BYTES)]))?;
+    let (format, note) = setup::resolve_format(
+        &a.job.format,
+        Some(&data[..data.len().min(setup::SAMPLE_BYTES)]),
+    )?;
     let plan = setup::plan(&a.job, format)?;
     let cfg = setup::pipeline_config(&a.job);
     let data: Arc<[u8]> = data.into();
@@ -128,7 +136,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // Backend alone, on batches framed beforehand.
     let (mut backends, _) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
     let backend = &mut backends[0];
-    let n_batches = data.len() / (a.job.batch_mib.max(1) << 20) + data.len() / 40 / a.job.batch_lines.max(1) + 4;
+    let n_batches = data.len() / (a.job.batch_mib.max(1) << 20)
+        + data.len() / 40 / a.job.batch_lines.max(1)
+        + 4;
     let pool = BufferPool::heap(n_batches.max(4) * 2, a.job.batch_mib.max(1) << 20);
     let mut backend_secs = Vec::new();
     for _ in 0..a.repeat.max(1) {
@@ -166,21 +176,33 @@ pub fn run(a: BenchArgs) -> Result<()> {
         eprintln!("logpulse: {note}");
         println!("input      {input_desc}");
         println!("format     {}   backend {backend_desc}", plan.format.name);
-        println!("size       {:.1} MB, {lines} lines, {} batches of <= {} lines", bytes / 1e6, latencies.len(), a.job.batch_lines);
+        println!(
+            "size       {:.1} MB, {lines} lines, {} batches of <= {} lines",
+            bytes / 1e6,
+            latencies.len(),
+            a.job.batch_lines
+        );
         println!(
             "pipeline   best {:.3} GB/s ({:.2} M lines/s), median {:.3} GB/s",
             bytes / best / 1e9,
             lines as f64 / best / 1e6,
             bytes / median / 1e9
         );
-        println!("backend    best {:.3} GB/s (parse + aggregate only)", bytes / backend_secs[0] / 1e9);
+        println!(
+            "backend    best {:.3} GB/s (parse + aggregate only)",
+            bytes / backend_secs[0] / 1e9
+        );
         println!(
             "latency    per batch p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             ms(quantile(&latencies, 0.5)),
             ms(quantile(&latencies, 0.99)),
             ms(quantile(&latencies, 1.0))
         );
-        println!("memory     peak RSS {:.1} MiB (input held in memory: {:.1} MiB)", rss as f64 / (1 << 20) as f64, bytes / (1 << 20) as f64);
+        println!(
+            "memory     peak RSS {:.1} MiB (input held in memory: {:.1} MiB)",
+            rss as f64 / (1 << 20) as f64,
+            bytes / (1 << 20) as f64
+        );
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use logpulse_core::pipeline::{self, Sink, Source};
-use logpulse_io::sink::{open_output, JsonLinesSink, NotebookSink, RejectsSink, SummarySink, TextSink};
+use logpulse_io::sink::{
+    open_output, JsonLinesSink, NotebookSink, RejectsSink, StatusSink, SummarySink, TextSink,
+};
 use logpulse_io::source::{FileSource, FollowConfig, FollowSource, StreamSource};
 
 use crate::args::{ProgressMode, RunArgs};
@@ -34,11 +36,19 @@ fn sample_stdin() -> Result<Vec<u8>> {
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
-    let inputs: Vec<PathBuf> = if a.inputs.is_empty() { vec!["-".into()] } else { a.inputs.clone() };
+    let inputs: Vec<PathBuf> = if a.inputs.is_empty() {
+        vec!["-".into()]
+    } else {
+        a.inputs.clone()
+    };
     let linger = setup::parse_duration(&a.linger)?;
     let uses_stdin = inputs.iter().any(|p| p.as_os_str() == "-");
     // The sample read from stdin must be replayed in front of the rest of it.
-    let stdin_sample = if uses_stdin { Some(sample_stdin()?) } else { None };
+    let stdin_sample = if uses_stdin {
+        Some(sample_stdin()?)
+    } else {
+        None
+    };
     let sample = match inputs.iter().find(|p| p.as_os_str() != "-") {
         Some(p) if a.job.format == "auto" => Some(setup::sample_file(p)?),
         _ => stdin_sample.clone(),
@@ -59,21 +69,34 @@ pub fn run(a: RunArgs) -> Result<()> {
             let reader = std::io::Cursor::new(head).chain(std::io::stdin());
             sources.push(Box::new(StreamSource::new("-", Box::new(reader), linger)));
         } else if a.follow {
-            let fc = FollowConfig { linger, ..Default::default() };
+            let fc = FollowConfig {
+                linger,
+                ..Default::default()
+            };
             sources.push(Box::new(FollowSource::new(p.clone(), fc)));
         } else {
-            total_bytes += std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len();
+            total_bytes += std::fs::metadata(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .len();
             sources.push(Box::new(FileSource::new(p.clone())));
         }
     }
 
     let key_name = plan.key.name();
     let jsonl_to_stdout = a.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
-    let text_out: Box<dyn std::io::Write + Send> =
-        if jsonl_to_stdout { Box::new(std::io::stderr()) } else { Box::new(std::io::stdout()) };
+    let text_out: Box<dyn std::io::Write + Send> = if jsonl_to_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
     let mut text = TextSink::new(text_out, !a.quiet, &plan.format.name, &backend_desc);
     let mut jsonl = match &a.jsonl {
-        Some(p) => Some(JsonLinesSink::new(open_output(p)?, key_name, a.top, &plan.format.name)),
+        Some(p) => Some(JsonLinesSink::new(
+            open_output(p)?,
+            key_name,
+            a.top,
+            &plan.format.name,
+        )),
         None => None,
     };
     let mut rejects = match &a.rejects {
@@ -87,7 +110,11 @@ pub fn run(a: RunArgs) -> Result<()> {
         ),
         None => None,
     };
-    let mut summary = a.summary.as_ref().map(|p| SummarySink::new(p.clone(), &plan.format.name, key_name));
+    let mut summary = a
+        .summary
+        .as_ref()
+        .map(|p| SummarySink::new(p.clone(), &plan.format.name, key_name));
+    let mut status = a.status.as_ref().map(|p| StatusSink::new(p.clone()));
     let bytes_read = Arc::new(AtomicU64::new(0));
     let show_progress = match a.progress {
         ProgressMode::Always => true,
@@ -112,17 +139,25 @@ pub fn run(a: RunArgs) -> Result<()> {
     if let Some(s) = summary.as_mut() {
         sinks.push(s);
     }
+    if let Some(s) = status.as_mut() {
+        sinks.push(s);
+    }
     sinks.push(&mut text);
 
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
         // Ctrl-C: stop reading, flush open windows and write the summary.
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing Ctrl-C handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing Ctrl-C handler")?;
     }
-    pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read).context("run failed")?;
+    pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read)
+        .context("run failed")?;
     if let Some(rss) = logpulse_io::memory::peak_rss_bytes() {
-        eprintln!("logpulse: peak RSS {:.1} MiB", rss as f64 / (1 << 20) as f64);
+        eprintln!(
+            "logpulse: peak RSS {:.1} MiB",
+            rss as f64 / (1 << 20) as f64
+        );
     }
     Ok(())
 }

@@ -34,7 +34,11 @@ pub fn run_summary(args: &[&str], stdin: Option<&[u8]>) -> (serde_json::Value, O
         .arg("--summary")
         .arg(&summary)
         .args(["-q", "--progress", "never"])
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn logpulse");
@@ -65,7 +69,9 @@ pub fn temp_file(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 }
 
 /// Per-client (requests, bytes, 5xx) from a summary's `by_client`.
-pub fn by_client(summary: &serde_json::Value) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
+pub fn by_client(
+    summary: &serde_json::Value,
+) -> std::collections::BTreeMap<String, (u64, u64, u64)> {
     summary["by_client"]
         .as_object()
         .expect("by_client")

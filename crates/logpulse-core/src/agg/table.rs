@@ -14,13 +14,16 @@ use super::Agg;
 
 /// Fixed hasher seeds: tables built on different threads (or machines) agree on hashes, so
 /// stored hashes stay valid when tables are merged.
-const HASHER: foldhash::fast::FixedState = foldhash::fast::FixedState::with_seed(0x6c6f_6770_756c_7365);
+const HASHER: foldhash::fast::FixedState =
+    foldhash::fast::FixedState::with_seed(0x6c6f_6770_756c_7365);
 
 /// Hash of a group: the key's bytes mixed with its window.
 #[inline]
 pub fn group_hash(window: i64, key: &[u8]) -> u64 {
     let h = HASHER.hash_one(key);
-    h ^ (window as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
+    h ^ (window as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(29)
 }
 
 /// Byte equality inlined for short keys (host names): a libc `memcmp` call per probe costs
@@ -102,7 +105,12 @@ impl GroupTable {
     /// with `admit` (UTF-8 validation) only when the group is new, so a batch pays the check
     /// once per distinct key instead of once per line. `None` when `admit` refuses the key.
     #[inline]
-    pub fn agg_for_line(&mut self, window: i64, key: &[u8], admit: impl FnOnce(&[u8]) -> bool) -> Option<&mut Agg> {
+    pub fn agg_for_line(
+        &mut self,
+        window: i64,
+        key: &[u8],
+        admit: impl FnOnce(&[u8]) -> bool,
+    ) -> Option<&mut Agg> {
         let hash = group_hash(window, key);
         self.find_or_insert(hash, window, key, || admit(key))
     }
@@ -121,7 +129,10 @@ impl GroupTable {
             let e = &entries[i as usize];
             e.hash == hash
                 && e.window == window
-                && bytes_eq(&arena[e.key_off as usize..(e.key_off + e.key_len) as usize], key)
+                && bytes_eq(
+                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
+                    key,
+                )
         });
         let idx = match found {
             Some(&i) => i as usize,
@@ -205,7 +216,8 @@ impl GroupTable {
 
     /// Groups sorted by requests (most first), ties by key: what outputs show.
     pub fn sorted(&self) -> Vec<(Box<str>, Agg)> {
-        let mut v: Vec<(Box<str>, Agg)> = self.iter().map(|(_, k, a)| (k.into(), a.clone())).collect();
+        let mut v: Vec<(Box<str>, Agg)> =
+            self.iter().map(|(_, k, a)| (k.into(), a.clone())).collect();
         v.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
         v
     }
@@ -231,7 +243,10 @@ mod tests {
         assert_eq!(a.get(120, "z").map(|g| g.requests), Some(1));
         assert_eq!(a.get(60, "y"), None);
         let parts = a.split_by_window();
-        assert_eq!(parts.iter().map(|(w, t)| (*w, t.len())).collect::<Vec<_>>(), [(0, 2), (60, 1), (120, 1)]);
+        assert_eq!(
+            parts.iter().map(|(w, t)| (*w, t.len())).collect::<Vec<_>>(),
+            [(0, 2), (60, 1), (120, 1)]
+        );
         let mut totals = GroupTable::default();
         for (_, t) in &parts {
             totals.merge_into_window(t, 0);

@@ -57,7 +57,11 @@ pub fn alert_json(a: &Alert, event_time: bool) -> Value {
 
 /// A closed window, with at most `top` groups (0 = all).
 pub fn window_json(w: &WindowResult, key_name: &str, top: usize) -> Value {
-    let n = if top == 0 { w.groups.len() } else { top.min(w.groups.len()) };
+    let n = if top == 0 {
+        w.groups.len()
+    } else {
+        top.min(w.groups.len())
+    };
     let groups: Vec<Value> = w.groups[..n]
         .iter()
         .map(|(k, a)| {

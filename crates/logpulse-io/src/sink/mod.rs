@@ -5,6 +5,7 @@ mod json;
 mod jsonl;
 mod notebook;
 mod rejects;
+mod status;
 mod summary;
 mod text;
 
@@ -12,6 +13,7 @@ pub use json::{agg_json, window_json};
 pub use jsonl::JsonLinesSink;
 pub use notebook::NotebookSink;
 pub use rejects::RejectsSink;
+pub use status::StatusSink;
 pub use summary::{summary_json, SummarySink};
 pub use text::TextSink;
 
@@ -33,7 +35,9 @@ pub fn open_output(path: &Path) -> std::io::Result<Box<dyn Write + Send>> {
 
 /// Writes `bytes` to `path` atomically (temporary file + rename), so readers never see half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
     {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;

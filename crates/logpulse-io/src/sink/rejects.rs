@@ -23,7 +23,11 @@ impl RejectsSink {
 impl Sink for RejectsSink {
     fn rejects(&mut self, source: &str, rejects: &[Reject]) -> std::io::Result<()> {
         for r in rejects {
-            write!(self.out, "{source}\t{}\t{}\t{}\t", r.line_no, r.offset, r.reason)?;
+            write!(
+                self.out,
+                "{source}\t{}\t{}\t{}\t",
+                r.line_no, r.offset, r.reason
+            )?;
             // The raw bytes: a reject file must show exactly what was rejected. A stray '\r'
             // (CRLF input) is dropped so each reject stays one line.
             let line = r.line.strip_suffix(b"\r").unwrap_or(&r.line);

@@ -69,9 +69,11 @@ impl Sink for TextSink {
         writeln!(self.out, "  top: {}", top3(w))?;
         for a in w.alerts.iter().take(ALERTS_SHOWN) {
             match a.kind {
-                AlertKind::Error { status } => {
-                    writeln!(self.out, "  ! error  {} status {status} x{}", a.key, a.value)?
-                }
+                AlertKind::Error { status } => writeln!(
+                    self.out,
+                    "  ! error  {} status {status} x{}",
+                    a.key, a.value
+                )?,
                 _ => writeln!(
                     self.out,
                     "  ! {:<7}{} {:.1} > {}",
@@ -83,14 +85,22 @@ impl Sink for TextSink {
             }
         }
         if w.alerts.len() > ALERTS_SHOWN {
-            writeln!(self.out, "  ! ... and {} more alerts", w.alerts.len() - ALERTS_SHOWN)?;
+            writeln!(
+                self.out,
+                "  ! ... and {} more alerts",
+                w.alerts.len() - ALERTS_SHOWN
+            )?;
         }
         Ok(())
     }
 
     fn finish(&mut self, t: &RunTotals, elapsed: Duration) -> std::io::Result<()> {
         let secs = elapsed.as_secs_f64().max(1e-9);
-        writeln!(self.out, "== logpulse: {} format, {} ==", self.format, self.backend)?;
+        writeln!(
+            self.out,
+            "== logpulse: {} format, {} ==",
+            self.format, self.backend
+        )?;
         writeln!(
             self.out,
             "lines {}  parsed {}  rejected {}  directives {}  late {}",

@@ -78,7 +78,10 @@ impl Source for StreamSource {
             if out.stopping() {
                 return Ok(());
             }
-            let wait = self.linger.saturating_sub(last_cut.elapsed()).max(Duration::from_millis(1));
+            let wait = self
+                .linger
+                .saturating_sub(last_cut.elapsed())
+                .max(Duration::from_millis(1));
             match rx.recv_timeout(wait) {
                 Ok(Ok(chunk)) => {
                     out.add_bytes(chunk.len() as u64);

@@ -1,0 +1,129 @@
+//! `--follow` keeps reading appended lines and survives both kinds of rotation: rename + new
+//! file (logrotate's default) and truncation in place (copytruncate).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn line(i: usize, status: u16) -> String {
+    format!(
+        "host{} - - [01/Jul/1995:00:{:02}:{:02} -0400] \"GET /p{i} HTTP/1.0\" {status} 100\n",
+        i % 7,
+        (i / 60) % 60,
+        i % 60
+    )
+}
+
+fn append(path: &std::path::Path, lines: std::ops::Range<usize>) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for i in lines {
+        f.write_all(line(i, if i % 10 == 0 { 503 } else { 200 }).as_bytes())
+            .unwrap();
+    }
+    f.flush().unwrap();
+}
+
+/// Waits until the `--status` file shows `n` lines read.
+fn wait_for_lines(status: &std::path::Path, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(status) {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            if v["lines"].as_u64() >= Some(n) {
+                return;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "logpulse did not read {n} lines in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn follows_appends_rename_rotation_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let summary = dir.path().join("summary.json");
+    let status = dir.path().join("status.json");
+    append(&log, 0..100);
+    let mut child = Command::new(bin())
+        .args([
+            "run",
+            "--follow",
+            "--format",
+            "common",
+            "--linger",
+            "50ms",
+            "-q",
+            "--progress",
+            "never",
+        ])
+        .arg(&log)
+        .arg("--summary")
+        .arg(&summary)
+        .arg("--status")
+        .arg(&status)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lines(&status, 100);
+
+    // Appended lines are picked up.
+    append(&log, 100..250);
+    wait_for_lines(&status, 250);
+
+    // Rotation by rename: the old file gets a last write, then a new file appears.
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    append(&rotated, 250..260);
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, 260..400);
+    wait_for_lines(&status, 400);
+
+    // Rotation by truncation (copytruncate): same file, shorter.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    append(&log, 400..450);
+    wait_for_lines(&status, 450);
+
+    // Ctrl-C: stop, close windows, write the summary.
+    unsafe_sigint(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["lines"], 450);
+    assert_eq!(s["parsed"], 450);
+    let c = by_client(&s);
+    let total: u64 = c.values().map(|v| v.0).sum();
+    assert_eq!(total, 450);
+    let s5xx: u64 = c.values().map(|v| v.2).sum();
+    assert_eq!(s5xx, 45);
+}
+
+fn unsafe_sigint(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
