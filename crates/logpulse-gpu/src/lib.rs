@@ -1,1 +1,59 @@
+//! logpulse-gpu: the CUDA backend.
+//!
+//! Per batch: the bytes are copied from pinned host memory, a parallel scan indexes the lines,
+//! one thread a line runs the plan's format program (the same program the CPU interprets,
+//! specialised into the kernel by NVRTC at start-up), keys are hashed with their window and
+//! aggregated into a device hash table with atomics; only the compacted groups (with the offset
+//! of one occurrence of each key), error and latency counters and rejects come back. The host
+//! reads key texts and rejected lines from its own copy of the batch, so the [`Partial`] is
+//! exactly the CPU backend's.
+//!
+//! Everything degrades to an error on machines without CUDA: [`device_count`] returns 0 and
+//! [`GpuBackend::new`] returns [`BackendError::NoDevice`]; nothing panics.
+//!
+//! [`Partial`]: logpulse_core::Partial
+//! [`BackendError::NoDevice`]: logpulse_core::BackendError::NoDevice
 
+mod backend;
+mod build;
+mod devbuf;
+mod device;
+mod error;
+mod kernels;
+mod layout;
+mod pinned;
+mod program;
+mod slot;
+
+pub use backend::GpuBackend;
+pub use error::GpuError;
+pub use pinned::{pinned_pool, PinnedStorage};
+pub use slot::StageTimes;
+
+use logpulse_core::BackendError;
+
+/// Number of CUDA devices (0 when the driver library or a device is missing).
+pub fn device_count() -> Result<usize, BackendError> {
+    Ok(device::device_count()?)
+}
+
+/// The full CUDA source the kernels are compiled from for `plan` (for inspection and tests).
+pub fn kernel_source(plan: &logpulse_core::Plan) -> Result<String, BackendError> {
+    Ok(kernels::source(plan)?)
+}
+
+/// Compiles the kernels for `plan` with NVRTC (no device needed) and returns the PTX; a way to
+/// check the generated source on machines with NVRTC but no GPU.
+pub fn compile_kernels(plan: &logpulse_core::Plan) -> Result<String, BackendError> {
+    if !device::nvrtc_present() {
+        return Err(BackendError::NoDevice(
+            "the NVRTC library is missing".into(),
+        ));
+    }
+    Ok(kernels::compile_for(plan, "compute_90")?)
+}
+
+/// True when the NVRTC library (the run-time CUDA compiler) can be loaded.
+pub fn nvrtc_available() -> bool {
+    device::nvrtc_present()
+}

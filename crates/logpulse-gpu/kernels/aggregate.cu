@@ -1,0 +1,302 @@
+// Parse + aggregate: one thread a line. A block's lines are first staged in shared memory with
+// 16-byte loads (lines sit next to each other, so the copy is coalesced and the byte-wise
+// parsing then reads shared memory); a block whose lines do not fit reads global memory.
+// Records are grouped per warp (__match_any_sync on the group hash) so a hot key costs one
+// atomic per warp instead of one per line.
+
+#define LP_PARSE_THREADS 128
+#define LP_BUCKETS 1216
+
+// agg/latency.rs bucket_of.
+__device__ __forceinline__ u32 lp_bucket(u64 us) {
+    if (us < 64) return (u32)us;
+    u32 msb = 63 - __clzll((long long)us);
+    u32 oct = msb - 6;
+    u32 sub = (u32)((us >> (msb - 5)) & 31);
+    u32 b = 64 + oct * 32 + sub;
+    return b < LP_BUCKETS - 1 ? b : LP_BUCKETS - 1;
+}
+
+__device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
+#if LP_WINDOW_PER_BATCH
+    return seq;
+#else
+    return lp_floor_div(t, (i64)LP_WINDOW_SECS) * (i64)LP_WINDOW_SECS;
+#endif
+}
+
+__device__ __forceinline__ u64 lp_key_hash(i64 w, const u8* k, u32 len) {
+    u64 h = 0xcbf29ce484222325ull ^ ((u64)w * 0x9E3779B97F4A7C15ull);
+    for (u32 j = 0; j < len; ++j) {
+        h ^= k[j];
+        h *= 0x100000001b3ull;
+    }
+    h ^= (u64)len * 0xff51afd7ed558ccdull;
+    h = lp_mix64(h);
+    return h ? h : 1;
+}
+
+// Finds or claims the group slot of tag `h`; a claim records one occurrence of the key.
+__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                             u64* header, u32* claim) {
+    u32 s = (u32)(h >> 20) & mask;
+    while (true) {
+        u64 t = *(volatile u64*)&g[s].tag;
+        if (t == h) return s;
+        if (t == 0) {
+            u64 prev = atomicCAS(&g[s].tag, 0ull, h);
+            if (prev == 0) {
+                g[s].window = w;
+                g[s].key_off = koff;
+                g[s].key_len = klen;
+                u32 k = (u32)atomicAdd(&header[H_NGROUPS], 1ull);
+                g[s].out_idx = k;
+                claim[k] = s;
+                return s;
+            }
+            if (prev == h) return s;
+        }
+        s = (s + 1) & mask;
+    }
+}
+
+__device__ void lp_count_add(LpCount* c, u32 mask, u64 tag, u32 n, u64* header, u32* claim) {
+    u32 s = (u32)lp_mix64(tag) & mask;
+    while (true) {
+        u64 t = *(volatile u64*)&c[s].tag;
+        if (t == 0) {
+            u64 prev = atomicCAS(&c[s].tag, 0ull, tag);
+            if (prev == 0) {
+                u32 k = (u32)atomicAdd(&header[H_NCOUNTS], 1ull);
+                claim[k] = s;
+                t = tag;
+            } else {
+                t = prev;
+            }
+        }
+        if (t == tag) {
+            atomicAdd(&c[s].count, n);
+            return;
+        }
+        s = (s + 1) & mask;
+    }
+}
+
+// Window slots store `window ^ 2^63`, so zeroed memory is empty.
+__device__ u32 lp_window_slot(LpWindow* wt, u32 mask, i64 w, u64* header, u32* claim) {
+    u64 key = (u64)w ^ 0x8000000000000000ull;
+    u32 s = (u32)lp_mix64(key) & mask;
+    while (true) {
+        u64 t = *(volatile u64*)&wt[s].key;
+        if (t == key) return s;
+        if (t == 0) {
+            u64 prev = atomicCAS(&wt[s].key, 0ull, key);
+            if (prev == 0) {
+                u32 k = (u32)atomicAdd(&header[H_NWINDOWS], 1ull);
+                wt[s].idx = k;
+                claim[k] = s;
+                return s;
+            }
+            if (prev == key) return s;
+        }
+        s = (s + 1) & mask;
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
+lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
+                   u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
+                   LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
+                   LpReject* rejects, i64 batch_seq, u32 smem_bytes) {
+    extern __shared__ __align__(16) u8 smem[];
+    __shared__ u32 s_cnt[2 + 16]; // records, directives, rejects by code
+    __shared__ i64 s_max;
+    u32 nlines = min((u32)header[H_LINES], lines_cap);
+    u32 first = blockIdx.x * LP_PARSE_THREADS;
+    if (first >= nlines) return; // uniform over the block
+    u32 last = min(first + LP_PARSE_THREADS, nlines);
+    u32 span_s = first == 0 ? 0 : nl[first - 1] + 1;
+    u32 span_e = nl[last - 1];
+    u32 a = span_s & ~15u;
+    bool staged = span_e - a <= smem_bytes;
+    if (threadIdx.x < 18) s_cnt[threadIdx.x] = 0;
+    if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+    if (staged) {
+        u32 words = (span_e - a + 15) >> 4;
+        const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
+        uint4* dst = reinterpret_cast<uint4*>(smem);
+        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) dst[k] = src[k];
+    }
+    __syncthreads();
+
+    u32 i = first + threadIdx.x;
+    bool have = i < last;
+    int code = -1;
+    LpRec r;
+    r.time = 0; r.bytes = 0; r.lat = 0; r.status = 0; r.has_lat = false;
+    r.key_off = LP_KEY == LP_KEY_STATUS ? LP_KEY_NONE : 0;
+    r.key_len = LP_KEY == LP_KEY_STATUS ? 3 : 0;
+    u32 ls = 0;
+    u64 h = 0;
+    i64 w = 0;
+    if (have) {
+        ls = i == 0 ? 0 : nl[i - 1] + 1;
+        u32 raw = nl[i] - ls;
+        const u8* L = staged ? smem + (ls - a) : bytes + ls;
+        int n = (int)raw;
+        if (n > 0 && L[n - 1] == '\r') --n;
+        code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r);
+        if (code == LP_RECORD) {
+            w = lp_window_of(r.time, batch_seq);
+            if (r.key_off == LP_KEY_NONE) {
+                const u8 zeros[3] = {'0', '0', '0'};
+                h = lp_key_hash(w, zeros, 3);
+            } else if (lp_utf8(L + r.key_off, r.key_len)) {
+                h = lp_key_hash(w, L + r.key_off, r.key_len);
+            } else {
+                code = LP_INVALID_UTF8;
+            }
+        } else if (code != LP_DIRECTIVE && code != LP_EMPTY_LINE && lp_looks_binary(L, n)) {
+            code = LP_BINARY_DATA;
+        }
+    }
+    bool rec = have && code == LP_RECORD;
+    bool rej = have && code != LP_RECORD && code != LP_DIRECTIVE;
+    if (rec) atomicAdd(&s_cnt[0], 1u);
+    if (have && code == LP_DIRECTIVE) atomicAdd(&s_cnt[1], 1u);
+    if (rej) atomicAdd(&s_cnt[2 + (code & 15)], 1u);
+
+    // Rejects: compacted (line, offset, reason); the host sorts them by line.
+    u32 ri = lp_warp_reserve(&header[H_NREJECTS], rej);
+    if (rej) {
+        LpReject o;
+        o.line = i;
+        o.offset = ls;
+        o.code = (u32)code;
+        rejects[ri] = o;
+    }
+
+    // Latest event time.
+    i64 tmax = rec ? r.time : (i64)0x8000000000000000ull;
+#pragma unroll
+    for (int d = 16; d > 0; d >>= 1) {
+        i64 o = __shfl_down_sync(0xffffffffu, tmax, d);
+        tmax = o > tmax ? o : tmax;
+    }
+    if ((threadIdx.x & 31) == 0 && tmax != (i64)0x8000000000000000ull) atomicMax(&s_max, tmax);
+
+    // Groups: lanes with the same tag are summed in registers, their leader updates the table.
+    unsigned full = 0xffffffffu;
+    unsigned lane = threadIdx.x & 31;
+    unsigned peers = __match_any_sync(full, rec ? h : 0ull);
+    u64 lat_v = rec && r.has_lat ? r.lat : 0;
+    u64 bsum = 0, lsum = 0;
+#pragma unroll
+    for (int j = 0; j < 32; ++j) {
+        u64 vb = __shfl_sync(full, r.bytes, j);
+        u64 vl = __shfl_sync(full, lat_v, j);
+        if ((peers >> j) & 1u) {
+            bsum += vb;
+            lsum += vl;
+        }
+    }
+    unsigned b4 = __ballot_sync(full, rec && r.status >= 400 && r.status <= 499);
+    unsigned b5 = __ballot_sync(full, rec && r.status >= 500 && r.status <= 599);
+    unsigned bl = __ballot_sync(full, rec && r.has_lat);
+    int leader = __ffs(peers) - 1;
+    u32 slot = 0;
+    if (rec && (int)lane == leader) {
+        u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, header, gclaim);
+        LpGroup* g = &groups[slot];
+        atomicAdd(&g->requests, (u32)__popc(peers));
+        if (bsum) atomicAdd(&g->bytes, bsum);
+        u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
+        if (n4) atomicAdd(&g->s4xx, n4);
+        if (n5) atomicAdd(&g->s5xx, n5);
+        if (nl_) {
+            atomicAdd(&g->lat_count, nl_);
+            atomicAdd(&g->lat_sum, lsum);
+        }
+    }
+    __syncwarp();
+    slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
+    if (rec && r.status >= 500) {
+        u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
+        lp_count_add(counts, cmask, tag, 1, header, cclaim);
+    }
+    if (rec && r.has_lat) {
+        u32 ws = lp_window_slot(windows, wmask, w, header, wclaim);
+        u64 tag = LP_TAG_HIST | ((u64)ws << 12) | (u64)lp_bucket(r.lat);
+        lp_count_add(counts, cmask, tag, 1, header, cclaim);
+    }
+
+    __syncthreads();
+    if (threadIdx.x < 18 && s_cnt[threadIdx.x]) {
+        u32 slot_h = threadIdx.x == 0 ? H_RECORDS
+                   : threadIdx.x == 1 ? H_DIRECTIVES
+                   : H_REJECT_COUNTS + (threadIdx.x - 2);
+        atomicAdd(&header[slot_h], (u64)s_cnt[threadIdx.x]);
+    }
+    if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
+        atomicMax((i64*)&header[H_MAX_TIME], s_max);
+}
+
+// Error and histogram counters -> output (group / window indices resolved), slots cleared.
+extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restrict__ cclaim,
+                                             const LpGroup* __restrict__ groups,
+                                             const LpWindow* __restrict__ windows,
+                                             const u64* __restrict__ header,
+                                             LpCountOut* __restrict__ out) {
+    u32 n = (u32)header[H_NCOUNTS];
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += gridDim.x * blockDim.x) {
+        u32 s = cclaim[k];
+        u64 tag = counts[s].tag;
+        u32 from = (u32)((tag & ~(LP_TAG_ERROR | LP_TAG_HIST)) >> 12);
+        LpCountOut o;
+        o.b = (u32)(tag & 0xfff);
+        o.count = counts[s].count;
+        if (tag & LP_TAG_HIST) {
+            o.kind = 2;
+            o.a = windows[from].idx;
+        } else {
+            o.kind = 1;
+            o.a = groups[from].out_idx;
+        }
+        out[k] = o;
+        counts[s].tag = 0;
+        counts[s].count = 0;
+    }
+}
+
+// Groups and windows -> output in claim order, slots cleared for the next batch.
+extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restrict__ gclaim,
+                                             LpWindow* windows, const u32* __restrict__ wclaim,
+                                             const u64* __restrict__ header,
+                                             LpGroupOut* __restrict__ gout, i64* __restrict__ wout) {
+    u32 ng = (u32)header[H_NGROUPS];
+    u32 nw = (u32)header[H_NWINDOWS];
+    u32 stride = gridDim.x * blockDim.x;
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < ng; k += stride) {
+        LpGroup* g = &groups[gclaim[k]];
+        LpGroupOut o;
+        o.window = g->window;
+        o.key_off = g->key_off;
+        o.key_len = g->key_len;
+        o.requests = g->requests;
+        o.s4xx = g->s4xx;
+        o.s5xx = g->s5xx;
+        o.lat_count = g->lat_count;
+        o.bytes = g->bytes;
+        o.lat_sum = g->lat_sum;
+        gout[k] = o;
+        LpGroup z = {};
+        *g = z;
+    }
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < nw; k += stride) {
+        LpWindow* wt = &windows[wclaim[k]];
+        wout[k] = (i64)(wt->key ^ 0x8000000000000000ull);
+        wt->key = 0;
+        wt->idx = 0;
+    }
+}

@@ -1,0 +1,148 @@
+//! Turns a batch's GPU readback into the same [`Partial`] the CPU backend makes.
+//!
+//! The device sends back numbers only; key texts and rejected lines are read from the host's
+//! own copy of the batch, at the offsets the device reported.
+
+use logpulse_core::agg::{Agg, GroupTable, Partial};
+use logpulse_core::batch::Batch;
+use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
+
+use crate::error::GpuError;
+use crate::layout::{header, KEY_NONE};
+use crate::slot::Readback;
+
+/// The partial of a batch with no bytes (only the framer's skipped lines).
+pub fn empty(batch: &mut Batch) -> Partial {
+    let mut p = Partial::new(batch.seq, batch.origin.source.clone());
+    p.input_bytes = batch.bytes().len() as u64;
+    p.rejects = std::mem::take(&mut batch.skipped);
+    for r in &p.rejects {
+        p.reject_counts.add(r.reason);
+    }
+    p.lines = p.rejects.len() as u64;
+    p
+}
+
+/// The raw line at `offset` (without its newline, with a `\r`), cut like [`Reject::new`].
+fn raw_line(bytes: &[u8], offset: usize) -> &[u8] {
+    let end = (offset + REJECT_KEEP_BYTES + 1).min(bytes.len());
+    let window = &bytes[offset.min(end)..end];
+    match memchr_nl(window) {
+        Some(p) => &window[..p],
+        None => window,
+    }
+}
+
+fn memchr_nl(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Builds the batch's partial from its readback.
+pub fn partial(batch: &mut Batch, rb: &Readback<'_>) -> Result<Partial, GpuError> {
+    let mut p = empty(batch);
+    let bytes = batch.bytes();
+    let h = &rb.header;
+    p.lines += h[header::LINES];
+    p.records = h[header::RECORDS];
+    p.directives = h[header::DIRECTIVES];
+    for code in 0..16u8 {
+        let n = h[header::REJECT_COUNTS + code as usize];
+        if n > 0 {
+            let reason = RejectReason::from_code(code)
+                .ok_or_else(|| GpuError::Result(format!("reject code {code}")))?;
+            p.reject_counts.add_n(reason, n);
+        }
+    }
+    if p.records > 0 {
+        p.max_time = Some(h[header::MAX_TIME] as i64);
+    }
+
+    // Rejects, in line order, located in the source.
+    let mut rejects = rb.rejects.to_vec();
+    rejects.sort_unstable_by_key(|r| r.line);
+    p.rejects.reserve(rejects.len());
+    for r in &rejects {
+        let reason = RejectReason::from_code(r.code as u8)
+            .ok_or_else(|| GpuError::Result(format!("reject code {}", r.code)))?;
+        let off = r.offset as usize;
+        if off > bytes.len() {
+            return Err(GpuError::Result(format!(
+                "reject offset {off} past the batch"
+            )));
+        }
+        p.rejects.push(Reject::new(
+            batch.origin.first_line + r.line as u64,
+            batch.origin.offset + off as u64,
+            reason,
+            raw_line(bytes, off),
+        ));
+    }
+
+    // Groups: key text from the batch. The device made them unique per (window, key).
+    let mut keys: Vec<(i64, &str)> = Vec::with_capacity(rb.groups.len());
+    let mut aggs: Vec<Agg> = Vec::with_capacity(rb.groups.len());
+    let mut total = 0u64;
+    for g in rb.groups {
+        let key: &str = if g.key_off == KEY_NONE {
+            "000"
+        } else {
+            let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
+            let b = bytes
+                .get(s..e)
+                .ok_or_else(|| GpuError::Result(format!("key at {s}..{e} past the batch")))?;
+            std::str::from_utf8(b)
+                .map_err(|_| GpuError::Result(format!("key at {s} is not UTF-8")))?
+        };
+        total += g.requests as u64;
+        keys.push((g.window, key));
+        aggs.push(Agg {
+            requests: g.requests as u64,
+            bytes: g.bytes,
+            s4xx: g.s4xx as u64,
+            s5xx: g.s5xx as u64,
+            errors: Vec::new(),
+            latency_count: g.lat_count as u64,
+            latency_sum_us: g.lat_sum,
+        });
+    }
+    if total != p.records {
+        return Err(GpuError::Result(format!(
+            "{} records but groups hold {total} requests",
+            p.records
+        )));
+    }
+    for c in rb.counts {
+        match c.kind {
+            1 => {
+                let agg = aggs
+                    .get_mut(c.a as usize)
+                    .ok_or_else(|| GpuError::Result(format!("error counter for group {}", c.a)))?;
+                agg.add_error(c.b as u16, c.count as u64);
+            }
+            2 => {
+                let w = *rb
+                    .windows
+                    .get(c.a as usize)
+                    .ok_or_else(|| GpuError::Result(format!("histogram of window {}", c.a)))?;
+                p.latency
+                    .entry(w)
+                    .or_default()
+                    .add_bucket(c.b as usize, c.count as u64);
+            }
+            k => return Err(GpuError::Result(format!("counter kind {k}"))),
+        }
+    }
+    let mut groups = GroupTable::with_capacity(aggs.len());
+    for ((w, k), a) in keys.into_iter().zip(aggs) {
+        let slot = groups.agg_mut(w, k);
+        if slot.requests != 0 {
+            // Two device groups with one (window, key): a 64-bit hash collision cannot merge
+            // groups, so this would be a kernel bug; merging keeps the totals right anyway.
+            slot.merge(&a);
+        } else {
+            *slot = a;
+        }
+    }
+    p.groups = groups;
+    Ok(p)
+}

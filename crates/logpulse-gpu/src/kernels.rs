@@ -1,0 +1,109 @@
+//! The kernels: `.cu` sources assembled with the plan's specialisation, compiled once per
+//! distinct source by NVRTC (PTX cached in memory for the process), loaded per context.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use cudarc::driver::{CudaContext, CudaFunction};
+use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
+use logpulse_core::plan::Plan;
+
+use crate::error::{DriverContext, GpuError};
+use crate::program;
+
+const COMMON: &str = include_str!("../kernels/common.cuh");
+const TIME: &str = include_str!("../kernels/time.cuh");
+const PARSE_LINE: &str = include_str!("../kernels/parse_line.cuh");
+const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
+const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
+
+/// Threads of a line-index block and bytes of its tile (`LI_THREADS`, `LI_TILE`).
+pub const LI_THREADS: u32 = 256;
+/// Bytes a line-index block covers.
+pub const LI_TILE: u32 = LI_THREADS * 16;
+/// Threads (lines) of a parse block (`LP_PARSE_THREADS`).
+pub const PARSE_THREADS: u32 = 128;
+
+/// The full CUDA source for `plan`.
+pub fn source(plan: &Plan) -> Result<String, GpuError> {
+    let (defs, parse_body) = program::specialise(plan)?;
+    Ok([
+        COMMON,
+        &defs,
+        TIME,
+        PARSE_LINE,
+        &parse_body,
+        LINE_INDEX,
+        AGGREGATE,
+    ]
+    .join("\n"))
+}
+
+/// PTX per (source, architecture), shared by every backend of the process.
+fn ptx_cache() -> &'static Mutex<HashMap<(String, String), String>> {
+    static CACHE: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+fn compile(src: &str, arch: &'static str) -> Result<Ptx, GpuError> {
+    let key = (src.to_string(), arch.to_string());
+    if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(Ptx::from_src(p));
+    }
+    let opts = CompileOptions {
+        arch: Some(arch),
+        options: vec!["--std=c++17".into(), "-lineinfo".into()],
+        name: Some("logpulse.cu".into()),
+        ..Default::default()
+    };
+    let ptx = compile_ptx_with_opts(src, opts).map_err(|e| GpuError::Compile(format!("{e:?}")))?;
+    if let Ok(mut c) = ptx_cache().lock() {
+        c.insert(key, ptx.to_src());
+    }
+    Ok(ptx)
+}
+
+/// PTX text of the kernels for `plan` on virtual architecture `arch`.
+pub fn compile_for(plan: &Plan, arch: &'static str) -> Result<String, GpuError> {
+    Ok(compile(&source(plan)?, arch)?.to_src())
+}
+
+/// NVRTC's virtual architecture for a compute capability (PTX is JIT-compiled by the driver).
+fn arch_of(major: i32, minor: i32) -> &'static str {
+    match (major, minor) {
+        (9, _) => "compute_90",
+        (8, 9) => "compute_89",
+        (8, 6) => "compute_86",
+        (8, _) => "compute_80",
+        (m, _) if m >= 10 => "compute_90",
+        _ => "compute_75",
+    }
+}
+
+/// The loaded kernels of one plan on one context.
+pub struct Kernels {
+    pub count_newlines: CudaFunction,
+    pub scan_tiles: CudaFunction,
+    pub write_newlines: CudaFunction,
+    pub parse_aggregate: CudaFunction,
+    pub compact_counts: CudaFunction,
+    pub compact_groups: CudaFunction,
+}
+
+impl Kernels {
+    /// Compiles (or takes from the cache) and loads the kernels for `plan`.
+    pub fn load(ctx: &Arc<CudaContext>, plan: &Plan) -> Result<Self, GpuError> {
+        let (major, minor) = ctx.compute_capability().ctx("reading compute capability")?;
+        let ptx = compile(&source(plan)?, arch_of(major, minor))?;
+        let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
+        let f = |name: &'static str| module.load_function(name).ctx(name);
+        Ok(Kernels {
+            count_newlines: f("lp_count_newlines")?,
+            scan_tiles: f("lp_scan_tiles")?,
+            write_newlines: f("lp_write_newlines")?,
+            parse_aggregate: f("lp_parse_aggregate")?,
+            compact_counts: f("lp_compact_counts")?,
+            compact_groups: f("lp_compact_groups")?,
+        })
+    }
+}

@@ -1,0 +1,519 @@
+//! The GPU backend gives exactly the CPU backend's partials: on every shared data set, on
+//! generated input with bad lines, and on randomised adversarial lines and formats.
+//!
+//! Without a CUDA device every test prints `SKIPPED: no CUDA device` and passes.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use logpulse_core::batch::Origin;
+use logpulse_core::format::{FieldKind as F, Format, KeyField, LineFormat, Piece};
+use logpulse_core::gen::{GenConfig, GenFormat, Generator};
+use logpulse_core::plan::{Plan, WindowSpec};
+use logpulse_core::{Backend, Partial};
+
+/// The preset each shared file is in (None: not supported yet).
+fn preset_for(file: &str) -> Option<&'static str> {
+    if file.starts_with("nasa_") && file.contains(".tsv") {
+        Some("nasa_tsv")
+    } else if file.starts_with("nasa_") {
+        Some("common")
+    } else if file.starts_with("apache_combined") || file.starts_with("nginx_combined") {
+        Some("combined")
+    } else {
+        None
+    }
+}
+
+/// Plans over `format`: the reference plan and variations of key and window.
+fn plans(format: &Format) -> Vec<Arc<Plan>> {
+    let mut out = Vec::new();
+    for (key, window) in [
+        (KeyField::Client, WindowSpec::Tumbling { secs: 60 }),
+        (KeyField::Path, WindowSpec::Tumbling { secs: 3600 }),
+        (KeyField::Status, WindowSpec::PerBatch),
+        (KeyField::Method, WindowSpec::Tumbling { secs: 1 }),
+        (KeyField::UserAgent, WindowSpec::PerBatch),
+        (KeyField::Referer, WindowSpec::Tumbling { secs: 600 }),
+        (KeyField::Vhost, WindowSpec::PerBatch),
+        (KeyField::Upstream, WindowSpec::Tumbling { secs: 60 }),
+    ] {
+        let mut p = Plan::reference(format.clone());
+        p.key = key;
+        p.window = window;
+        out.push(Arc::new(p));
+    }
+    out
+}
+
+/// Runs `bytes` cut in batches of `max_lines` through the GPU (pipelined `run`) and the CPU,
+/// and compares every batch's partial.
+fn check(what: &str, plan: &Arc<Plan>, bytes: &[u8], max_lines: usize) {
+    let cut = batches(bytes, max_lines, what);
+    let cap = cut.iter().map(|b| b.1.len()).max().unwrap_or(1);
+    let mut gpu = gpu_backend(plan, cap);
+    let pool = gpu.pool();
+    let mut inputs = cut
+        .iter()
+        .map(|(seq, b, o)| pooled_batch(&pool, *seq, b, o.clone()))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut got: Vec<Partial> = Vec::new();
+    gpu.run(&mut inputs, &mut |p| {
+        got.push(p);
+        true
+    })
+    .expect("gpu run");
+    assert_eq!(got.len(), cut.len(), "{what}: partial count");
+    for ((seq, b, o), g) in cut.iter().zip(&got) {
+        let c = cpu_partial(plan, *seq, b, o.clone());
+        assert_same(&format!("{what} batch {seq} key {:?}", plan.key), &c, g);
+    }
+}
+
+#[test]
+fn shared_data_sets_match_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    let dir = data_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gz"))
+        .collect();
+    files.sort();
+    let mut checked = 0;
+    for path in files {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let Some(preset) = preset_for(&name) else {
+            eprintln!("skipping {name}: format not supported yet");
+            continue;
+        };
+        let bytes = gunzip(&path);
+        let format = Format::preset(preset).expect("preset");
+        for plan in plans(&format) {
+            check(&name, &plan, &bytes, usize::MAX);
+            check(&name, &plan, &bytes, 997);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} data sets checked");
+}
+
+#[test]
+fn generated_input_with_bad_lines_matches_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    for (gf, preset) in [
+        (GenFormat::Tsv, "nasa_tsv"),
+        (GenFormat::Clf, "common"),
+        (GenFormat::Combined, "combined"),
+    ] {
+        let mut g = Generator::new(GenConfig {
+            lines: 60_000,
+            format: gf,
+            bad_every: 13,
+            ..Default::default()
+        });
+        let mut bytes = Vec::new();
+        g.fill(&mut bytes, usize::MAX);
+        let format = Format::preset(preset).expect("preset");
+        for plan in plans(&format).into_iter().take(4) {
+            check(preset, &plan, &bytes, 25_000);
+        }
+    }
+}
+
+/// Hand-made bad lines of every class, CRLF endings and no final newline.
+#[test]
+fn hand_made_bad_lines_match_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    let ok = "h1 - - [01/Jul/1995:00:00:01 -0400] \"GET /a HTTP/1.0\" 200 10";
+    let mut lines: Vec<Vec<u8>> = vec![
+        ok.into(),
+        b"".to_vec(),
+        b"\r".to_vec(),
+        format!("{ok}\r").into_bytes(),
+        b"h2 - - [01/Jul/1995:00:00:0".to_vec(),
+        b"h\x003 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 1".to_vec(),
+        b"h\xff4 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 500 1".to_vec(),
+        b"h\xc3\xa95 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 503 7".to_vec(),
+        b"h6 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 2000 1".to_vec(),
+        b"h7 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 x".to_vec(),
+        b"h8 - - [41/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 1".to_vec(),
+        b"h9 - - [01/Jul/1995:00:00:01 -0400] \"GET /\\\"q\\\\ HTTP/1.0\" 404 -".to_vec(),
+        b"h10 - - [01/Jul/1995:00:00:01 -0400] \"GET /unterminated".to_vec(),
+        b"\x16\x03\x01\x02\x00".to_vec(),
+        vec![b'x'; 5000],
+        b"h11 - - [01/Jul/1995:00:59:59 +0000] \"GET /b HTTP/1.1\" 599 12 \"ref\" \"ua\"".to_vec(),
+        b"h\xed\xa0\x80 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 1".to_vec(),
+    ];
+    lines.push(b"h12 - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 3".to_vec());
+    let mut bytes: Vec<u8> = lines.join(&b"\n"[..]);
+    // No final newline: the last line still counts.
+    for preset in ["common", "combined"] {
+        let format = Format::preset(preset).expect("preset");
+        for plan in plans(&format) {
+            check("hand-made", &plan, &bytes, usize::MAX);
+            check("hand-made", &plan, &bytes, 3);
+        }
+    }
+    bytes.push(b'\n');
+    let plan = Arc::new(Plan::reference(Format::preset("common").expect("preset")));
+    check("hand-made+nl", &plan, &bytes, usize::MAX);
+}
+
+/// SplitMix64: a deterministic random source for the adversarial test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A value for a field of `kind`: mostly valid, sometimes subtly not.
+fn value(r: &mut Rng, kind: F) -> Vec<u8> {
+    let odd = r.chance(12);
+    let s: Vec<u8> = match kind {
+        F::Client | F::Vhost | F::Upstream => {
+            let hosts: &[&[u8]] = &[
+                b"1.2.3.4",
+                b"host.example.com",
+                b"h\xc3\xb4te",
+                b"\xf0\x9f\x98\x80.net",
+                b"a",
+                b"",
+                b"10.0.0.1:9000",
+                b"bad\xff",
+                b"\xc3",
+                b"\xe0\x80\xaf",
+                b"\xed\xa0\x80x",
+                b"\xf4\x90\x80\x80",
+                b"\xc0\xaf",
+                b"\xf4\x8f\xbf\xbf",
+            ];
+            let h = r.pick(if odd { hosts } else { &hosts[..5] }).to_vec();
+            if r.chance(50) {
+                h
+            } else {
+                format!("c{}", r.below(40)).into_bytes()
+            }
+        }
+        F::ClientPort => r
+            .pick(&[
+                &b"1.2.3.4:5678"[..],
+                b"[::1]:80",
+                b"::1",
+                b"fe80::1:443",
+                b"1.2.3.4:",
+                b"1.2.3.4:8a",
+                b"[]:1",
+                b"[x]",
+                b"host:1",
+                b"h\xff:2",
+                b"5.6.7.8:1",
+            ])
+            .to_vec(),
+        F::TimeClf => {
+            let mut t = format!(
+                "{:02}/{}/{}:{:02}:{:02}:{:02}",
+                1 + r.below(28),
+                r.pick(&["Jul", "jul", "JUL", "Feb", "Dec", "Jux"][..if odd { 6 } else { 5 }]),
+                r.pick(&[1995, 2015, 2021, 1969, 1970]),
+                r.below(if odd { 25 } else { 24 }),
+                r.below(60),
+                r.below(if odd { 62 } else { 60 })
+            );
+            t.push_str(*r.pick(&["", ".385", ".", ""]));
+            t.push_str(*r.pick(
+                &[
+                    " -0400", " +0000", " +0530", "", " +05:30", " -04", " +2400", "x",
+                ][..if odd { 8 } else { 4 }],
+            ));
+            t.into_bytes()
+        }
+        F::TimeEpoch => r
+            .pick(
+                &[
+                    "804571201",
+                    "804571261.5",
+                    "1620259211",
+                    "12a",
+                    "",
+                    "1234567890123",
+                    "804571201.",
+                    "0",
+                ][..if odd { 8 } else { 3 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::TimeIso => {
+            let mut t = format!(
+                "2015-03-{:02}{}{:02}:{:02}:{:02}",
+                1 + r.below(if odd { 35 } else { 28 }),
+                r.pick(&["T", " ", "t"][..if odd { 3 } else { 2 }]),
+                r.below(24),
+                r.below(60),
+                r.below(60)
+            );
+            t.push_str(*r.pick(
+                &["Z", ".465313Z", "+01:00", "", "z", "-0800", ".Z", "+1:00"]
+                    [..if odd { 8 } else { 6 }],
+            ));
+            t.into_bytes()
+        }
+        F::Request => r
+            .pick(&[
+                &b"GET /a HTTP/1.0"[..],
+                b"GET /b?x=1 HTTP/1.1",
+                b"POST /c/d?q HTTP/2.0",
+                b"GET /e.mpg",
+                b"",
+                b"\x16\x03",
+                b"GET  /f HTTP/1.0",
+                b"PUT /g h HTTP/1.1",
+                b"GET /\\\"q\\\" HTTP/1.0",
+                b"GET /\xff HTTP/1.0",
+                b"HEAD",
+                b"GET /x HTTP/",
+            ])
+            .to_vec(),
+        F::Method => r.pick(&[&b"GET"[..], b"POST", b"", b"G\xffT"]).to_vec(),
+        F::Url => r
+            .pick(&[&b"/a"[..], b"/b?c", b"?", b"/\xc3\xa9", b""])
+            .to_vec(),
+        F::Status => r
+            .pick(
+                &[
+                    "200", "404", "500", "503", "302", "599", "999", "000", "2000", "2x0", "-", "",
+                ][..if odd { 12 } else { 7 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::Bytes => r
+            .pick(
+                &[
+                    "0",
+                    "6245",
+                    "-",
+                    "4294967296",
+                    "12a",
+                    "",
+                    "99999999999999999999",
+                ][..if odd { 7 } else { 3 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::LatencyUs | F::LatencyMs | F::LatencySecs => r
+            .pick(
+                &[
+                    "120",
+                    "0.000033",
+                    "-",
+                    "-1",
+                    "5",
+                    "1.5",
+                    ".5",
+                    "5.",
+                    "1.2.3",
+                    "",
+                    "abc",
+                    "70000000",
+                    "1.1234567",
+                ][..if odd { 13 } else { 8 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::Referer | F::UserAgent => r
+            .pick(&[
+                &b"-"[..],
+                b"http://x/",
+                b"Mozilla/5.0 (X11)",
+                b"a \\\"b\\\" c",
+                b"back\\\\",
+                b"\xc3\xa9t\xc3\xa9",
+            ])
+            .to_vec(),
+        _ => r.pick(&[&b"-"[..], b"x", b"HTTP/1.1"]).to_vec(),
+    };
+    s
+}
+
+/// One line of `f`: every token rendered, then perhaps damaged.
+fn line(r: &mut Rng, f: &LineFormat) -> Vec<u8> {
+    use logpulse_core::format::Token;
+    let mut out = Vec::new();
+    let stop = if r.chance(10) {
+        r.below(f.tokens.len() as u64 + 1) as usize
+    } else {
+        f.tokens.len()
+    };
+    for t in &f.tokens[..stop] {
+        match t {
+            Token::Lit(l) => out.extend_from_slice(l),
+            Token::Field { kind, .. } => out.extend(value(r, *kind)),
+        }
+    }
+    if r.chance(3) && !f.directive_prefixes.is_empty() {
+        out = f.directive_prefixes[0].clone();
+        out.extend_from_slice(b"x\ty");
+    }
+    match r.below(40) {
+        0 => out.truncate(r.below(out.len() as u64 + 1) as usize),
+        1 if !out.is_empty() => {
+            let i = r.below(out.len() as u64) as usize;
+            out[i] = r.below(256) as u8;
+        }
+        2 => out.push(b'\r'),
+        3 => out.clear(),
+        4 => out.extend_from_slice(b" trailing"),
+        5 if !out.is_empty() => {
+            let i = r.below(out.len() as u64) as usize;
+            out.insert(i, *r.pick(&[b'"', b'\\', b'\t', b' ', 0x1b, 0x01]));
+        }
+        _ => {}
+    }
+    out
+}
+
+fn custom_formats() -> Vec<Format> {
+    let lit = |s: &str| Piece::Lit(s.as_bytes().to_vec());
+    let a = LineFormat::compile(&[
+        Piece::Field(F::TimeIso),
+        lit(" "),
+        Piece::Field(F::Vhost),
+        lit(" "),
+        Piece::Field(F::ClientPort),
+        lit(" "),
+        Piece::Field(F::Upstream),
+        lit(" "),
+        Piece::Field(F::LatencySecs),
+        lit(" "),
+        Piece::Field(F::LatencyMs),
+        lit(" "),
+        Piece::Field(F::Status),
+        lit(" "),
+        Piece::Field(F::Bytes),
+        lit(" \""),
+        Piece::Field(F::Request),
+        lit("\""),
+    ]);
+    let mut b = LineFormat::compile(&[
+        Piece::Field(F::Client),
+        lit(" ["),
+        Piece::Field(F::TimeClf),
+        lit("] \""),
+        Piece::Field(F::Method),
+        lit(" "),
+        Piece::Field(F::Url),
+        lit("\" "),
+        Piece::Field(F::Status),
+        lit(" "),
+        Piece::Field(F::LatencyUs),
+        lit(" \""),
+        Piece::Field(F::UserAgent),
+        lit("\""),
+    ]);
+    b.optional_from = Some(b.tokens.len() - 3);
+    b.directive_prefixes = vec![b"#".to_vec(), b"#Fields:".to_vec()];
+    let mut c = LineFormat::compile(&[
+        Piece::Field(F::TimeEpoch),
+        lit("\t"),
+        Piece::Field(F::Client),
+        lit("\t"),
+        Piece::Field(F::Status),
+        lit("\t"),
+        Piece::Field(F::Referer),
+    ]);
+    c.allow_trailing = true;
+    vec![
+        Format {
+            name: "custom_elb".into(),
+            line: a,
+        },
+        Format {
+            name: "custom_latency".into(),
+            line: b,
+        },
+        Format {
+            name: "custom_epoch".into(),
+            line: c,
+        },
+    ]
+}
+
+#[test]
+fn randomised_adversarial_lines_match_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    let mut formats: Vec<Format> = ["nasa_tsv", "common", "combined"]
+        .iter()
+        .filter_map(|n| Format::preset(n))
+        .collect();
+    formats.extend(custom_formats());
+    let mut r = Rng(0x5eed);
+    for f in &formats {
+        for round in 0..3 {
+            let mut bytes = Vec::new();
+            for _ in 0..20_000 {
+                bytes.extend(line(&mut r, &f.line));
+                bytes.push(b'\n');
+            }
+            if round == 2 {
+                bytes.pop(); // no final newline
+            }
+            for plan in plans(f) {
+                check(&format!("{} round {round}", f.name), &plan, &bytes, 7_000);
+            }
+        }
+    }
+}
+
+#[test]
+fn process_and_empty_batches_match_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    let plan = Arc::new(Plan::reference(Format::preset("common").expect("preset")));
+    let mut gpu = gpu_backend(&plan, 1 << 16);
+    let text =
+        b"a - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 10\n\ngarbage\n".to_vec();
+    let o = Origin {
+        source: "t".into(),
+        first_line: 10,
+        offset: 1000,
+    };
+    let g = gpu
+        .process(raw_batch(3, text.clone(), o.clone()))
+        .expect("process");
+    assert_same("process", &cpu_partial(&plan, 3, &text, o.clone()), &g);
+    let g = gpu
+        .process(raw_batch(4, Vec::new(), o.clone()))
+        .expect("empty");
+    assert_same("empty", &cpu_partial(&plan, 4, &[], o), &g);
+}
