@@ -353,6 +353,32 @@ def shell_tool(tool: str, path: str, fmt: str, runs: int, slow_s: float):
     return recs[0]
 
 
+def logpulse_record(summary_path: str, path: str, fmt: str, size: int, lines: int) -> dict:
+    """The totals of a logpulse `--summary` JSON (per-client table), in the anchors' fields.
+    Its time is logpulse's own `elapsed_s`, not measured here."""
+    with open(summary_path) as f:
+        s = json.load(f)
+    by = s["by_client"]
+    sec = float(s.get("elapsed_s") or 0)
+    return {
+        "tool": "logpulse",
+        "version": s.get("version", ""),
+        "format": fmt,
+        "file": path,
+        "bytes": size,
+        "lines": lines,
+        "seconds": round(sec, 4),
+        "gb_per_s": round(size / sec / 1e9, 4) if sec > 0 else None,
+        "lines_per_s": round(lines / sec) if sec > 0 else None,
+        "hosts": len(by),
+        "requests": sum(v["requests"] for v in by.values()),
+        "total_bytes": sum(v["bytes"] for v in by.values()),
+        "s5xx": sum(v["s5xx"] for v in by.values()),
+        "s4xx": sum(v["s4xx"] for v in by.values()),
+        "approach": f"from {os.path.basename(summary_path)} (logpulse's own elapsed_s, format {s.get('format')})",
+    }
+
+
 PY_TOOLS = {
     "polars": (polars_job, polars_totals, polars_version, "polars"),
     "pyarrow": (pyarrow_job, pyarrow_totals, pyarrow_version, "pyarrow"),
@@ -386,6 +412,11 @@ def main() -> int:
     ap.add_argument("--format", required=True, choices=["tsv", "clf"])
     ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma list (default: all installed)")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per tool; the best counts (default 3)")
+    ap.add_argument(
+        "--logpulse-summary",
+        metavar="JSON",
+        help="a `logpulse run --summary JSON` file for the same input: its totals join the cross-check",
+    )
     ap.add_argument("--slow-s", type=float, default=20.0, help="a run slower than this is not repeated (default 20)")
     args = ap.parse_args()
 
@@ -439,6 +470,14 @@ def main() -> int:
             continue
         print(json.dumps(rec), flush=True)
         results.append(rec)
+
+    if args.logpulse_summary:
+        try:
+            rec = logpulse_record(args.logpulse_summary, path, args.format, size, lines)
+            print(json.dumps(rec), flush=True)
+            results.append(rec)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"anchors: cannot read logpulse summary {args.logpulse_summary}: {e}", file=sys.stderr)
 
     # Cross-check: every tool must find the same hosts / requests / bytes / 5xx.
     rc = 0
