@@ -26,6 +26,8 @@ pub struct GpuBackend {
     pool: BufferPool,
     name: String,
     ordinal: usize,
+    /// Host milliseconds the last partial took to build.
+    last_build_ms: f32,
 }
 
 impl GpuBackend {
@@ -49,6 +51,7 @@ impl GpuBackend {
             pool,
             name,
             ordinal,
+            last_build_ms: 0.0,
         })
     }
 
@@ -63,7 +66,12 @@ impl GpuBackend {
         loop {
             let slot = &mut self.slots[i];
             match slot.finish()? {
-                Finished::Ready(rb) => return build::partial(&mut batch, &rb),
+                Finished::Ready(rb) => {
+                    let started = std::time::Instant::now();
+                    let p = build::partial(&mut batch, &rb);
+                    self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
+                    return p;
+                }
                 Finished::TooManyLines(lines) => {
                     let slot = &mut self.slots[i];
                     slot.enqueue(&self.kernels, batch.bytes(), lines, batch.seq)?;
@@ -84,7 +92,8 @@ impl GpuBackend {
             .enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)
             .map_err(BackendError::from)?;
         let p = self.finish(0, batch)?;
-        let t = self.slots[0].stage_times()?;
+        let mut t = self.slots[0].stage_times()?;
+        t.build_ms = self.last_build_ms;
         Ok((p, t))
     }
 

@@ -33,6 +33,10 @@ pub struct StageTimes {
     pub parse_ms: f32,
     /// Compaction and the header's copy back.
     pub compact_ms: f32,
+    /// Host wall time from the kernels' end to the results being in host memory.
+    pub readback_ms: f32,
+    /// Host wall time building the `Partial` (key texts, rejects, group table).
+    pub build_ms: f32,
 }
 
 /// What a finished batch sent back; slices borrow the slot's pinned readback memory.
@@ -119,6 +123,8 @@ pub struct Slot {
     bufs: Option<Buffers>,
     /// Bytes of the batch in flight.
     n: usize,
+    /// Host milliseconds the last readback took.
+    readback_ms: f32,
 }
 
 impl Slot {
@@ -135,6 +141,7 @@ impl Slot {
             events: [ev()?, ev()?, ev()?, ev()?, ev()?],
             bufs: None,
             n: 0,
+            readback_ms: 0.0,
         })
     }
 
@@ -323,6 +330,8 @@ impl Slot {
             index_ms: t(1, 2)?,
             parse_ms: t(2, 3)?,
             compact_ms: t(3, 4)?,
+            readback_ms: self.readback_ms,
+            build_ms: 0.0,
         })
     }
 
@@ -335,7 +344,9 @@ impl Slot {
 
     /// Waits for the batch and copies back its compacted results.
     pub fn finish(&mut self) -> Result<Finished<'_>, GpuError> {
+        self.ctx.bind_to_thread().ctx("binding the context")?;
         self.events[4].synchronize().ctx("waiting for the batch")?;
+        let started = std::time::Instant::now();
         let b = self
             .bufs
             .as_ref()
@@ -391,6 +402,7 @@ impl Slot {
             copy(o_r, b.d_rejects.ptr(), nr * rsz).ctx("copying rejects back")?;
         }
         self.stream.synchronize().ctx("waiting for the results")?;
+        self.readback_ms = started.elapsed().as_secs_f32() * 1e3;
         // SAFETY: the copies above completed; the sections are aligned for their types (the
         // pinned buffer is page aligned and every section offset is a multiple of 8), and the
         // types are plain old data.

@@ -1,0 +1,325 @@
+//! GPU backend benchmark: end to end from pinned memory, kernels alone, per-batch latency,
+//! where the time goes, and the pinned copy bandwidth that bounds it all.
+//!
+//! `gpu_bench [--lines N] [--batch-lines N] [--reps N]` on generated NASA-like TSV and CLF
+//! (`logpulse_core::gen`, deterministic). Prints a table at the end.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use logpulse_core::batch::{Batch, BatchBuf, BufferPool, Origin};
+use logpulse_core::format::Format;
+use logpulse_core::gen::{GenConfig, GenFormat, Generator};
+use logpulse_core::plan::Plan;
+use logpulse_core::{Backend, CpuBackend};
+use logpulse_gpu::{GpuBackend, StageTimes};
+
+struct Args {
+    lines: u64,
+    batch_lines: usize,
+    reps: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        lines: 10_000_000,
+        batch_lines: 250_000,
+        reps: 3,
+    };
+    let v: Vec<String> = std::env::args().skip(1).collect();
+    for w in v.windows(2) {
+        let n = w[1].parse::<u64>().unwrap_or(0);
+        match w[0].as_str() {
+            "--lines" if n > 0 => a.lines = n,
+            "--batch-lines" if n > 0 => a.batch_lines = n as usize,
+            "--reps" if n > 0 => a.reps = n as usize,
+            _ => {}
+        }
+    }
+    a
+}
+
+/// Byte ranges of batches of `n` lines.
+fn cut(bytes: &[u8], n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let (mut start, mut count) = (0, 0);
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'\n' {
+            count += 1;
+            if count == n {
+                out.push((start, i + 1));
+                start = i + 1;
+                count = 0;
+            }
+        }
+    }
+    if start < bytes.len() {
+        out.push((start, bytes.len()));
+    }
+    out
+}
+
+fn pinned_batches(pool: &BufferPool, bytes: &[u8], ranges: &[(usize, usize)]) -> Vec<Batch> {
+    let mut line = 1;
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(i, &(s, e))| {
+            let mut buf = pool.acquire();
+            buf.extend_from_slice(&bytes[s..e]);
+            let lines = bytes[s..e].iter().filter(|&&c| c == b'\n').count() as u64;
+            let b = Batch {
+                seq: i as u64,
+                buf,
+                lines,
+                origin: Origin {
+                    source: "bench".into(),
+                    first_line: line,
+                    offset: s as u64,
+                },
+                skipped: Vec::new(),
+            };
+            line += lines;
+            b
+        })
+        .collect()
+}
+
+fn pct(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return 0.0;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn median32(v: &mut [f32]) -> f64 {
+    let mut d: Vec<f64> = v.iter().map(|&x| x as f64).collect();
+    pct(&mut d, 0.5)
+}
+
+struct Row {
+    name: &'static str,
+    mb: f64,
+    lines: u64,
+    groups_per_batch: f64,
+    e2e: f64,
+    kern_batch: f64,
+    kern_big: f64,
+    h2d: f64,
+    lat: (f64, f64, f64),
+    stages: StageTimes,
+    cpu: f64,
+}
+
+fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Row, String> {
+    let t = Instant::now();
+    let mut g = Generator::new(GenConfig {
+        lines: a.lines,
+        format: gf,
+        ..Default::default()
+    });
+    let mut bytes = Vec::new();
+    g.fill(&mut bytes, usize::MAX);
+    let ranges = cut(&bytes, a.batch_lines);
+    let max = ranges.iter().map(|(s, e)| e - s).max().unwrap_or(1);
+    eprintln!(
+        "[{name}] generated {} lines, {:.1} MB, {} batches in {:.1}s",
+        a.lines,
+        bytes.len() as f64 / 1e6,
+        ranges.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let plan = Arc::new(Plan::reference(
+        Format::preset(preset).ok_or("unknown preset")?,
+    ));
+    let pool = logpulse_gpu::pinned_pool(ranges.len() + 2, max).map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let mut gpu = GpuBackend::new(plan.clone(), 0, pool.clone()).map_err(|e| e.to_string())?;
+    eprintln!(
+        "[{name}] {} ready in {:.2}s (NVRTC + load)",
+        gpu.describe(),
+        t.elapsed().as_secs_f64()
+    );
+
+    // Correctness spot check: first batch, GPU vs CPU.
+    let mut cpu =
+        CpuBackend::new(plan.clone(), 0, BufferPool::heap(2, 16)).map_err(|e| e.to_string())?;
+    let (s0, e0) = ranges[0];
+    let check =
+        |p: &logpulse_core::Partial| (p.lines, p.records, p.rejected(), p.groups.len(), p.max_time);
+    let gp = gpu
+        .process(pinned_batches(&pool, &bytes, &ranges[..1]).remove(0))
+        .map_err(|e| e.to_string())?;
+    let cp = cpu
+        .process(Batch::from_bytes(
+            0,
+            bytes[s0..e0].to_vec(),
+            Origin {
+                source: "bench".into(),
+                first_line: 1,
+                offset: 0,
+            },
+        ))
+        .map_err(|e| e.to_string())?;
+    if check(&gp) != check(&cp) {
+        return Err(format!("GPU {:?} != CPU {:?}", check(&gp), check(&cp)));
+    }
+    eprintln!("[{name}] batch 0 agrees with the CPU: {:?}", check(&gp));
+
+    // (c) + (d): per-batch latency and stage breakdown, one batch at a time.
+    let mut lat = Vec::new();
+    let mut sum = StageTimes::default();
+    let mut groups = 0usize;
+    let batches = pinned_batches(&pool, &bytes, &ranges);
+    let nb = batches.len();
+    for b in batches {
+        let t = Instant::now();
+        let (p, st) = gpu.process_timed(b).map_err(|e| e.to_string())?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+        groups += p.groups.len();
+        sum.copy_ms += st.copy_ms;
+        sum.index_ms += st.index_ms;
+        sum.parse_ms += st.parse_ms;
+        sum.compact_ms += st.compact_ms;
+        sum.readback_ms += st.readback_ms;
+        sum.build_ms += st.build_ms;
+    }
+    let k = nb as f32;
+    let stages = StageTimes {
+        copy_ms: sum.copy_ms / k,
+        index_ms: sum.index_ms / k,
+        parse_ms: sum.parse_ms / k,
+        compact_ms: sum.compact_ms / k,
+        readback_ms: sum.readback_ms / k,
+        build_ms: sum.build_ms / k,
+    };
+    let lat = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
+
+    // (a) end to end, pipelined run over all batches from pinned memory.
+    let mut e2e: f64 = 0.0;
+    for _ in 0..a.reps {
+        let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
+        let mut records = 0;
+        let t = Instant::now();
+        gpu.run(&mut it, &mut |p| {
+            records += p.records;
+            true
+        })
+        .map_err(|e| e.to_string())?;
+        let s = t.elapsed().as_secs_f64();
+        e2e = e2e.max(bytes.len() as f64 / s / 1e9);
+        eprintln!(
+            "[{name}] run: {records} records in {:.3}s = {:.1} GB/s",
+            s,
+            bytes.len() as f64 / s / 1e9
+        );
+    }
+
+    // (b) kernels only, batch already on the device: one batch, then one big batch.
+    let b0 = pinned_batches(&pool, &bytes, &ranges[..1]).remove(0);
+    let mut kt = gpu.time_kernels(&b0, 50).map_err(|e| e.to_string())?;
+    let kern_batch = (e0 - s0) as f64 / (median32(&mut kt) / 1e3) / 1e9;
+    let big_end = ranges[ranges.len().min(16) - 1].1;
+    let big = Batch::from_bytes(0, bytes[..big_end].to_vec(), Origin::default());
+    let mut kt = gpu.time_kernels(&big, 10).map_err(|e| e.to_string())?;
+    let kern_big = big_end as f64 / (median32(&mut kt) / 1e3) / 1e9;
+    eprintln!(
+        "[{name}] kernels: {kern_batch:.0} GB/s ({} MB batch), {kern_big:.0} GB/s ({} MB batch)",
+        (e0 - s0) / 1_000_000,
+        big_end / 1_000_000
+    );
+
+    // (e) pinned host-to-device copy bandwidth (the anchor).
+    let mut ct = gpu.time_copy(b0.bytes(), 20).map_err(|e| e.to_string())?;
+    let h2d = (e0 - s0) as f64 / (median32(&mut ct) / 1e3) / 1e9;
+    drop(b0);
+
+    // CPU backend on the same batches, for reference.
+    let t = Instant::now();
+    for (i, &(s, e)) in ranges.iter().enumerate() {
+        let b = Batch {
+            seq: i as u64,
+            buf: BatchBuf::from_vec(bytes[s..e].to_vec()),
+            lines: 0,
+            origin: Origin::default(),
+            skipped: Vec::new(),
+        };
+        cpu.process(b).map_err(|e| e.to_string())?;
+    }
+    let cpu_gbs = bytes.len() as f64 / t.elapsed().as_secs_f64() / 1e9;
+
+    Ok(Row {
+        name,
+        mb: bytes.len() as f64 / 1e6,
+        lines: a.lines,
+        groups_per_batch: groups as f64 / nb as f64,
+        e2e,
+        kern_batch,
+        kern_big,
+        h2d,
+        lat,
+        stages,
+        cpu: cpu_gbs,
+    })
+}
+
+fn main() {
+    let a = args();
+    match logpulse_gpu::device_count() {
+        Ok(n) if n > 0 => {}
+        _ => {
+            eprintln!("SKIPPED: no CUDA device");
+            return;
+        }
+    }
+    let mut rows = Vec::new();
+    for (name, gf, preset) in [
+        ("nasa_tsv", GenFormat::Tsv, "nasa_tsv"),
+        ("clf", GenFormat::Clf, "common"),
+    ] {
+        match bench(name, gf, preset, &a) {
+            Ok(r) => rows.push(r),
+            Err(e) => eprintln!("[{name}] FAILED: {e}"),
+        }
+    }
+    println!(
+        "\n== logpulse-gpu bench: {} lines, {}-line batches ==",
+        a.lines, a.batch_lines
+    );
+    println!(
+        "{:<9} {:>8} {:>8} {:>9} {:>10} {:>9} {:>8} {:>22} {:>8}",
+        "format",
+        "MB",
+        "e2e GB/s",
+        "kern GB/s",
+        "kern(big)",
+        "H2D GB/s",
+        "cpu GB/s",
+        "batch ms p50/p99/max",
+        "groups/b"
+    );
+    for r in &rows {
+        println!(
+            "{:<9} {:>8.0} {:>8.1} {:>9.0} {:>10.0} {:>9.1} {:>8.2} {:>8.2}/{:>6.2}/{:>6.2} {:>8.0}",
+            r.name, r.mb, r.e2e, r.kern_batch, r.kern_big, r.h2d, r.cpu, r.lat.0, r.lat.1, r.lat.2, r.groups_per_batch
+        );
+    }
+    println!(
+        "per batch (ms, mean): copy | line index | parse+agg | compact+hdr | readback | host build"
+    );
+    for r in &rows {
+        let s = &r.stages;
+        println!(
+            "{:<9} {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3} | {:>6.3}   ({} lines)",
+            r.name,
+            s.copy_ms,
+            s.index_ms,
+            s.parse_ms,
+            s.compact_ms,
+            s.readback_ms,
+            s.build_ms,
+            r.lines
+        );
+    }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Builds the GPU backend's tests and benchmark here (release, x86-64) and stages them, with the
+# shared data sets, in .carry/ (git-ignored) for a CUDA machine that has no Rust toolchain.
+#
+# Usage, on the build machine:
+#   scripts/gpu-check.sh            # build + stage into .carry/
+# then run on the device (the `run` tool of this workplace), in one call:
+#   command: bash .carry/run.sh
+#   carry:   [".carry"]
+#   kind:    nvidia-h100-x1 (or nvidia-h200)
+# .carry/run.sh runs every GPU test binary (data from .carry/data via LOGPULSE_DATA_DIR), then
+# the benchmark, writes full logs to $OUT (or .carry/out when $OUT is unset) and prints one
+# summary. On a machine with CUDA and cargo, `cargo test --release -p logpulse-gpu` and
+# `cargo run --release -p logpulse-gpu --example gpu_bench` do the same directly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DATA_DIR="${LOGPULSE_DATA_DIR:-../shared/data}"
+CARRY=.carry
+rm -rf "$CARRY/bin" "$CARRY/data"
+mkdir -p "$CARRY/bin" "$CARRY/data"
+
+json=$(mktemp)
+trap 'rm -f "$json"' EXIT
+cargo test --release -p logpulse-gpu --no-run --message-format=json >"$json"
+cargo build --release -p logpulse-gpu --examples --message-format=json >>"$json"
+
+# Every executable cargo reported for logpulse-gpu: test binaries and examples.
+python3 - "$json" "$CARRY/bin" <<'PY'
+import json, shutil, sys, os
+src, dst = sys.argv[1], sys.argv[2]
+for line in open(src):
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    exe = m.get("executable")
+    if m.get("reason") != "compiler-artifact" or not exe or "logpulse-gpu" not in m.get("package_id", "") and "logpulse_gpu" not in m.get("package_id", ""):
+        continue
+    kind = m["target"]["kind"][0]
+    name = m["target"]["name"]
+    out = os.path.join(dst, ("test-" if m["profile"]["test"] else "") + name)
+    shutil.copy(exe, out)
+    print(f"staged {kind:8} {out}")
+PY
+
+cp "$DATA_DIR"/*.gz "$CARRY/data/"
+cat >"$CARRY/run.sh" <<'RUN'
+#!/usr/bin/env bash
+# Runs on the CUDA machine from the repository root (staged as .carry/run.sh by gpu-check.sh):
+# every GPU test binary, then the benchmark; logs under $OUT; one summary at the end.
+set -uo pipefail
+OUT="${OUT:-.carry/out}"
+mkdir -p "$OUT"
+export LOGPULSE_DATA_DIR="$PWD/.carry/data"
+# NVRTC of the installed toolkit (cudarc loads it at run time).
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+export RUST_BACKTRACE=1
+{
+    date -u +%FT%TZ
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
+    ldconfig -p | grep -E "libcuda.so|libnvrtc" || true
+} >"$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+summary=()
+status=0
+for t in .carry/bin/test-*; do
+    name=$(basename "$t")
+    if timeout 150 "$t" --test-threads=1 --nocapture >"$OUT/$name.log" 2>&1; then
+        res="ok"
+    else
+        res="FAILED"
+        status=1
+    fi
+    skips=$(grep -c "SKIPPED" "$OUT/$name.log" || true)
+    line=$(grep -E "^test result" "$OUT/$name.log" | tail -1)
+    summary+=("$name: $res ${line#test result: } (skips: $skips)")
+    [ "$res" = "FAILED" ] && grep -E "panicked|assert|Error|error" "$OUT/$name.log" | head -20
+done
+
+timeout 240 .carry/bin/gpu_bench "$@" >"$OUT/bench.txt" 2>"$OUT/bench.err" || { echo "bench FAILED"; status=1; }
+tail -30 "$OUT/bench.err"
+
+echo "== tests =="
+printf '%s\n' "${summary[@]}"
+cat "$OUT/bench.txt"
+exit $status
+RUN
+du -sh "$CARRY"
+echo "now run on the device: command 'bash .carry/run.sh', carry ['.carry']"
