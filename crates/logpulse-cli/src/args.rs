@@ -76,6 +76,9 @@ pub struct RunArgs {
     /// Keep reading appended lines, like `tail -F` (survives rotation and truncation).
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// Kafka source and sinks (issue 6).
+    #[command(flatten)]
+    pub kafka: Box<crate::kafka::KafkaArgs>,
     /// Cut a batch when lines waited this long (slow streams: stdin, --follow).
     #[arg(long, default_value = "500ms")]
     pub linger: String,

@@ -7,6 +7,7 @@
 mod args;
 mod cmd;
 mod gpu;
+mod kafka;
 mod progress;
 mod setup;
 

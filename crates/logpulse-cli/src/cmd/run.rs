@@ -36,7 +36,14 @@ fn sample_stdin() -> Result<Vec<u8>> {
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
-    let inputs: Vec<PathBuf> = if a.inputs.is_empty() {
+    // Kafka: a consumer-group source replaces files and stdin.
+    let kafka = crate::kafka::job(
+        &a.kafka,
+        setup::parse_duration(&a.linger)?,
+        !a.inputs.is_empty(),
+        &a.job.format,
+    )?;
+    let inputs: Vec<PathBuf> = if a.inputs.is_empty() && kafka.is_none() {
         vec!["-".into()]
     } else {
         a.inputs.clone()
@@ -83,6 +90,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
 
     let key_name = plan.key.name();
+    let backends = match &kafka {
+        Some(k) => crate::kafka::backends(k, a.kafka.kafka_merge, backends),
+        None => backends,
+    };
     let jsonl_to_stdout = a.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
     let text_out: Box<dyn std::io::Write + Send> = if jsonl_to_stdout {
         Box::new(std::io::stderr())
@@ -106,6 +117,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut notebook = match &a.notebook_dir {
         Some(d) => Some(
             NotebookSink::new(d.clone(), key_name, plan.thresholds)
+    if let Some(k) = &kafka {
+        sources.push(Box::new(k.source()));
+    }
                 .with_context(|| format!("creating {}", d.display()))?,
         ),
         None => None,
@@ -161,3 +175,12 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     Ok(())
 }
+    let mut kafka_out = kafka.as_ref().and_then(|k| k.results_sink(key_name, a.top));
+    if let Some(s) = kafka_out.as_mut() {
+        sinks.push(s);
+    }
+    // Last: commits Kafka offsets once the sinks before it hold the batch's results.
+    let mut kafka_commit = kafka.as_ref().map(|k| k.commit_sink());
+    if let Some(s) = kafka_commit.as_mut() {
+        sinks.push(s);
+    }

@@ -1,0 +1,305 @@
+//! The Kafka source: a consumer-group member whose messages' bytes go straight into the framer.
+//!
+//! A message holds one or more whole lines; one not ending in `\n` gets one, so a line never
+//! spans two messages. For each batch cut, the source records the next offset of every
+//! partition whose messages the batch completes (a message split over two batches counts in
+//! the second), so offsets can be committed once the batch's results are durable.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logpulse_core::batch::{Batch, BufferPool};
+use logpulse_core::framer::{Framer, FramerConfig};
+use logpulse_core::pipeline::{BatchSender, Source, SourceError};
+use rdkafka::consumer::Consumer;
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::context::Coord;
+use super::job::Shared;
+
+/// Longest single wait in `poll`: how quickly a stop request or a linger expiry is noticed.
+const POLL_STEP: Duration = Duration::from_millis(50);
+
+/// The framer and what it holds: lives in [`Coord`] so the rebalance callback can cut it.
+pub(crate) struct Ingest {
+    framer: Framer,
+    /// (stream position just after the message, partition, offset + 1), oldest first.
+    marks: VecDeque<(u64, i32, i64)>,
+    /// Bytes pushed into the framer (message bytes plus added newlines).
+    pushed: u64,
+    out: BatchSender,
+    coord: Arc<Coord>,
+    ready: Vec<Batch>,
+}
+
+impl Ingest {
+    pub fn sender(&self) -> BatchSender {
+        self.out.clone()
+    }
+
+    /// Frames one message. False when the run is stopping.
+    fn push(&mut self, partition: i32, offset: i64, payload: &[u8]) -> bool {
+        if payload.is_empty() {
+            // Nothing to frame; still counts as consumed once the batches before it are durable.
+            self.marks.push_back((self.pushed, partition, offset + 1));
+            return true;
+        }
+        self.framer.push(payload);
+        self.pushed += payload.len() as u64;
+        if payload.last() != Some(&b'\n') {
+            self.framer.push(b"\n");
+            self.pushed += 1;
+        }
+        self.marks.push_back((self.pushed, partition, offset + 1));
+        self.out.add_bytes(payload.len() as u64);
+        self.send_ready()
+    }
+
+    /// Cuts the whole lines buffered so far and sends them.
+    pub fn flush(&mut self) -> bool {
+        self.framer.flush();
+        self.send_ready()
+    }
+
+    /// End of the stream: sends everything.
+    fn finish(&mut self) -> bool {
+        self.framer.finish();
+        self.send_ready()
+    }
+
+    fn send_ready(&mut self) -> bool {
+        while let Some(b) = self.framer.pop() {
+            self.ready.push(b);
+        }
+        if self.ready.is_empty() {
+            return true;
+        }
+        let tail_end = self.framer.position().0;
+        let batches = std::mem::take(&mut self.ready);
+        let ends: Vec<u64> = batches
+            .iter()
+            .skip(1)
+            .map(|b| b.origin.offset)
+            .chain(std::iter::once(tail_end))
+            .collect();
+        for (b, end) in batches.into_iter().zip(ends) {
+            let mut done: BTreeMap<i32, i64> = BTreeMap::new();
+            while let Some(&(pos, p, next)) = self.marks.front() {
+                if pos > end {
+                    break;
+                }
+                done.insert(p, next);
+                self.marks.pop_front();
+            }
+            let start = b.origin.offset;
+            self.coord
+                .ledger
+                .register(start, done.into_iter().collect());
+            if !self.out.send(b) {
+                self.coord.ledger.unregister(start);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// Reads the job's topic as a member of its consumer group. See the module docs.
+pub struct KafkaSource {
+    shared: Arc<Shared>,
+}
+
+impl KafkaSource {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        KafkaSource { shared }
+    }
+
+    fn err(context: String, e: impl std::fmt::Display) -> SourceError {
+        SourceError {
+            context,
+            source: std::io::Error::other(e.to_string()),
+        }
+    }
+
+    fn with_ingest<R>(&self, f: impl FnOnce(&mut Ingest) -> R) -> Option<R> {
+        let mut g = self
+            .shared
+            .coord
+            .ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        g.as_mut().map(f)
+    }
+
+    /// True when every assigned partition has been read up to its high watermark. An
+    /// unreachable broker means "not known to be at the end": reported, and reading goes on.
+    fn at_end(&self, positions: &BTreeMap<i32, i64>) -> bool {
+        if !self
+            .shared
+            .coord
+            .joined
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return false;
+        }
+        let consumer = &self.shared.consumer;
+        let topic = &self.shared.cfg.topic;
+        let assigned = self.shared.coord.assigned();
+        let mut unknown = TopicPartitionList::new();
+        for p in &assigned {
+            if !positions.contains_key(p) {
+                unknown.add_partition(topic, *p);
+            }
+        }
+        let committed = if unknown.count() > 0 {
+            match consumer.committed_offsets(unknown, Duration::from_secs(5)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("logpulse: kafka: broker not answering (committed offsets): {e}");
+                    return false;
+                }
+            }
+        } else {
+            TopicPartitionList::new()
+        };
+        for p in &assigned {
+            let (low, high) = match consumer.fetch_watermarks(topic, *p, Duration::from_secs(5)) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!(
+                        "logpulse: kafka: broker not answering (watermarks of {topic}/{p}): {e}"
+                    );
+                    return false;
+                }
+            };
+            let pos = match positions.get(p) {
+                Some(o) => *o,
+                None => match committed.find_partition(topic, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => o,
+                    _ => low,
+                },
+            };
+            if pos < high {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl Source for KafkaSource {
+    fn run(
+        &mut self,
+        pool: &BufferPool,
+        framing: &FramerConfig,
+        out: &BatchSender,
+    ) -> Result<(), SourceError> {
+        let cfg = self.shared.cfg.clone();
+        let name: Arc<str> = format!("kafka:{}", cfg.topic).into();
+        let framer = Framer::new(pool.clone(), framing.clone(), name);
+        *self
+            .shared
+            .coord
+            .ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Ingest {
+            framer,
+            marks: VecDeque::new(),
+            pushed: 0,
+            out: out.clone(),
+            coord: self.shared.coord.clone(),
+            ready: Vec::new(),
+        });
+        let consumer = self.shared.consumer.clone();
+        consumer
+            .subscribe(&[&cfg.topic])
+            .map_err(|e| Self::err(format!("subscribing to {}", cfg.topic), e))?;
+        eprintln!(
+            "logpulse: kafka: joining group {} on {} (topic {})",
+            cfg.group, cfg.brokers, cfg.topic
+        );
+        // Next offset per partition read by this process (for the end-of-topic check).
+        let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
+        let mut last_cut = Instant::now();
+        let mut last_msg = Instant::now();
+        let mut pending = false;
+        let result = loop {
+            if out.stopping() {
+                break Ok(());
+            }
+            let wait = cfg
+                .linger
+                .saturating_sub(last_cut.elapsed())
+                .clamp(Duration::from_millis(1), POLL_STEP);
+            match consumer.poll(wait) {
+                Some(Ok(m)) => {
+                    let (p, o) = (m.partition(), m.offset());
+                    let payload = m.payload().unwrap_or_default();
+                    match self.with_ingest(|ing| ing.push(p, o, payload)) {
+                        Some(true) => {}
+                        _ => break Ok(()),
+                    }
+                    positions.insert(p, o + 1);
+                    last_msg = Instant::now();
+                    pending = true;
+                }
+                Some(Err(e)) => {
+                    eprintln!("logpulse: kafka: consuming {}: {e}", cfg.topic);
+                    if matches!(e.rdkafka_error_code(), Some(c) if is_fatal(c)) {
+                        break Err(Self::err(format!("consuming {}", cfg.topic), e));
+                    }
+                }
+                None => {}
+            }
+            if pending && last_cut.elapsed() >= cfg.linger {
+                if self.with_ingest(|ing| ing.flush()) != Some(true) {
+                    break Ok(());
+                }
+                pending = false;
+                last_cut = Instant::now();
+            }
+            if let Some(idle) = cfg.exit_idle {
+                if last_msg.elapsed() >= idle {
+                    // Positions of partitions no longer assigned belong to their new owner.
+                    let assigned = self.shared.coord.assigned();
+                    positions.retain(|p, _| assigned.contains(p));
+                    if self.at_end(&positions) {
+                        eprintln!(
+                            "logpulse: kafka: every assigned partition read to its end; stopping"
+                        );
+                        break Ok(());
+                    }
+                    last_msg = Instant::now();
+                }
+            }
+        };
+        let mut g = self
+            .shared
+            .coord
+            .ingest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(mut ing) = g.take() {
+            if result.is_ok() && !out.stopping() {
+                ing.finish();
+            }
+        }
+        result
+    }
+}
+
+/// Errors after which the consumer cannot go on (as opposed to a broker being away a while).
+fn is_fatal(code: rdkafka::types::RDKafkaErrorCode) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::Fatal
+            | C::TopicAuthorizationFailed
+            | C::GroupAuthorizationFailed
+            | C::SaslAuthenticationFailed
+            | C::Authentication
+            | C::UnknownTopicOrPartition
+    )
+}
