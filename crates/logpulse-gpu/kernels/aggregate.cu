@@ -269,11 +269,14 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
     }
 }
 
-// Groups and windows -> output in claim order, slots cleared for the next batch.
+// Groups and windows -> output in claim order, slots cleared for the next batch. Each group's
+// key bytes are gathered into one packed arena, so the host reads them sequentially instead of
+// chasing one cache miss per group through the batch.
 extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restrict__ gclaim,
                                              LpWindow* windows, const u32* __restrict__ wclaim,
-                                             const u64* __restrict__ header,
-                                             LpGroupOut* __restrict__ gout, i64* __restrict__ wout) {
+                                             u64* header, LpGroupOut* __restrict__ gout,
+                                             i64* __restrict__ wout, const u8* __restrict__ bytes,
+                                             u8* __restrict__ keys) {
     u32 ng = (u32)header[H_NGROUPS];
     u32 nw = (u32)header[H_NWINDOWS];
     u32 stride = gridDim.x * blockDim.x;
@@ -281,8 +284,14 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         LpGroup* g = &groups[gclaim[k]];
         LpGroupOut o;
         o.window = g->window;
-        o.key_off = g->key_off;
         o.key_len = g->key_len;
+        if (g->key_off == LP_KEY_NONE) {
+            o.key_off = LP_KEY_NONE;
+        } else {
+            u32 at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)g->key_len);
+            for (u32 j = 0; j < g->key_len; ++j) keys[at + j] = bytes[g->key_off + j];
+            o.key_off = at;
+        }
         o.requests = g->requests;
         o.s4xx = g->s4xx;
         o.s5xx = g->s5xx;

@@ -29,6 +29,7 @@ typedef long long i64;
 #define H_NCOUNTS 6
 #define H_NWINDOWS 7
 #define H_REJECT_COUNTS 8
+#define H_KEY_BYTES 24
 #define H_WORDS 32
 
 // Key offset meaning "the status was never assigned: the key is the text 000".

@@ -1,8 +1,10 @@
 //! [`GpuBackend`]: the [`Backend`] trait on one CUDA device.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Instant;
 
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 use cudarc::driver::CudaContext;
 use logpulse_core::agg::Partial;
 use logpulse_core::batch::{Batch, BufferPool};
@@ -13,20 +15,37 @@ use crate::build;
 use crate::device;
 use crate::error::{DriverContext, GpuError};
 use crate::kernels::Kernels;
+use crate::readback::{Counts, HostOut};
 use crate::slot::{Finished, Slot, StageTimes};
 
-/// Pipeline depth of [`Backend::run`]: batches in flight on the device at once.
+/// Batches in flight on the device in [`Backend::run`]: one per stream, so the copy of one
+/// overlaps the kernels of the other.
 const DEPTH: usize = 2;
+
+/// A batch whose results are back, for a host worker to turn into a partial.
+struct Job {
+    idx: u64,
+    batch: Batch,
+    counts: Option<Counts>,
+    out: Option<HostOut>,
+}
+
+type Built = (u64, Result<Partial, GpuError>, Option<HostOut>);
 
 /// Parses and aggregates batches on one GPU; results equal the CPU backend's.
 pub struct GpuBackend {
     ctx: Arc<CudaContext>,
     kernels: Kernels,
     slots: Vec<Slot>,
+    /// Readback memory of the one-batch-at-a-time path (`process`).
+    out0: HostOut,
     pool: BufferPool,
     name: String,
     ordinal: usize,
-    /// Host milliseconds the last partial took to build.
+    /// Host threads building partials in `run` (the host side of a batch costs more than its
+    /// kernels when batches hold tens of thousands of groups).
+    build_threads: usize,
+    /// Host milliseconds the last partial took to build (`process`).
     last_build_ms: f32,
 }
 
@@ -44,13 +63,16 @@ impl GpuBackend {
         let slots = (0..DEPTH)
             .map(|_| Slot::new(&ctx))
             .collect::<Result<Vec<_>, _>>()?;
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
+            out0: HostOut::new(&ctx),
             ctx,
             kernels,
             slots,
             pool,
             name,
             ordinal,
+            build_threads: cores.saturating_sub(2).clamp(1, 12),
             last_build_ms: 0.0,
         })
     }
@@ -60,27 +82,25 @@ impl GpuBackend {
         &self.name
     }
 
-    /// Waits for slot `i`'s batch and builds its partial, rerunning it if the batch turned out
-    /// to hold more lines than the slot was sized for.
-    fn finish(&mut self, i: usize, mut batch: Batch) -> Result<Partial, GpuError> {
+    /// Sets how many host threads build partials in `run` (at least 1).
+    pub fn set_build_threads(&mut self, n: usize) {
+        self.build_threads = n.max(1);
+    }
+
+    /// Waits for slot `i`'s batch and copies its results into `out`, rerunning the batch when
+    /// it turned out to hold more lines than the slot was sized for.
+    fn collect(&mut self, i: usize, batch: &Batch, out: &mut HostOut) -> Result<Counts, GpuError> {
         loop {
-            let slot = &mut self.slots[i];
-            match slot.finish()? {
-                Finished::Ready(rb) => {
-                    let started = std::time::Instant::now();
-                    let p = build::partial(&mut batch, &rb);
-                    self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
-                    return p;
-                }
+            match self.slots[i].finish(out)? {
+                Finished::Ready(c) => return Ok(*c),
                 Finished::TooManyLines(lines) => {
-                    let slot = &mut self.slots[i];
-                    slot.enqueue(&self.kernels, batch.bytes(), lines, batch.seq)?;
+                    self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq)?;
                 }
             }
         }
     }
 
-    /// Processes one batch on slot 0 and returns its partial with the GPU stage times.
+    /// Processes one batch on slot 0 and returns its partial with the stage times.
     pub fn process_timed(
         &mut self,
         mut batch: Batch,
@@ -88,13 +108,16 @@ impl GpuBackend {
         if batch.bytes().is_empty() {
             return Ok((build::empty(&mut batch), StageTimes::default()));
         }
-        self.slots[0]
-            .enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)
-            .map_err(BackendError::from)?;
-        let p = self.finish(0, batch)?;
+        self.slots[0].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
+        let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx));
+        let counts = self.collect(0, &batch, &mut out);
+        let started = Instant::now();
+        let p = counts.and_then(|c| build::partial(&mut batch, &c, &out.sections(&c)?));
+        self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
+        self.out0 = out;
         let mut t = self.slots[0].stage_times()?;
         t.build_ms = self.last_build_ms;
-        Ok((p, t))
+        Ok((p?, t))
     }
 
     /// Kernels only, over a batch already on the device: uploads `batch` once, then runs the
@@ -120,10 +143,141 @@ impl GpuBackend {
         for _ in 0..iters {
             slot.upload(bytes)?;
             slot.stream().synchronize().ctx("waiting for the copy")?;
-            let t = slot.stage_times_copy()?;
-            out.push(t);
+            out.push(slot.stage_times_copy()?);
         }
         Ok(out)
+    }
+
+    /// The pipelined run: see [`Backend::run`] below.
+    fn run_pipelined(
+        &mut self,
+        batches: &mut dyn Iterator<Item = Batch>,
+        out: &mut dyn FnMut(Partial) -> bool,
+        jobs: &Sender<Job>,
+        built: &Receiver<Built>,
+    ) -> Result<(), GpuError> {
+        let mut st = RunState {
+            inflight: VecDeque::new(),
+            ready: BTreeMap::new(),
+            free_outs: Vec::new(),
+            made_outs: 0,
+            max_outs: self.build_threads + 2,
+            next_in: 0,
+            next_out: 0,
+        };
+        let gone = || GpuError::Result("partial builders stopped".into());
+        let (mut next_slot, mut stopped, mut input_done) = (0usize, false, false);
+        loop {
+            let next = if stopped || input_done {
+                None
+            } else {
+                let b = batches.next();
+                input_done = b.is_none();
+                b
+            };
+            match next {
+                Some(batch) if batch.bytes().is_empty() => {
+                    let idx = st.take_index();
+                    let job = Job {
+                        idx,
+                        batch,
+                        counts: None,
+                        out: None,
+                    };
+                    jobs.send(job).map_err(|_| gone())?;
+                }
+                Some(batch) => {
+                    while st.inflight.iter().any(|(_, s, _)| *s == next_slot) {
+                        self.retire(&mut st, jobs, built)?;
+                    }
+                    self.slots[next_slot].enqueue(
+                        &self.kernels,
+                        batch.bytes(),
+                        batch.lines,
+                        batch.seq,
+                    )?;
+                    let idx = st.take_index();
+                    st.inflight.push_back((idx, next_slot, batch));
+                    next_slot = (next_slot + 1) % self.slots.len();
+                }
+                None if !st.inflight.is_empty() => self.retire(&mut st, jobs, built)?,
+                None if stopped || st.next_out >= st.next_in => break,
+                None => {
+                    let (i, p, o) = built.recv().map_err(|_| gone())?;
+                    st.ready.insert(i, p);
+                    st.free_outs.extend(o);
+                }
+            }
+            while let Ok((i, p, o)) = built.try_recv() {
+                st.ready.insert(i, p);
+                st.free_outs.extend(o);
+            }
+            while !stopped {
+                let Some(p) = st.ready.remove(&st.next_out) else {
+                    break;
+                };
+                st.next_out += 1;
+                if !out(p?) {
+                    stopped = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest batch on the device, copies its results into a free readback
+    /// buffer and hands it to the builders.
+    fn retire(
+        &mut self,
+        st: &mut RunState,
+        jobs: &Sender<Job>,
+        built: &Receiver<Built>,
+    ) -> Result<(), GpuError> {
+        let gone = || GpuError::Result("partial builders stopped".into());
+        let (idx, slot, batch) = st.inflight.pop_front().ok_or_else(gone)?;
+        let mut hout = match st.free_outs.pop() {
+            Some(o) => o,
+            None if st.made_outs < st.max_outs => {
+                st.made_outs += 1;
+                HostOut::new(&self.ctx)
+            }
+            None => loop {
+                // Every readback buffer is being read: wait for a builder.
+                let (i, p, o) = built.recv().map_err(|_| gone())?;
+                st.ready.insert(i, p);
+                if let Some(o) = o {
+                    break o;
+                }
+            },
+        };
+        let counts = self.collect(slot, &batch, &mut hout)?;
+        let job = Job {
+            idx,
+            batch,
+            counts: Some(counts),
+            out: Some(hout),
+        };
+        jobs.send(job).map_err(|_| gone())
+    }
+}
+
+/// Book-keeping of one `run`.
+struct RunState {
+    /// Batches on the device, in arrival order: (index, slot, batch).
+    inflight: VecDeque<(u64, usize, Batch)>,
+    /// Built partials waiting for their turn.
+    ready: BTreeMap<u64, Result<Partial, GpuError>>,
+    free_outs: Vec<HostOut>,
+    made_outs: usize,
+    max_outs: usize,
+    next_in: u64,
+    next_out: u64,
+}
+
+impl RunState {
+    fn take_index(&mut self) -> u64 {
+        self.next_in += 1;
+        self.next_in - 1
     }
 }
 
@@ -140,68 +294,48 @@ impl Backend for GpuBackend {
         Ok(self.process_timed(batch)?.0)
     }
 
-    /// Keeps [`DEPTH`] batches in flight, one per stream: while batch N's kernels run, batch
-    /// N+1's bytes are being copied. Partials come out in arrival order.
+    /// Two batches in flight on the device, one per stream (the copy of batch N+1 overlaps
+    /// the kernels of batch N), and partials built from their results on host worker threads
+    /// while the device moves on. Partials come out in arrival order.
     fn run(
         &mut self,
         batches: &mut dyn Iterator<Item = Batch>,
         out: &mut dyn FnMut(Partial) -> bool,
     ) -> Result<(), BackendError> {
-        // (slot, batch) in arrival order; slot None = nothing to do on the device.
-        let mut inflight: VecDeque<(Option<usize>, Batch)> = VecDeque::new();
-        let mut next_slot = 0usize;
-        let mut stopped = false;
-        let result = (|| -> Result<(), BackendError> {
-            for batch in &mut *batches {
-                if batch.bytes().is_empty() {
-                    inflight.push_back((None, batch));
-                    continue;
-                }
-                let s = next_slot;
-                next_slot = (next_slot + 1) % self.slots.len();
-                // Free slot `s`: its last batch, and everything queued before it, come out first.
-                while inflight.iter().any(|(x, _)| *x == Some(s)) {
-                    if !self.emit(&mut inflight, out)? {
-                        stopped = true;
-                        return Ok(());
+        let threads = self.build_threads;
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2 + DEPTH);
+        let (built_tx, built_rx) = unbounded::<Built>();
+        let result = std::thread::scope(|scope| {
+            for _ in 0..threads {
+                let (rx, tx) = (job_rx.clone(), built_tx.clone());
+                scope.spawn(move || {
+                    for mut job in rx {
+                        let p = match (&job.counts, &job.out) {
+                            (Some(c), Some(o)) => o
+                                .sections(c)
+                                .and_then(|s| build::partial(&mut job.batch, c, &s)),
+                            _ => Ok(build::empty(&mut job.batch)),
+                        };
+                        // Free the batch buffer before handing the partial over.
+                        drop(job.batch);
+                        if tx.send((job.idx, p, job.out)).is_err() {
+                            break;
+                        }
                     }
-                }
-                self.slots[s].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
-                inflight.push_back((Some(s), batch));
+                });
             }
-            while !inflight.is_empty() {
-                if !self.emit(&mut inflight, out)? {
-                    stopped = true;
-                    return Ok(());
-                }
-            }
-            Ok(())
-        })();
-        if stopped || result.is_err() {
+            drop(built_tx);
+            let r = self.run_pipelined(batches, out, &job_tx, &built_rx);
+            drop(job_tx);
+            r
+        });
+        if result.is_err() {
             // Batches still queued must not be freed while the device copies from them.
             for s in &self.slots {
                 let _ = s.stream().synchronize();
             }
         }
-        result
-    }
-}
-
-impl GpuBackend {
-    /// Finishes the oldest batch in flight and hands its partial to `out`.
-    fn emit(
-        &mut self,
-        inflight: &mut VecDeque<(Option<usize>, Batch)>,
-        out: &mut dyn FnMut(Partial) -> bool,
-    ) -> Result<bool, BackendError> {
-        let Some((slot, mut batch)) = inflight.pop_front() else {
-            return Ok(true);
-        };
-        let p = match slot {
-            None => build::empty(&mut batch),
-            Some(i) => self.finish(i, batch)?,
-        };
-        Ok(out(p))
+        Ok(result?)
     }
 }
 

@@ -9,7 +9,7 @@ use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 use crate::error::GpuError;
 use crate::layout::{header, KEY_NONE};
-use crate::slot::Readback;
+use crate::readback::{Counts, Sections};
 
 /// The partial of a batch with no bytes (only the framer's skipped lines).
 pub fn empty(batch: &mut Batch) -> Partial {
@@ -38,10 +38,10 @@ fn memchr_nl(b: &[u8]) -> Option<usize> {
 }
 
 /// Builds the batch's partial from its readback.
-pub fn partial(batch: &mut Batch, rb: &Readback<'_>) -> Result<Partial, GpuError> {
+pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partial, GpuError> {
     let mut p = empty(batch);
     let bytes = batch.bytes();
-    let h = &rb.header;
+    let h = &c.header;
     p.lines += h[header::LINES];
     p.records = h[header::RECORDS];
     p.directives = h[header::DIRECTIVES];
@@ -78,7 +78,7 @@ pub fn partial(batch: &mut Batch, rb: &Readback<'_>) -> Result<Partial, GpuError
         ));
     }
 
-    // Groups: key text from the batch. The device made them unique per (window, key).
+    // Groups: key text from the packed arena. The device made them unique per (window, key).
     let mut keys: Vec<(i64, &str)> = Vec::with_capacity(rb.groups.len());
     let mut aggs: Vec<Agg> = Vec::with_capacity(rb.groups.len());
     let mut total = 0u64;
@@ -87,9 +87,10 @@ pub fn partial(batch: &mut Batch, rb: &Readback<'_>) -> Result<Partial, GpuError
             "000"
         } else {
             let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-            let b = bytes
+            let b = rb
+                .keys
                 .get(s..e)
-                .ok_or_else(|| GpuError::Result(format!("key at {s}..{e} past the batch")))?;
+                .ok_or_else(|| GpuError::Result(format!("key at {s}..{e} past the arena")))?;
             std::str::from_utf8(b)
                 .map_err(|_| GpuError::Result(format!("key at {s} is not UTF-8")))?
         };

@@ -20,6 +20,8 @@ pub mod header {
     pub const NWINDOWS: usize = 7;
     /// Reject counts by reason code, 16 words.
     pub const REJECT_COUNTS: usize = 8;
+    /// Bytes of the packed key arena.
+    pub const KEY_BYTES: usize = 24;
     /// Words in the header.
     pub const WORDS: usize = 32;
 }
@@ -40,7 +42,7 @@ pub const KEY_NONE: u32 = u32::MAX;
 pub struct GroupOut {
     /// Window id.
     pub window: i64,
-    /// Offset of one occurrence of the key in the batch (or [`KEY_NONE`]).
+    /// Offset of the key in the readback's key arena (or [`KEY_NONE`]).
     pub key_off: u32,
     /// Its length.
     pub key_len: u32,

@@ -23,6 +23,7 @@ mod kernels;
 mod layout;
 mod pinned;
 mod program;
+mod readback;
 mod slot;
 
 pub use backend::GpuBackend;

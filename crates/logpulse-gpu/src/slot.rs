@@ -16,9 +16,22 @@ use crate::kernels::{Kernels, LI_TILE, PARSE_THREADS};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
 use crate::layout::{COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
 use crate::pinned::PinnedStorage;
+use crate::readback::{Counts, HostOut};
 
-/// Shared-memory bytes a parse block stages its lines in (128 lines of up to ~320 bytes).
-const STAGE_BYTES: u32 = 40 * 1024;
+/// Most shared-memory bytes a parse block stages its lines in (128 lines of ~320 bytes).
+const STAGE_MAX: u32 = 40 * 1024;
+/// Fewest staging bytes (short lines).
+const STAGE_MIN: u32 = 8 * 1024;
+
+/// Staging bytes for a batch of `bytes` bytes and about `lines` lines: room for a block's
+/// lines at 1.5 times the mean length. Less shared memory a block means more blocks (warps)
+/// per multiprocessor to hide the parser's latency; a block whose lines do not fit reads
+/// global memory instead, so this only tunes speed.
+fn stage_bytes(bytes: usize, lines: u64) -> u32 {
+    let mean = bytes as u64 / lines.max(1);
+    let want = mean * PARSE_THREADS as u64 * 3 / 2;
+    (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
+}
 /// Blocks of the compaction kernels (grid-stride loops over what was claimed).
 const COMPACT_BLOCKS: u32 = 528;
 
@@ -39,24 +52,10 @@ pub struct StageTimes {
     pub build_ms: f32,
 }
 
-/// What a finished batch sent back; slices borrow the slot's pinned readback memory.
-pub struct Readback<'a> {
-    /// The header words.
-    pub header: [u64; header::WORDS],
-    /// Groups in claim order.
-    pub groups: &'a [GroupOut],
-    /// Error and histogram counters.
-    pub counts: &'a [CountOut],
-    /// Window ids, by window index.
-    pub windows: &'a [i64],
-    /// Rejected lines (unordered).
-    pub rejects: &'a [RejectOut],
-}
-
 /// Outcome of waiting for a batch.
-pub enum Finished<'a> {
-    /// Results are ready.
-    Ready(Readback<'a>),
+pub enum Finished {
+    /// Results are in the `HostOut`, laid out as these counts say.
+    Ready(Box<Counts>),
     /// The batch has more lines than the slot was sized for: size it for this many and rerun.
     TooManyLines(u64),
 }
@@ -79,17 +78,13 @@ struct Buffers {
     d_gout: DevBuf,
     d_cout: DevBuf,
     d_wout: DevBuf,
+    d_keys: DevBuf,
     h_header: PinnedStorage,
-    h_out: PinnedStorage,
 }
 
 impl Buffers {
     fn new(ctx: &Arc<CudaContext>, bytes_cap: usize, lines_cap: usize) -> Result<Self, GpuError> {
         let l = lines_cap;
-        let out_bytes = l * std::mem::size_of::<GroupOut>()
-            + 2 * l * std::mem::size_of::<CountOut>()
-            + l * 8
-            + l * std::mem::size_of::<RejectOut>();
         Ok(Buffers {
             bytes_cap,
             lines_cap,
@@ -108,8 +103,9 @@ impl Buffers {
             d_gout: DevBuf::zeroed(ctx, l * std::mem::size_of::<GroupOut>())?,
             d_cout: DevBuf::zeroed(ctx, 2 * l * std::mem::size_of::<CountOut>())?,
             d_wout: DevBuf::zeroed(ctx, l * 8)?,
+            // Key occurrences of distinct groups lie in distinct lines: at most the batch.
+            d_keys: DevBuf::zeroed(ctx, bytes_cap + 64)?,
             h_header: PinnedStorage::new(ctx, header::WORDS * 8)?,
-            h_out: PinnedStorage::new(ctx, out_bytes)?,
         })
     }
 }
@@ -123,6 +119,8 @@ pub struct Slot {
     bufs: Option<Buffers>,
     /// Bytes of the batch in flight.
     n: usize,
+    /// Shared-memory staging bytes per parse block for the batch in flight.
+    stage: u32,
     /// Host milliseconds the last readback took.
     readback_ms: f32,
 }
@@ -141,6 +139,7 @@ impl Slot {
             events: [ev()?, ev()?, ev()?, ev()?, ev()?],
             bufs: None,
             n: 0,
+            stage: STAGE_MAX,
             readback_ms: 0.0,
         })
     }
@@ -188,6 +187,7 @@ impl Slot {
             )));
         }
         self.ensure(bytes.len(), lines as usize)?;
+        self.stage = stage_bytes(bytes.len(), lines);
         self.upload(bytes)?;
         self.run_kernels(k, seq)
     }
@@ -223,6 +223,8 @@ impl Slot {
             .as_ref()
             .ok_or(GpuError::Result("no buffers".into()))?;
         let s = &self.stream;
+        // Marks the kernels' start (re-recorded when the kernels run again on resident bytes).
+        self.events[1].record(s).ctx("recording an event")?;
         let n = self.n as u32;
         let ntiles = n.div_ceil(LI_TILE).max(1);
         let lines_cap = b.lines_cap as u32;
@@ -244,7 +246,7 @@ impl Slot {
             b.d_cout.ptr(),
             b.d_wout.ptr(),
         );
-        let stage = STAGE_BYTES;
+        let stage = self.stage;
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
         // bound their writes by those capacities.
@@ -342,8 +344,8 @@ impl Slot {
             .ctx("reading event times")
     }
 
-    /// Waits for the batch and copies back its compacted results.
-    pub fn finish(&mut self) -> Result<Finished<'_>, GpuError> {
+    /// Waits for the batch and copies its compacted results into `out`.
+    pub fn finish(&mut self, out: &mut HostOut) -> Result<Finished, GpuError> {
         self.ctx.bind_to_thread().ctx("binding the context")?;
         self.events[4].synchronize().ctx("waiting for the batch")?;
         let started = std::time::Instant::now();
@@ -352,69 +354,67 @@ impl Slot {
             .as_ref()
             .ok_or(GpuError::Result("no buffers".into()))?;
         let mut h = [0u64; header::WORDS];
-        h.copy_from_slice(
-            &b.h_header.as_slice()[..header::WORDS * 8]
-                .chunks_exact(8)
-                .map(|c| {
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(c);
-                    u64::from_ne_bytes(a)
-                })
-                .collect::<Vec<_>>(),
-        );
+        for (w, c) in h.iter_mut().zip(b.h_header.as_slice().chunks_exact(8)) {
+            *w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        }
         let lines = h[header::LINES];
         if lines > b.lines_cap as u64 {
             return Ok(Finished::TooManyLines(lines));
         }
-        let ng = h[header::NGROUPS] as usize;
-        let nc = h[header::NCOUNTS] as usize;
-        let nw = h[header::NWINDOWS] as usize;
-        let nr = h[header::NREJECTS] as usize;
+        let c = Counts {
+            header: h,
+            groups: h[header::NGROUPS] as usize,
+            counts: h[header::NCOUNTS] as usize,
+            windows: h[header::NWINDOWS] as usize,
+            rejects: h[header::NREJECTS] as usize,
+            key_bytes: h[header::KEY_BYTES] as usize,
+        };
         let l = b.lines_cap;
-        if ng > l || nc > 2 * l || nw > l || nr > l {
+        if c.groups > l
+            || c.counts > 2 * l
+            || c.windows > l
+            || c.rejects > l
+            || c.key_bytes > b.bytes_cap
+        {
             return Err(GpuError::Result(format!(
-                "counts past capacity: {ng} groups, {nc} counters, {nw} windows, {nr} rejects for {l} lines"
+                "counts past capacity: {c:?} for {l} lines"
             )));
         }
-        let gsz = std::mem::size_of::<GroupOut>();
-        let csz = std::mem::size_of::<CountOut>();
-        let rsz = std::mem::size_of::<RejectOut>();
-        // Sections of h_out, each 8-byte aligned: groups | counts | windows | rejects.
-        let o_g = 0;
-        let o_c = o_g + l * gsz;
-        let o_w = o_c + 2 * l * csz;
-        let o_r = o_w + l * 8;
-        let base = b.h_out.ptr() as *mut u8;
+        let lay = c.layout();
+        let base = out.reserve(lay.total)?;
         let s = self.stream.cu_stream();
-        // SAFETY: each destination lies inside `h_out` (sized in `Buffers::new` for these
-        // capacities, checked above) and each source holds at least as many bytes.
-        unsafe {
-            let copy = |off: usize, src: sys::CUdeviceptr, len: usize| {
-                if len == 0 {
-                    return Ok(());
-                }
+        let copies = [
+            (
+                lay.groups,
+                b.d_gout.ptr(),
+                c.groups * std::mem::size_of::<GroupOut>(),
+            ),
+            (
+                lay.counts,
+                b.d_cout.ptr(),
+                c.counts * std::mem::size_of::<CountOut>(),
+            ),
+            (lay.windows, b.d_wout.ptr(), c.windows * 8),
+            (
+                lay.rejects,
+                b.d_rejects.ptr(),
+                c.rejects * std::mem::size_of::<RejectOut>(),
+            ),
+            (lay.keys, b.d_keys.ptr(), c.key_bytes),
+        ];
+        for (off, src, len) in copies {
+            if len == 0 {
+                continue;
+            }
+            // SAFETY: `out` holds `lay.total` bytes, each section lies inside it, and each
+            // device source holds at least `len` bytes (capacities checked above).
+            unsafe {
                 let dst = std::slice::from_raw_parts_mut(base.add(off), len);
-                result::memcpy_dtoh_async(dst, src, s)
-            };
-            copy(o_g, b.d_gout.ptr(), ng * gsz).ctx("copying groups back")?;
-            copy(o_c, b.d_cout.ptr(), nc * csz).ctx("copying counters back")?;
-            copy(o_w, b.d_wout.ptr(), nw * 8).ctx("copying windows back")?;
-            copy(o_r, b.d_rejects.ptr(), nr * rsz).ctx("copying rejects back")?;
+                result::memcpy_dtoh_async(dst, src, s).ctx("copying results back")?;
+            }
         }
         self.stream.synchronize().ctx("waiting for the results")?;
         self.readback_ms = started.elapsed().as_secs_f32() * 1e3;
-        // SAFETY: the copies above completed; the sections are aligned for their types (the
-        // pinned buffer is page aligned and every section offset is a multiple of 8), and the
-        // types are plain old data.
-        let rb = unsafe {
-            Readback {
-                header: h,
-                groups: std::slice::from_raw_parts(base.add(o_g) as *const GroupOut, ng),
-                counts: std::slice::from_raw_parts(base.add(o_c) as *const CountOut, nc),
-                windows: std::slice::from_raw_parts(base.add(o_w) as *const i64, nw),
-                rejects: std::slice::from_raw_parts(base.add(o_r) as *const RejectOut, nr),
-            }
-        };
-        Ok(Finished::Ready(rb))
+        Ok(Finished::Ready(Box::new(c)))
     }
 }

@@ -53,7 +53,7 @@ fn plans(format: &Format) -> Vec<Arc<Plan>> {
 fn check(what: &str, plan: &Arc<Plan>, bytes: &[u8], max_lines: usize) {
     let cut = batches(bytes, max_lines, what);
     let cap = cut.iter().map(|b| b.1.len()).max().unwrap_or(1);
-    let mut gpu = gpu_backend(plan, cap);
+    let mut gpu = gpu_backend(plan, cap, cut.len() + 1);
     let pool = gpu.pool();
     let mut inputs = cut
         .iter()
@@ -248,8 +248,8 @@ fn value(r: &mut Rng, kind: F) -> Vec<u8> {
                 r.below(60),
                 r.below(if odd { 62 } else { 60 })
             );
-            t.push_str(*r.pick(&["", ".385", ".", ""]));
-            t.push_str(*r.pick(
+            t.push_str(r.pick::<&str>(&["", ".385", ".", ""]));
+            t.push_str(r.pick::<&str>(
                 &[
                     " -0400", " +0000", " +0530", "", " +05:30", " -04", " +2400", "x",
                 ][..if odd { 8 } else { 4 }],
@@ -280,7 +280,7 @@ fn value(r: &mut Rng, kind: F) -> Vec<u8> {
                 r.below(60),
                 r.below(60)
             );
-            t.push_str(*r.pick(
+            t.push_str(r.pick::<&str>(
                 &["Z", ".465313Z", "+01:00", "", "z", "-0800", ".Z", "+1:00"]
                     [..if odd { 8 } else { 6 }],
             ));
@@ -495,12 +495,41 @@ fn randomised_adversarial_lines_match_cpu() {
 }
 
 #[test]
+fn run_with_one_builder_and_early_stop() {
+    if !have_gpu() {
+        return;
+    }
+    let plan = Arc::new(Plan::reference(Format::preset("common").expect("preset")));
+    let bytes = gunzip(&data_dir().join("nasa_jul95_first2000.log.gz"));
+    let cut = batches(&bytes, 100, "stop");
+    let cap = cut.iter().map(|b| b.1.len()).max().unwrap_or(1);
+    let mut gpu = gpu_backend(&plan, cap, cut.len() + 1);
+    gpu.set_build_threads(1);
+    let pool = gpu.pool();
+    let mut inputs = cut
+        .iter()
+        .map(|(seq, b, o)| pooled_batch(&pool, *seq, b, o.clone()))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut got = Vec::new();
+    gpu.run(&mut inputs, &mut |p| {
+        got.push(p);
+        got.len() < 5
+    })
+    .expect("run");
+    assert_eq!(got.len(), 5);
+    for ((seq, b, o), g) in cut.iter().zip(&got) {
+        assert_same("early stop", &cpu_partial(&plan, *seq, b, o.clone()), g);
+    }
+}
+
+#[test]
 fn process_and_empty_batches_match_cpu() {
     if !have_gpu() {
         return;
     }
     let plan = Arc::new(Plan::reference(Format::preset("common").expect("preset")));
-    let mut gpu = gpu_backend(&plan, 1 << 16);
+    let mut gpu = gpu_backend(&plan, 1 << 16, 2);
     let text =
         b"a - - [01/Jul/1995:00:00:01 -0400] \"GET / HTTP/1.0\" 200 10\n\ngarbage\n".to_vec();
     let o = Origin {

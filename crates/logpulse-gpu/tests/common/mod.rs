@@ -101,9 +101,10 @@ pub fn cpu_partial(plan: &Arc<Plan>, seq: u64, bytes: &[u8], origin: Origin) -> 
         .expect("cpu process")
 }
 
-/// A GPU backend for `plan` with a pinned pool of `cap`-byte buffers.
-pub fn gpu_backend(plan: &Arc<Plan>, cap: usize) -> GpuBackend {
-    let pool = logpulse_gpu::pinned_pool(4, cap.max(1)).expect("pinned pool");
+/// A GPU backend for `plan` with a pinned pool of `count` buffers of `cap` bytes (the pool
+/// blocks when all are in use, so tests holding many batches at once need as many buffers).
+pub fn gpu_backend(plan: &Arc<Plan>, cap: usize, count: usize) -> GpuBackend {
+    let pool = logpulse_gpu::pinned_pool(count, cap.max(1)).expect("pinned pool");
     GpuBackend::new(plan.clone(), 0, pool).expect("gpu backend")
 }
 

@@ -1,0 +1,139 @@
+//! Pinned host memory the compacted results of one batch are copied into, and its layout.
+//!
+//! A [`HostOut`] is owned by whoever builds the batch's partial (a worker thread in
+//! [`crate::GpuBackend`]'s `run`), so the device's slot is free for the next batch while the
+//! host still reads this one's results.
+
+use std::sync::Arc;
+
+use cudarc::driver::CudaContext;
+
+use crate::error::GpuError;
+use crate::layout::{header, CountOut, GroupOut, RejectOut};
+use crate::pinned::PinnedStorage;
+
+/// Sizes of what came back, from the batch's header.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    /// The header words.
+    pub header: [u64; header::WORDS],
+    /// Groups.
+    pub groups: usize,
+    /// Error and histogram counters.
+    pub counts: usize,
+    /// Windows (of latency histograms).
+    pub windows: usize,
+    /// Rejected lines.
+    pub rejects: usize,
+    /// Bytes of packed key text.
+    pub key_bytes: usize,
+}
+
+/// Byte offsets of each section in a [`HostOut`]; every offset is 8-byte aligned.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub groups: usize,
+    pub counts: usize,
+    pub windows: usize,
+    pub rejects: usize,
+    pub keys: usize,
+    pub total: usize,
+}
+
+fn align8(n: usize) -> usize {
+    n.div_ceil(8) * 8
+}
+
+impl Counts {
+    /// Where each section goes.
+    pub fn layout(&self) -> Layout {
+        let groups = 0;
+        let counts = groups + self.groups * std::mem::size_of::<GroupOut>();
+        let windows = counts + self.counts * std::mem::size_of::<CountOut>();
+        let rejects = windows + self.windows * 8;
+        let keys = rejects + align8(self.rejects * std::mem::size_of::<RejectOut>());
+        let total = keys + self.key_bytes;
+        Layout {
+            groups,
+            counts,
+            windows,
+            rejects,
+            keys,
+            total,
+        }
+    }
+}
+
+/// The sections of a filled [`HostOut`].
+pub struct Sections<'a> {
+    pub groups: &'a [GroupOut],
+    pub counts: &'a [CountOut],
+    pub windows: &'a [i64],
+    pub rejects: &'a [RejectOut],
+    pub keys: &'a [u8],
+}
+
+/// Growable pinned memory for one batch's results.
+pub struct HostOut {
+    ctx: Arc<CudaContext>,
+    buf: Option<PinnedStorage>,
+}
+
+impl HostOut {
+    /// Empty; memory comes with the first batch.
+    pub fn new(ctx: &Arc<CudaContext>) -> Self {
+        HostOut {
+            ctx: ctx.clone(),
+            buf: None,
+        }
+    }
+
+    /// A pointer to at least `len` bytes (reallocating, contents lost, when smaller).
+    pub fn reserve(&mut self, len: usize) -> Result<*mut u8, GpuError> {
+        let small = self.buf.as_ref().is_none_or(|b| b.as_slice().len() < len);
+        if small {
+            self.buf = None;
+            // Headroom so a slowly growing batch does not reallocate every time.
+            self.buf = Some(PinnedStorage::new(&self.ctx, len + len / 4 + 4096)?);
+        }
+        let b = self
+            .buf
+            .as_mut()
+            .ok_or(GpuError::Result("no readback memory".into()))?;
+        Ok(b.as_mut_slice().as_mut_ptr())
+    }
+
+    /// The sections of a batch whose results were copied in with `counts`' layout.
+    pub fn sections(&self, counts: &Counts) -> Result<Sections<'_>, GpuError> {
+        let l = counts.layout();
+        let buf = self.buf.as_ref().map_or(&[][..], |b| b.as_slice());
+        if buf.len() < l.total {
+            return Err(GpuError::Result("readback smaller than its layout".into()));
+        }
+        let base = buf.as_ptr();
+        // SAFETY: the sections lie inside `buf` (checked above), are 8-byte aligned (the
+        // pinned buffer is page aligned; `Layout` aligns every offset), were written by
+        // completed device copies, and the element types are plain old data.
+        unsafe {
+            Ok(Sections {
+                groups: std::slice::from_raw_parts(
+                    base.add(l.groups) as *const GroupOut,
+                    counts.groups,
+                ),
+                counts: std::slice::from_raw_parts(
+                    base.add(l.counts) as *const CountOut,
+                    counts.counts,
+                ),
+                windows: std::slice::from_raw_parts(
+                    base.add(l.windows) as *const i64,
+                    counts.windows,
+                ),
+                rejects: std::slice::from_raw_parts(
+                    base.add(l.rejects) as *const RejectOut,
+                    counts.rejects,
+                ),
+                keys: std::slice::from_raw_parts(base.add(l.keys), counts.key_bytes),
+            })
+        }
+    }
+}
