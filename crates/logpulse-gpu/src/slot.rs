@@ -246,6 +246,7 @@ impl Slot {
             b.d_cout.ptr(),
             b.d_wout.ptr(),
         );
+        let keys = b.d_keys.ptr();
         let stage = self.stage;
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
@@ -308,7 +309,7 @@ impl Slot {
                 256,
                 0,
                 s,
-                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout],
+                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout, bytes, keys],
             )
             .ctx("lp_compact_groups")?;
             let hh = std::slice::from_raw_parts_mut(b.h_header.ptr() as *mut u64, header::WORDS);
