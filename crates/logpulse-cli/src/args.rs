@@ -97,6 +97,13 @@ pub struct RunArgs {
     /// Write whole-run totals (JSON) here at the end.
     #[arg(long)]
     pub summary: Option<PathBuf>,
+    /// Checkpoint file: source positions, window state and output lengths are written here
+    /// together; if it exists at start, the run resumes from it (nothing lost or counted twice).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Least time between two checkpoints (0 = after every batch).
+    #[arg(long, default_value = "1s")]
+    pub checkpoint_interval: String,
     /// Rewrite the run's counters (JSON) here after every batch, for health checks.
     #[arg(long)]
     pub status: Option<PathBuf>,

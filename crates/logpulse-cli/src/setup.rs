@@ -140,6 +140,7 @@ pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
             max_line_len: job.max_line_kib.max(1) * 1024,
         },
         queue_depth: 2,
+        checkpoint: None,
     }
 }
 

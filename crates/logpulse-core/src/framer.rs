@@ -15,6 +15,10 @@ use std::sync::Arc;
 use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
 use crate::reject::{Reject, RejectReason};
 
+/// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a
+/// batch is cut, and how far reading runs ahead of cutting.
+pub const READ_CHUNK: usize = 1 << 20;
+
 /// How batches are cut.
 #[derive(Debug, Clone)]
 pub struct FramerConfig {
@@ -100,14 +104,18 @@ impl Framer {
         (self.cur_offset, self.cur_first_line)
     }
 
-    /// Writable room for the source to fill; call [`Framer::commit`] with what was written.
+    /// Writable room for the source to fill (at most [`READ_CHUNK`] bytes); call
+    /// [`Framer::commit`] with what was written. Drain [`Framer::pop`] before calling again.
     pub fn spare(&mut self) -> &mut [u8] {
+        self.scan_all();
         if self.cur.spare_mut().is_empty() {
             // Full: cut at the last whole line. The current line is shorter than half the buffer
             // (longer ones are being skipped), so this frees room.
             self.cut(self.line_start);
         }
-        self.cur.spare_mut()
+        let spare = self.cur.spare_mut();
+        let n = spare.len().min(READ_CHUNK);
+        &mut spare[..n]
     }
 
     /// Accepts `n` bytes just written into [`Framer::spare`].
@@ -116,7 +124,8 @@ impl Framer {
         self.scan();
     }
 
-    /// Copies `bytes` in (for sources that already hold their bytes in memory).
+    /// Copies `bytes` in; batches cut meanwhile wait in the framer until [`Framer::pop`]ped.
+    /// For small pieces (messages); large inputs should use [`Framer::push_each`].
     pub fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let spare = self.spare();
@@ -127,8 +136,36 @@ impl Framer {
         }
     }
 
+    /// Copies `bytes` in (for sources that already hold their bytes in memory), handing every
+    /// batch cut to `send` as soon as it is cut, so the pool is never exhausted by batches
+    /// waiting here. Returns false as soon as `send` does.
+    pub fn push_each(&mut self, mut bytes: &[u8], send: &mut dyn FnMut(Batch) -> bool) -> bool {
+        while !bytes.is_empty() {
+            let spare = self.spare();
+            let n = spare.len().min(bytes.len());
+            spare[..n].copy_from_slice(&bytes[..n]);
+            self.commit(n);
+            bytes = &bytes[n..];
+            while let Some(b) = self.pop() {
+                if !send(b) {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Scans everything buffered (callers that did not drain [`Framer::pop`] get several
+    /// batches queued).
+    fn scan_all(&mut self) {
+        while self.scanned < self.cur.len() {
+            self.scan();
+        }
+    }
+
     /// Cuts a batch of the whole lines buffered so far (linger expiry on a slow stream).
     pub fn flush(&mut self) {
+        self.scan_all();
         if self.lines > 0 || !self.pending_rejects.is_empty() {
             self.cut(self.line_start);
         }
@@ -136,6 +173,7 @@ impl Framer {
 
     /// Ends the stream: a last line without newline gets one; everything is cut.
     pub fn finish(&mut self) {
+        self.scan_all();
         if let Some(skip) = self.skipping.take() {
             self.finish_skip(skip);
         }
@@ -154,8 +192,12 @@ impl Framer {
         }
     }
 
-    /// Takes the next finished batch, if any.
+    /// Takes the next finished batch, if any. Batches are cut lazily, one per call, so a
+    /// source that sends each batch before popping the next holds at most two buffers.
     pub fn pop(&mut self) -> Option<Batch> {
+        if self.ready.is_empty() && self.scanned < self.cur.len() {
+            self.scan();
+        }
         self.ready.pop_front()
     }
 
@@ -198,12 +240,17 @@ impl Framer {
                     self.scanned = end + 1;
                     if end - self.line_start > self.cfg.max_line_len {
                         self.cut_out_long_line(end);
+                        if !self.ready.is_empty() {
+                            return;
+                        }
                         continue;
                     }
                     self.lines += 1;
                     self.line_start = end + 1;
                     if self.lines as usize >= self.cfg.max_lines {
                         self.cut(self.line_start);
+                        // One batch at a time: the rest is scanned by the next `pop`.
+                        return;
                     }
                 }
                 None => {
@@ -325,10 +372,10 @@ mod tests {
         let mut f = Framer::new(pool, cfg, "test".into());
         let mut out = Vec::new();
         for piece in input.chunks(chunk.max(1)) {
-            f.push(piece);
-            while let Some(b) = f.pop() {
+            f.push_each(piece, &mut |b| {
                 out.push(b);
-            }
+                true
+            });
         }
         f.finish();
         while let Some(b) = f.pop() {
@@ -365,6 +412,34 @@ mod tests {
             assert_eq!(bs[2].origin.offset, 14);
             assert_eq!(lines_of(&bs).len(), 5);
         }
+    }
+
+    #[test]
+    fn a_huge_read_never_needs_more_than_a_few_buffers() {
+        // 3 buffers only: cutting 1000 one-line batches out of one big read must not deadlock.
+        let input: Vec<u8> = (0..1000)
+            .flat_map(|i| format!("l{i}\n").into_bytes())
+            .collect();
+        let pool = BufferPool::heap(3, 1 << 16);
+        let mut f = Framer::new(
+            pool,
+            FramerConfig {
+                max_lines: 1,
+                max_line_len: 100,
+            },
+            "t".into(),
+        );
+        let mut n = 0;
+        assert!(f.push_each(&input, &mut |b| {
+            assert_eq!(b.lines, 1);
+            n += 1;
+            true
+        }));
+        f.finish();
+        while f.pop().is_some() {
+            n += 1;
+        }
+        assert_eq!(n, 1000);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod agg;
 pub mod backend;
 pub mod batch;
+pub mod checkpoint;
 pub mod format;
 pub mod framer;
 pub mod gen;

@@ -20,6 +20,7 @@ use crossbeam_channel::{bounded, Receiver, Sender};
 use crate::agg::Partial;
 use crate::backend::{Backend, BackendError};
 use crate::batch::{Batch, BufferPool};
+use crate::checkpoint::{Checkpoint, CheckpointConfig, CheckpointError, SourcePosition};
 use crate::framer::FramerConfig;
 use crate::plan::Plan;
 use crate::reject::Reject;
@@ -80,6 +81,10 @@ pub struct SourceError {
 pub struct BatchStats {
     /// Batch sequence number.
     pub seq: u64,
+    /// Source of the batch.
+    pub source: Arc<str>,
+    /// Source position just after the batch.
+    pub end: SourcePosition,
     /// Input bytes of the batch.
     pub bytes: u64,
     /// Lines of the batch.
@@ -106,6 +111,10 @@ pub trait Sink {
     fn finish(&mut self, _totals: &RunTotals, _elapsed: Duration) -> std::io::Result<()> {
         Ok(())
     }
+    /// Makes what was written durable; returns (output name, length) for a resumable file.
+    fn checkpoint(&mut self) -> std::io::Result<Option<(String, u64)>> {
+        Ok(None)
+    }
 }
 
 /// Pipeline settings.
@@ -115,6 +124,8 @@ pub struct PipelineConfig {
     pub framing: FramerConfig,
     /// Batches queued between source and backends.
     pub queue_depth: usize,
+    /// Checkpointing, and the checkpoint to resume from.
+    pub checkpoint: Option<(CheckpointConfig, Option<Checkpoint>)>,
 }
 
 impl Default for PipelineConfig {
@@ -122,6 +133,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             framing: FramerConfig::default(),
             queue_depth: 2,
+            checkpoint: None,
         }
     }
 }
@@ -138,6 +150,50 @@ pub enum PipelineError {
     /// A sink failed.
     #[error("writing results: {0}")]
     Sink(#[from] std::io::Error),
+    /// A checkpoint could not be written.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// Tracks source positions and writes checkpoints when due.
+struct Checkpointer {
+    cfg: CheckpointConfig,
+    positions: BTreeMap<String, SourcePosition>,
+    last: Instant,
+}
+
+impl Checkpointer {
+    fn note(&mut self, st: &BatchStats) {
+        self.positions.insert(st.source.to_string(), st.end);
+    }
+
+    fn due(&self) -> bool {
+        self.last.elapsed() >= self.cfg.interval
+    }
+
+    /// Flushes the sinks, then writes positions, window state and output lengths together.
+    fn save(
+        &mut self,
+        windows: &Windows,
+        sinks: &mut [&mut dyn Sink],
+    ) -> Result<(), PipelineError> {
+        let mut outputs = BTreeMap::new();
+        for s in sinks.iter_mut() {
+            if let Some((name, len)) = s.checkpoint()? {
+                outputs.insert(name, len);
+            }
+        }
+        Checkpoint {
+            version: crate::checkpoint::VERSION,
+            job: self.cfg.job.clone(),
+            sources: self.positions.clone(),
+            windows: windows.snapshot(),
+            outputs,
+        }
+        .save(&self.cfg.path)?;
+        self.last = Instant::now();
+        Ok(())
+    }
 }
 
 /// What a worker reports.
@@ -171,6 +227,18 @@ pub fn run(
         bytes_read,
     };
     let mut windows = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+    let mut checkpointer = cfg.checkpoint.as_ref().map(|(c, resume)| {
+        let mut positions = BTreeMap::new();
+        if let Some(r) = resume {
+            windows.restore(r.windows.clone());
+            positions = r.sources.clone();
+        }
+        Checkpointer {
+            cfg: c.clone(),
+            positions,
+            last: Instant::now(),
+        }
+    });
 
     std::thread::scope(|scope| -> Result<RunTotals, PipelineError> {
         let framing = cfg.framing.clone();
@@ -223,7 +291,14 @@ pub fn run(
             while let Some((p, st)) = pending.remove(&next) {
                 next += 1;
                 if failure.is_none() {
-                    if let Err(e) = deliver(&mut windows, p, &st, sinks) {
+                    let mut r = deliver(&mut windows, p, &st, sinks);
+                    if let (Ok(()), Some(c)) = (&r, checkpointer.as_mut()) {
+                        c.note(&st);
+                        if c.due() {
+                            r = c.save(&windows, sinks);
+                        }
+                    }
+                    if let Err(e) = r {
                         stop.store(true, Ordering::Relaxed);
                         failure = Some(e);
                     }
@@ -248,6 +323,9 @@ pub fn run(
         let totals = windows.totals().clone();
         for s in sinks.iter_mut() {
             s.finish(&totals, started.elapsed())?;
+        }
+        if let Some(c) = checkpointer.as_mut() {
+            c.save(&windows, sinks)?;
         }
         Ok(totals)
     })
@@ -280,29 +358,31 @@ fn worker(
     tx: Sender<WorkerMsg>,
     stop: Arc<AtomicBool>,
 ) {
-    // Dispatch time, bytes and lines per batch in flight; read back when its partial is out.
-    let started: RefCell<BTreeMap<u64, (Instant, u64, u64)>> = RefCell::default();
+    // Dispatch time and facts per batch in flight; read back when its partial is out.
+    let started: RefCell<BTreeMap<u64, (Instant, BatchStats)>> = RefCell::default();
     let mut batches = rx
         .iter()
         .take_while(|_| !stop.load(Ordering::Relaxed))
         .map(|b| {
-            started
-                .borrow_mut()
-                .insert(b.seq, (Instant::now(), b.buf.len() as u64, b.lines));
+            let st = BatchStats {
+                seq: b.seq,
+                source: b.origin.source.clone(),
+                end: SourcePosition {
+                    offset: b.origin.offset + b.buf.len() as u64,
+                    next_line: b.origin.first_line + b.lines,
+                },
+                bytes: b.buf.len() as u64,
+                lines: b.lines,
+                latency: Duration::ZERO,
+            };
+            started.borrow_mut().insert(b.seq, (Instant::now(), st));
             b
         });
     let mut out = |p: Partial| {
-        let (t0, bytes, lines) =
-            started
-                .borrow_mut()
-                .remove(&p.seq)
-                .unwrap_or((Instant::now(), 0, 0));
-        let st = BatchStats {
-            seq: p.seq,
-            bytes,
-            lines,
-            latency: t0.elapsed(),
+        let Some((t0, mut st)) = started.borrow_mut().remove(&p.seq) else {
+            return false;
         };
+        st.latency = t0.elapsed();
         tx.send(WorkerMsg::Done(p, st)).is_ok()
     };
     if let Err(e) = backend.run(&mut batches, &mut out) {

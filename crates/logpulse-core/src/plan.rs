@@ -79,3 +79,16 @@ impl Plan {
         }
     }
 }
+
+impl Plan {
+    /// A description of what this plan computes, to check a checkpoint belongs to it.
+    pub fn job_id(&self) -> String {
+        format!(
+            "format={} key={} window={:?} lateness={}",
+            self.format.name,
+            self.key.name(),
+            self.window,
+            self.lateness_secs
+        )
+    }
+}

@@ -111,7 +111,7 @@ impl Reject {
 }
 
 /// Counts of rejects by reason (indexable by code, small and mergeable).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RejectCounts(pub [u64; 16]);
 
 impl RejectCounts {

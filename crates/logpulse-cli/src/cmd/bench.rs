@@ -87,10 +87,10 @@ fn preframe(data: &[u8], a: &BenchArgs, pool: BufferPool) -> Vec<Batch> {
     let mut f = Framer::new(pool, cfg.framing, "bench".into());
     let mut out = Vec::new();
     for chunk in data.chunks(4 << 20) {
-        f.push(chunk);
-        while let Some(b) = f.pop() {
+        f.push_each(chunk, &mut |b| {
             out.push(b);
-        }
+            true
+        });
     }
     f.finish();
     while let Some(b) = f.pop() {

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use logpulse_core::checkpoint::{Checkpoint, CheckpointConfig};
 use logpulse_core::pipeline::{self, Sink, Source};
 use logpulse_io::sink::{
-    open_output, JsonLinesSink, NotebookSink, RejectsSink, StatusSink, SummarySink, TextSink,
+    JsonLinesSink, NotebookSink, Output, RejectsSink, StatusSink, SummarySink, TextSink,
 };
 use logpulse_io::source::{FileSource, FollowConfig, FollowSource, StreamSource};
 
@@ -62,10 +63,50 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     let (format, note) = setup::resolve_format(&a.job.format, sample.as_deref())?;
     let plan = setup::plan(&a.job, format)?;
-    let cfg = setup::pipeline_config(&a.job);
+    let mut cfg = setup::pipeline_config(&a.job);
+    let resume = match &a.checkpoint {
+        Some(path) => {
+            let job = plan.job_id();
+            let resume = Checkpoint::load(path, &job)?;
+            if let Some(c) = &resume {
+                eprintln!(
+                    "logpulse: resuming from checkpoint {} ({} sources, {} open windows)",
+                    path.display(),
+                    c.sources.len(),
+                    c.windows.open_windows()
+                );
+            }
+            let interval = setup::parse_duration(&a.checkpoint_interval)?;
+            cfg.checkpoint = Some((
+                CheckpointConfig {
+                    path: path.clone(),
+                    interval,
+                    job,
+                },
+                resume.clone(),
+            ));
+            resume
+        }
+        None => None,
+    };
+    let position = |p: &std::path::Path| {
+        resume
+            .as_ref()
+            .and_then(|c| c.sources.get(&p.display().to_string()).copied())
+    };
+    let open = |p: &std::path::Path| {
+        let len = resume
+            .as_ref()
+            .and_then(|c| c.outputs.get(&p.display().to_string()).copied());
+        Output::open(p, len).with_context(|| format!("opening {}", p.display()))
+    };
     let (backends, backend_desc) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
     eprintln!("logpulse: {note}");
     eprintln!("logpulse: backend {backend_desc}");
+    let backends = match &kafka {
+        Some(k) => crate::kafka::backends(k, a.kafka.kafka_merge, backends),
+        None => backends,
+    };
 
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     let mut total_bytes = 0u64;
@@ -85,15 +126,14 @@ pub fn run(a: RunArgs) -> Result<()> {
             total_bytes += std::fs::metadata(p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .len();
-            sources.push(Box::new(FileSource::new(p.clone())));
+            sources.push(Box::new(FileSource::new(p.clone()).resume_at(position(p))));
         }
     }
 
+    if let Some(k) = &kafka {
+        sources.push(Box::new(k.source()));
+    }
     let key_name = plan.key.name();
-    let backends = match &kafka {
-        Some(k) => crate::kafka::backends(k, a.kafka.kafka_merge, backends),
-        None => backends,
-    };
     let jsonl_to_stdout = a.jsonl.as_ref().is_some_and(|p| p.as_os_str() == "-");
     let text_out: Box<dyn std::io::Write + Send> = if jsonl_to_stdout {
         Box::new(std::io::stderr())
@@ -103,7 +143,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let mut text = TextSink::new(text_out, !a.quiet, &plan.format.name, &backend_desc);
     let mut jsonl = match &a.jsonl {
         Some(p) => Some(JsonLinesSink::new(
-            open_output(p)?,
+            open(p)?,
             key_name,
             a.top,
             &plan.format.name,
@@ -111,15 +151,12 @@ pub fn run(a: RunArgs) -> Result<()> {
         None => None,
     };
     let mut rejects = match &a.rejects {
-        Some(p) => Some(RejectsSink::new(open_output(p)?)),
+        Some(p) => Some(RejectsSink::new(open(p)?)),
         None => None,
     };
     let mut notebook = match &a.notebook_dir {
         Some(d) => Some(
             NotebookSink::new(d.clone(), key_name, plan.thresholds)
-    if let Some(k) = &kafka {
-        sources.push(Box::new(k.source()));
-    }
                 .with_context(|| format!("creating {}", d.display()))?,
         ),
         None => None,
@@ -156,7 +193,16 @@ pub fn run(a: RunArgs) -> Result<()> {
     if let Some(s) = status.as_mut() {
         sinks.push(s);
     }
+    let mut kafka_out = kafka.as_ref().and_then(|k| k.results_sink(key_name, a.top));
+    if let Some(s) = kafka_out.as_mut() {
+        sinks.push(s);
+    }
     sinks.push(&mut text);
+    // Last: commits Kafka offsets once the sinks before it hold the batch's results.
+    let mut kafka_commit = kafka.as_ref().map(|k| k.commit_sink());
+    if let Some(s) = kafka_commit.as_mut() {
+        sinks.push(s);
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -175,12 +221,3 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     Ok(())
 }
-    let mut kafka_out = kafka.as_ref().and_then(|k| k.results_sink(key_name, a.top));
-    if let Some(s) = kafka_out.as_mut() {
-        sinks.push(s);
-    }
-    // Last: commits Kafka offsets once the sinks before it hold the batch's results.
-    let mut kafka_commit = kafka.as_ref().map(|k| k.commit_sink());
-    if let Some(s) = kafka_commit.as_mut() {
-        sinks.push(s);
-    }

@@ -79,6 +79,25 @@ impl LatencyHist {
         self.total
     }
 
+    /// Non-empty buckets as (bucket, count), for snapshots.
+    pub fn sparse(&self) -> Vec<(u32, u64)> {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(b, &c)| (b as u32, c))
+            .collect()
+    }
+
+    /// Rebuilds a histogram from [`LatencyHist::sparse`].
+    pub fn from_sparse(buckets: &[(u32, u64)]) -> Self {
+        let mut h = LatencyHist::default();
+        for &(b, c) in buckets {
+            h.add_bucket(b as usize, c);
+        }
+        h
+    }
+
     /// The `q` quantile (0..=1) in microseconds (lower bound of its bucket), or None if empty.
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.total == 0 {

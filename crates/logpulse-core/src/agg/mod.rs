@@ -15,7 +15,7 @@ pub use table::{group_hash, GroupTable};
 use crate::format::Record;
 
 /// Counters for one (window, key).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Agg {
     /// Requests.
     pub requests: u64,

@@ -45,6 +45,24 @@ pub struct WindowResult {
     pub alerts: Vec<Alert>,
 }
 
+/// The operator's whole state, for checkpoints: restoring it and replaying the input after
+/// the checkpointed source positions gives the same results as an uninterrupted run.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WindowsSnapshot {
+    open: Vec<(i64, GroupTable, Vec<(u32, u64)>)>,
+    closed_before: i64,
+    max_event_time: Option<i64>,
+    late_pending: u64,
+    totals: RunTotals,
+}
+
+impl WindowsSnapshot {
+    /// Windows open at the checkpoint.
+    pub fn open_windows(&self) -> usize {
+        self.open.len()
+    }
+}
+
 /// The windowing operator.
 pub struct Windows {
     spec: WindowSpec,
@@ -71,6 +89,40 @@ impl Windows {
             late_pending: 0,
             totals: RunTotals::default(),
         }
+    }
+
+    /// A snapshot of the whole state.
+    pub fn snapshot(&self) -> WindowsSnapshot {
+        WindowsSnapshot {
+            open: self
+                .open
+                .iter()
+                .map(|(w, o)| {
+                    let lat = o.latency.as_ref().map(|h| h.sparse()).unwrap_or_default();
+                    (*w, o.groups.clone(), lat)
+                })
+                .collect(),
+            closed_before: self.closed_before,
+            max_event_time: self.max_event_time,
+            late_pending: self.late_pending,
+            totals: self.totals.clone(),
+        }
+    }
+
+    /// Replaces the state with a snapshot's.
+    pub fn restore(&mut self, s: WindowsSnapshot) {
+        self.open = s
+            .open
+            .into_iter()
+            .map(|(w, groups, lat)| {
+                let latency = (!lat.is_empty()).then(|| LatencyHist::from_sparse(&lat));
+                (w, OpenWindow { groups, latency })
+            })
+            .collect();
+        self.closed_before = s.closed_before;
+        self.max_event_time = s.max_event_time;
+        self.late_pending = s.late_pending;
+        self.totals = s.totals;
     }
 
     /// Whole-run totals so far.

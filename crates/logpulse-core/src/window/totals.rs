@@ -4,7 +4,7 @@ use crate::agg::{GroupTable, Partial};
 use crate::reject::RejectCounts;
 
 /// Totals of a run (the `--summary` file).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct RunTotals {
     /// Input bytes.
     pub input_bytes: u64,

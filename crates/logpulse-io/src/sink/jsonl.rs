@@ -1,16 +1,17 @@
 //! JSON Lines: one object per closed window (`"type": "window"`), then one `"type": "summary"`.
 
 use std::io::Write;
+
 use std::time::Duration;
 
 use logpulse_core::pipeline::Sink;
 use logpulse_core::window::{RunTotals, WindowResult};
 
-use super::{summary_json, window_json};
+use super::{summary_json, window_json, Output};
 
 /// Writes window results as JSON Lines.
 pub struct JsonLinesSink {
-    out: Box<dyn Write + Send>,
+    out: Output,
     key_name: String,
     top: usize,
     format: String,
@@ -18,7 +19,7 @@ pub struct JsonLinesSink {
 
 impl JsonLinesSink {
     /// Writes to `out`; `top` limits groups per window (0 = all).
-    pub fn new(out: Box<dyn Write + Send>, key_name: &str, top: usize, format: &str) -> Self {
+    pub fn new(out: Output, key_name: &str, top: usize, format: &str) -> Self {
         JsonLinesSink {
             out,
             key_name: key_name.into(),
@@ -29,6 +30,10 @@ impl JsonLinesSink {
 }
 
 impl Sink for JsonLinesSink {
+    fn checkpoint(&mut self) -> std::io::Result<Option<(String, u64)>> {
+        self.out.checkpoint()
+    }
+
     fn window(&mut self, w: &WindowResult) -> std::io::Result<()> {
         serde_json::to_writer(&mut self.out, &window_json(w, &self.key_name, self.top))?;
         self.out.write_all(b"\n")

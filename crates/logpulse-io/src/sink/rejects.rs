@@ -2,6 +2,8 @@
 //! `source  line_no  offset  reason  raw line bytes (as read, cut to 4096 bytes)`.
 
 use std::io::Write;
+
+use super::Output;
 use std::time::Duration;
 
 use logpulse_core::pipeline::Sink;
@@ -10,17 +12,21 @@ use logpulse_core::window::RunTotals;
 
 /// Writes rejected lines.
 pub struct RejectsSink {
-    out: Box<dyn Write + Send>,
+    out: Output,
 }
 
 impl RejectsSink {
     /// Writes to `out`.
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
+    pub fn new(out: Output) -> Self {
         RejectsSink { out }
     }
 }
 
 impl Sink for RejectsSink {
+    fn checkpoint(&mut self) -> std::io::Result<Option<(String, u64)>> {
+        self.out.checkpoint()
+    }
+
     fn rejects(&mut self, source: &str, rejects: &[Reject]) -> std::io::Result<()> {
         for r in rejects {
             write!(

@@ -7,21 +7,43 @@ use std::sync::Arc;
 
 use flate2::read::MultiGzDecoder;
 use logpulse_core::batch::BufferPool;
+use logpulse_core::checkpoint::SourcePosition;
 use logpulse_core::framer::{Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
 use super::{io_err, is_gzip};
 
-/// Reads one file from start to end.
+/// Reads one file from start (or a checkpointed position) to end.
 pub struct FileSource {
     path: PathBuf,
+    resume: Option<SourcePosition>,
 }
 
 impl FileSource {
     /// A source over `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileSource { path: path.into() }
+        FileSource {
+            path: path.into(),
+            resume: None,
+        }
     }
+
+    /// Starts at a checkpointed position (bytes of the decompressed stream for gzip).
+    pub fn resume_at(mut self, pos: Option<SourcePosition>) -> Self {
+        self.resume = pos;
+        self
+    }
+}
+
+/// Skips the first `n` bytes of `r` (a gzip stream cannot seek).
+fn skip(r: &mut dyn Read, n: u64, what: &str) -> Result<(), SourceError> {
+    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink())
+        .map_err(|e| io_err(format!("skipping to the checkpoint in {what}"), e))?;
+    if copied < n {
+        // The file is shorter than when checkpointed: nothing more to read.
+        return Ok(());
+    }
+    Ok(())
 }
 
 /// Counts bytes read from the underlying file (compressed bytes for gzip), for progress.
@@ -83,10 +105,17 @@ impl Source for FileSource {
                 .to_vec()
         };
         let mut framer = Framer::new(pool.clone(), framing.clone(), Arc::from(name.as_str()));
+        let start = self.resume.unwrap_or(SourcePosition {
+            offset: 0,
+            next_line: 1,
+        });
+        framer.set_position(start.offset, start.next_line);
         let completed = if is_gzip(&head) {
             let mut gz = MultiGzDecoder::new(reader);
+            skip(&mut gz, start.offset, &name)?;
             frame_reader(&mut gz, &mut framer, out, &name)?
         } else {
+            skip(&mut reader, start.offset, &name)?;
             frame_reader(&mut reader, &mut framer, out, &name)?
         };
         if completed {

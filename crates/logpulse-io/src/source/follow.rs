@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logpulse_core::batch::BufferPool;
+use logpulse_core::checkpoint::SourcePosition;
 use logpulse_core::framer::{Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
@@ -36,6 +37,7 @@ impl Default for FollowConfig {
 pub struct FollowSource {
     path: PathBuf,
     cfg: FollowConfig,
+    resume: Option<SourcePosition>,
 }
 
 impl FollowSource {
@@ -44,7 +46,15 @@ impl FollowSource {
         FollowSource {
             path: path.into(),
             cfg,
+            resume: None,
         }
+    }
+
+    /// Starts at a checkpointed position of the file at the path; if the file is now shorter
+    /// (rotated or truncated meanwhile), it is read from its start.
+    pub fn resume_at(mut self, pos: Option<SourcePosition>) -> Self {
+        self.resume = pos;
+        self
     }
 }
 
@@ -113,6 +123,15 @@ impl Source for FollowSource {
             };
             let mut framer = Framer::new(pool.clone(), framing.clone(), name.clone());
             let mut read_to = 0u64;
+            if let Some(pos) = self.resume.take() {
+                let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+                if pos.offset <= len {
+                    file.seek(SeekFrom::Start(pos.offset))
+                        .map_err(|e| io_err(format!("seeking in {name}"), e))?;
+                    framer.set_position(pos.offset, pos.next_line);
+                    read_to = pos.offset;
+                }
+            }
             let mut last_cut = Instant::now();
             loop {
                 let n = match file.read(framer.spare()) {
@@ -138,7 +157,9 @@ impl Source for FollowSource {
                     }
                 }
                 if out.stopping() {
-                    framer.finish();
+                    // Whole lines only: a writer may still be completing the last one, and a
+                    // resumed run must start at its first byte.
+                    framer.flush();
                     send_all(&mut framer, out);
                     return Ok(());
                 }

@@ -34,12 +34,9 @@ impl Source for MemorySource {
             if out.stopping() {
                 return Ok(());
             }
-            framer.push(chunk);
             out.add_bytes(chunk.len() as u64);
-            while let Some(b) = framer.pop() {
-                if !out.send(b) {
-                    return Ok(());
-                }
+            if !framer.push_each(chunk, &mut |b| out.send(b)) {
+                return Ok(());
             }
         }
         framer.finish();

@@ -85,7 +85,9 @@ impl Source for StreamSource {
             match rx.recv_timeout(wait) {
                 Ok(Ok(chunk)) => {
                     out.add_bytes(chunk.len() as u64);
-                    framer.push(&chunk);
+                    if !framer.push_each(&chunk, &mut |b| out.send(b)) {
+                        return Ok(());
+                    }
                 }
                 Ok(Err(e)) => return Err(io_err(format!("reading {}", self.name), e)),
                 Err(RecvTimeoutError::Timeout) => {}
