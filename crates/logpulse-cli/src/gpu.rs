@@ -1,34 +1,74 @@
-//! Choosing GPU devices for `--backend` (auto, gpu, gpu:0,1).
+//! Choosing GPU devices for `--backend` (auto, gpu, gpu:0,1): one backend (one worker) per
+//! device, all framing into one pool of pinned buffers.
 
 use std::sync::Arc;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use logpulse_core::plan::Plan;
 use logpulse_core::Backend;
 
 /// The GPU ordinals asked for: `None` means the CPU.
 pub fn ordinals(choice: &str) -> Result<Option<Vec<usize>>> {
     match choice {
-        "cpu" | "auto" => Ok(None),
-        "gpu" => bail!("--backend gpu: the GPU backend is not built in yet"),
-        other if other.starts_with("gpu:") => {
-            bail!("--backend {other}: the GPU backend is not built in yet")
+        "cpu" => Ok(None),
+        "auto" => match logpulse_gpu::device_count() {
+            Ok(n) if n > 0 => Ok(Some((0..n).collect())),
+            _ => Ok(None),
+        },
+        "gpu" => {
+            let n = logpulse_gpu::device_count().context("--backend gpu")?;
+            if n == 0 {
+                bail!("--backend gpu: no CUDA device found (use --backend cpu or auto)");
+            }
+            // All visible devices; CUDA_VISIBLE_DEVICES is applied by the driver.
+            Ok(Some((0..n).collect()))
         }
-        other => bail!("unknown backend {other:?}; use auto, cpu, gpu or gpu:0,1"),
+        other => match other.strip_prefix("gpu:") {
+            Some(list) => {
+                let n = logpulse_gpu::device_count().context("--backend gpu")?;
+                let ids = list
+                    .split(',')
+                    .map(|s| {
+                        s.trim()
+                            .parse::<usize>()
+                            .with_context(|| format!("bad device id {s:?} in --backend {other}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                if let Some(bad) = ids.iter().find(|&&i| i >= n) {
+                    bail!("--backend {other}: device {bad} does not exist ({n} visible)");
+                }
+                Ok(Some(ids))
+            }
+            None => bail!("unknown backend {other:?}; use auto, cpu, gpu or gpu:0,1"),
+        },
     }
 }
 
 /// Why `auto` fell back to the CPU.
 pub fn absent_reason() -> String {
-    "no CUDA device".into()
+    match logpulse_gpu::device_count() {
+        Ok(0) => "no CUDA device".into(),
+        Ok(n) => format!("{n} CUDA devices"),
+        Err(e) => format!("no CUDA device ({e})"),
+    }
 }
 
-/// GPU backends on `ordinals`.
+/// GPU backends on `ordinals`, sharing one pinned pool of `buffers` buffers of `capacity` bytes.
 pub fn backends(
-    _plan: Arc<Plan>,
-    _ordinals: &[usize],
-    _buffers: usize,
-    _capacity: usize,
+    plan: Arc<Plan>,
+    ordinals: &[usize],
+    buffers: usize,
+    capacity: usize,
 ) -> Result<(Vec<Box<dyn Backend>>, String)> {
-    bail!("the GPU backend is not built in yet")
+    let pool =
+        logpulse_gpu::pinned_pool(buffers, capacity).context("allocating pinned batch buffers")?;
+    let mut out: Vec<Box<dyn Backend>> = Vec::new();
+    let mut desc = Vec::new();
+    for &i in ordinals {
+        let b = logpulse_gpu::GpuBackend::new(plan.clone(), i, pool.clone())
+            .with_context(|| format!("starting GPU {i}"))?;
+        desc.push(b.describe());
+        out.push(Box::new(b));
+    }
+    Ok((out, desc.join("; ")))
 }
