@@ -280,16 +280,31 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
     u32 ng = (u32)header[H_NGROUPS];
     u32 nw = (u32)header[H_NWINDOWS];
     u32 stride = gridDim.x * blockDim.x;
-    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < ng; k += stride) {
-        LpGroup* g = &groups[gclaim[k]];
+    unsigned lane = threadIdx.x & 31;
+    // Block-uniform trip count, so whole warps reserve arena space with one atomic.
+    for (u32 base = blockIdx.x * blockDim.x; base < ng; base += stride) {
+        u32 k = base + threadIdx.x;
+        bool act = k < ng;
+        LpGroup* g = act ? &groups[gclaim[k]] : nullptr;
+        u32 len = act && g->key_off != LP_KEY_NONE ? g->key_len : 0;
+        u32 incl = len;
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            u32 t = __shfl_up_sync(0xffffffffu, incl, d);
+            if (lane >= (u32)d) incl += t;
+        }
+        u32 total = __shfl_sync(0xffffffffu, incl, 31);
+        u32 at = 0;
+        if (lane == 31 && total) at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)total);
+        at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
+        if (!act) continue;
         LpGroupOut o;
         o.window = g->window;
         o.key_len = g->key_len;
         if (g->key_off == LP_KEY_NONE) {
             o.key_off = LP_KEY_NONE;
         } else {
-            u32 at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)g->key_len);
-            for (u32 j = 0; j < g->key_len; ++j) keys[at + j] = bytes[g->key_off + j];
+            for (u32 j = 0; j < len; ++j) keys[at + j] = bytes[g->key_off + j];
             o.key_off = at;
         }
         o.requests = g->requests;

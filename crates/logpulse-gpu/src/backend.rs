@@ -121,8 +121,13 @@ impl GpuBackend {
     }
 
     /// Kernels only, over a batch already on the device: uploads `batch` once, then runs the
-    /// index, parse and compaction `iters` times. Returns the GPU milliseconds of each run.
-    pub fn time_kernels(&mut self, batch: &Batch, iters: usize) -> Result<Vec<f32>, BackendError> {
+    /// index, parse and compaction `iters` times. Returns each run's stage times (copy and
+    /// host fields zero).
+    pub fn time_kernels(
+        &mut self,
+        batch: &Batch,
+        iters: usize,
+    ) -> Result<Vec<StageTimes>, BackendError> {
         let slot = &mut self.slots[0];
         slot.enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
         slot.wait_kernels()?;
@@ -131,7 +136,11 @@ impl GpuBackend {
             slot.run_kernels(&self.kernels, batch.seq)?;
             slot.wait_kernels()?;
             let t = slot.stage_times()?;
-            out.push(t.index_ms + t.parse_ms + t.compact_ms);
+            out.push(StageTimes {
+                copy_ms: 0.0,
+                readback_ms: 0.0,
+                ..t
+            });
         }
         Ok(out)
     }
