@@ -216,10 +216,45 @@ impl GroupTable {
 
     /// Groups sorted by requests (most first), ties by key: what outputs show.
     pub fn sorted(&self) -> Vec<(Box<str>, Agg)> {
-        let mut v: Vec<(Box<str>, Agg)> =
-            self.iter().map(|(_, k, a)| (k.into(), a.clone())).collect();
-        v.sort_unstable_by(|a, b| b.1.requests.cmp(&a.1.requests).then(a.0.cmp(&b.0)));
-        v
+        self.top(usize::MAX)
+    }
+
+    /// The `n` groups with most requests (ties by key), sorted; O(groups + n log n).
+    pub fn top(&self, n: usize) -> Vec<(Box<str>, Agg)> {
+        // Sort on (requests, first 8 key bytes) first: with Zipf traffic most groups tie on
+        // requests, and comparing an integer prefix avoids most string comparisons.
+        let mut order: Vec<(u64, u64, u32)> = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let key = self.key_of(e);
+                let mut p = [0u8; 8];
+                let k = key.len().min(8);
+                p[..k].copy_from_slice(&key[..k]);
+                (e.agg.requests, u64::from_be_bytes(p), i as u32)
+            })
+            .collect();
+        let cmp = |a: &(u64, u64, u32), b: &(u64, u64, u32)| {
+            b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then_with(|| {
+                let ka = self.key_of(&self.entries[a.2 as usize]);
+                let kb = self.key_of(&self.entries[b.2 as usize]);
+                ka.cmp(kb)
+            })
+        };
+        if n < order.len() {
+            order.select_nth_unstable_by(n, cmp);
+            order.truncate(n);
+        }
+        order.sort_unstable_by(cmp);
+        order
+            .into_iter()
+            .map(|(_, _, i)| {
+                let e = &self.entries[i as usize];
+                let key = std::str::from_utf8(self.key_of(e)).unwrap_or("");
+                (key.into(), e.agg.clone())
+            })
+            .collect()
     }
 }
 

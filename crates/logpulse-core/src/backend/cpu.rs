@@ -154,7 +154,7 @@ impl Backend for CpuBackend {
                 .map(|&(s, e)| {
                     let mut partial = Partial::new(seq, source.clone());
                     // Most lines of a piece start a new group only early on; avoid regrowth.
-                    partial.groups = crate::agg::GroupTable::with_capacity((e - s) / 512);
+                    partial.groups = crate::agg::GroupTable::with_capacity((e - s) / 256);
                     let mut rejects = Vec::new();
                     let lines = parse_lines(
                         plan,

@@ -2,6 +2,7 @@
 //! The CUDA kernel `kernels/parse_line.cuh` follows this code step by step; change both together.
 
 use super::record::Record;
+use super::scan::{find_byte, find_byte2, rfind_byte};
 use super::spec::{FieldEnd, FieldKind, LineFormat, Token};
 use super::time;
 use crate::reject::RejectReason;
@@ -19,7 +20,7 @@ pub enum LineKind {
 #[inline]
 fn find_quote(b: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while let Some(p) = memchr::memchr2(b'"', b'\\', &b[i..]) {
+    while let Some(p) = find_byte2(b'"', b'\\', &b[i..]) {
         let at = i + p;
         if b[at] == b'"' {
             return Some(at);
@@ -51,7 +52,7 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
 /// Seconds with an optional fraction, to microseconds (`0.000033` -> 33).
 #[inline]
 fn parse_secs_us(b: &[u8]) -> Option<u64> {
-    let dot = memchr::memchr(b'.', b).unwrap_or(b.len());
+    let dot = find_byte(b'.', b).unwrap_or(b.len());
     let int = if dot == 0 { 0 } else { parse_u64(&b[..dot])? };
     let mut frac_us = 0u64;
     if dot < b.len() {
@@ -76,12 +77,12 @@ fn parse_secs_us(b: &[u8]) -> Option<u64> {
 /// protocol, an empty or binary request line still yields what is there.
 #[inline]
 fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
-    let (method, rest) = match memchr::memchr(b' ', req) {
+    let (method, rest) = match find_byte(b' ', req) {
         Some(p) => (&req[..p], &req[p + 1..]),
         None => (req, &req[req.len()..]),
     };
     rec.method = method;
-    let (url, proto) = match memchr::memrchr(b' ', rest) {
+    let (url, proto) = match rfind_byte(b' ', rest) {
         Some(p) if rest[p + 1..].starts_with(b"HTTP/") => (&rest[..p], &rest[p + 1..]),
         _ => (rest, &rest[rest.len()..]),
     };
@@ -91,7 +92,7 @@ fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
 
 #[inline]
 fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
-    match memchr::memchr(b'?', url) {
+    match find_byte(b'?', url) {
         Some(q) => {
             rec.path = &url[..q];
             rec.query = &url[q + 1..];
@@ -106,13 +107,13 @@ fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
 /// Drops a trailing `:port` from an address (`1.2.3.4:5678`, `[::1]:80`).
 #[inline]
 fn strip_port(b: &[u8]) -> &[u8] {
-    match memchr::memrchr(b':', b) {
+    match rfind_byte(b':', b) {
         Some(p) if p + 1 < b.len() && b[p + 1..].iter().all(u8::is_ascii_digit) => {
             let host = &b[..p];
             // A bare IPv6 address has more colons: keep it whole.
             if host.starts_with(b"[") && host.ends_with(b"]") {
                 &host[1..host.len() - 1]
-            } else if memchr::memchr(b':', host).is_some() {
+            } else if find_byte(b':', host).is_some() {
                 b
             } else {
                 host
@@ -170,11 +171,18 @@ fn assign<'a>(kind: FieldKind, v: &'a [u8], rec: &mut Record<'a>) -> Result<(), 
     Ok(())
 }
 
+/// `hay.starts_with(prefix)` without a `memcmp` call: literals are one to a few bytes, and a
+/// library call per literal per line cost more than the comparison (measured).
+#[inline(always)]
+fn has_prefix(hay: &[u8], prefix: &[u8]) -> bool {
+    hay.len() >= prefix.len() && prefix.iter().zip(hay).all(|(a, b)| a == b)
+}
+
 impl LineFormat {
     /// True when `line` is a directive/header line of this format.
     #[inline]
     pub fn is_directive(&self, line: &[u8]) -> bool {
-        self.directive_prefixes.iter().any(|p| line.starts_with(p))
+        self.directive_prefixes.iter().any(|p| has_prefix(line, p))
     }
 
     /// Parses one line (without its newline and `\r`) into `rec`.
@@ -196,7 +204,7 @@ impl LineFormat {
             let rest = &line[pos..];
             match tok {
                 Token::Lit(l) => {
-                    if rest.starts_with(l) {
+                    if has_prefix(rest, l) {
                         pos += l.len();
                     } else if rest.len() < l.len() && l.starts_with(rest) {
                         return Err(RejectReason::Truncated);
@@ -208,7 +216,7 @@ impl LineFormat {
                     // Only optional tokens (or none) follow: the field may run to the line's end.
                     let last = self.tokens[i + 1..].is_empty() || i + 1 >= optional_from;
                     let len = match end {
-                        FieldEnd::Byte(b) => match memchr::memchr(*b, rest) {
+                        FieldEnd::Byte(b) => match find_byte(*b, rest) {
                             Some(p) => p,
                             None if last => rest.len(),
                             None => return Err(RejectReason::Truncated),

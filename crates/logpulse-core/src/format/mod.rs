@@ -5,6 +5,7 @@ pub mod detect;
 pub mod line;
 pub mod presets;
 pub mod record;
+pub mod scan;
 pub mod spec;
 pub mod time;
 

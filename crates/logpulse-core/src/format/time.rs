@@ -173,22 +173,26 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
 
 /// Epoch seconds, optionally with a fraction (`804571201`, `1620259211.123`).
 pub fn parse_epoch(b: &[u8]) -> Option<i64> {
-    let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
-    if int_len == 0 || int_len > 12 {
-        return None;
-    }
-    let rest = skip_fraction(&b[int_len..])?;
-    if !rest.is_empty() {
-        return None;
-    }
-    digits(&b[..int_len.min(9)]).map(|hi| {
-        // Up to 12 digits: fold the rest in as i64 to avoid u32 overflow.
-        let mut v = hi as i64;
-        for &c in &b[int_len.min(9)..int_len] {
-            v = v * 10 + (c - b'0') as i64;
+    let mut v: i64 = 0;
+    let mut i = 0;
+    while i < b.len() {
+        let d = b[i].wrapping_sub(b'0');
+        if d > 9 {
+            break;
         }
-        v
-    })
+        v = v * 10 + d as i64;
+        i += 1;
+    }
+    if i == 0 || i > 12 {
+        return None;
+    }
+    if i < b.len() {
+        let frac = b.get(i + 1..)?;
+        if b[i] != b'.' || frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+    }
+    Some(v)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@
 //! so every partial of a window lands in one partition and mergers can share the topic by
 //! window. (Keying by (window, group key) would multiply the messages by the distinct keys for
 //! no gain: a window's totals, top groups and alerts need all of its groups in one place.)
-//! Large windows are cut into several messages of at most [`GROUPS_PER_MESSAGE`] groups.
+//! Large windows are cut into several messages of at most [`MESSAGE_BYTES`] bytes of groups,
+//! so a merger's default line limit (64 KiB) never cuts a message.
 //! The format is one compact JSON object per message (versioned, documented below).
 
 use std::collections::BTreeMap;
@@ -23,8 +24,9 @@ use serde_json::{json, Value};
 use super::producer::SharedProducer;
 use super::KafkaError;
 
-/// Most groups in one partials message (keeps messages well under broker size limits).
-pub const GROUPS_PER_MESSAGE: usize = 5000;
+/// Bytes of group rows after which a partials message is cut (one line for the merger's framer,
+/// whose default longest line is 64 KiB).
+pub const MESSAGE_BYTES: usize = 32 * 1024;
 
 /// Format version, checked by the merger.
 const VERSION: u64 = 1;
@@ -63,13 +65,20 @@ pub fn encode_partial(p: &Partial) -> Vec<(String, Vec<u8>)> {
             chunks.push((w, rows, hist));
             continue;
         }
-        let mut rows = rows;
         let mut first = true;
-        while !rows.is_empty() {
-            let rest = rows.split_off(rows.len().min(GROUPS_PER_MESSAGE));
-            chunks.push((w, rows, if first { hist } else { None }));
-            first = false;
-            rows = rest;
+        let mut cur = Vec::new();
+        let mut size = 0;
+        for row in rows {
+            size += row.to_string().len() + 1;
+            cur.push(row);
+            if size >= MESSAGE_BYTES {
+                chunks.push((w, std::mem::take(&mut cur), if first { hist } else { None }));
+                first = false;
+                size = 0;
+            }
+        }
+        if !cur.is_empty() {
+            chunks.push((w, cur, if first { hist } else { None }));
         }
     }
     if chunks.is_empty() {
@@ -218,6 +227,11 @@ impl Backend for MergeBackend {
                 out.lines += 1;
             }
             offset += line.len() as u64 + 1;
+        }
+        // Lines the framer cut out (too long) are rejects too: counted, never silent.
+        for r in &batch.skipped {
+            out.reject_counts.add(r.reason);
+            out.lines += 1;
         }
         out.rejects.extend(batch.skipped);
         Ok(out)

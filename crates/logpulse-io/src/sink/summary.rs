@@ -18,10 +18,15 @@ pub fn summary_json(
     elapsed: Duration,
     top: usize,
 ) -> Value {
-    let mut keys = t.by_key.sorted();
-    if top > 0 {
-        keys.truncate(top);
-    }
+    // serde_json orders object keys itself: no need to sort unless only the top are kept.
+    let keys = if top > 0 {
+        t.by_key.top(top)
+    } else {
+        t.by_key
+            .iter()
+            .map(|(_, k, a)| (k.into(), a.clone()))
+            .collect()
+    };
     let by_key: Map<String, Value> = keys
         .into_iter()
         .map(|(k, a)| {

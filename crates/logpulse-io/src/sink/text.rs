@@ -124,7 +124,7 @@ impl Sink for TextSink {
             t.input_bytes as f64 / secs / 1e9,
             t.lines as f64 / secs
         )?;
-        let top = t.by_key.sorted();
+        let top = t.by_key.top(10);
         writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
         for (k, a) in top.iter().take(10) {
             writeln!(
