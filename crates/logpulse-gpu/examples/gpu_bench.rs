@@ -214,9 +214,12 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         pct(&mut lat_dev, 1.0),
     );
 
-    // (a) end to end, pipelined run over all batches from pinned memory.
+    // (a) end to end, pipelined run over all batches from pinned memory (readback into
+    // ordinary memory; once more into pinned memory for comparison).
     let mut e2e: f64 = 0.0;
-    for _ in 0..a.reps {
+    for rep in 0..a.reps + 1 {
+        let pinned = rep == a.reps;
+        gpu.set_pinned_readback(pinned);
         let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
         let mut records = 0;
         let t = Instant::now();
@@ -226,9 +229,12 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         })
         .map_err(|e| e.to_string())?;
         let s = t.elapsed().as_secs_f64();
-        e2e = e2e.max(bytes.len() as f64 / s / 1e9);
+        if !pinned {
+            e2e = e2e.max(bytes.len() as f64 / s / 1e9);
+        }
         eprintln!(
-            "[{name}] run: {records} records in {:.3}s = {:.1} GB/s",
+            "[{name}] run (readback {}): {records} records in {:.3}s = {:.1} GB/s",
+            if pinned { "pinned" } else { "pageable" },
             s,
             bytes.len() as f64 / s / 1e9
         );
@@ -266,6 +272,8 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     let h2d = (e0 - s0) as f64 / (median32(&mut ct) / 1e3) / 1e9;
     drop(b0);
 
+    gpu.set_pinned_readback(false);
+
     // CPU backend on the same batches, for reference.
     let t = Instant::now();
     for (i, &(s, e)) in ranges.iter().enumerate() {
@@ -296,6 +304,21 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     })
 }
 
+/// GB/s of summing `buf` as u64 words (best of 3).
+fn read_gbs(buf: &[u8]) -> f64 {
+    let mut best: f64 = 0.0;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let s: u64 = buf
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8])))
+            .fold(0, |a, b| a.wrapping_add(b));
+        std::hint::black_box(s);
+        best = best.max(buf.len() as f64 / t.elapsed().as_secs_f64() / 1e9);
+    }
+    best
+}
+
 fn main() {
     let a = args();
     match logpulse_gpu::device_count() {
@@ -304,6 +327,17 @@ fn main() {
             eprintln!("SKIPPED: no CUDA device");
             return;
         }
+    }
+    // How fast the CPU reads pinned vs ordinary memory (the partial build reads results).
+    if let Ok(pool) = logpulse_gpu::pinned_pool(1, 64 << 20) {
+        let mut b = pool.acquire();
+        b.set_len(b.capacity());
+        let heap = vec![1u8; 64 << 20];
+        eprintln!(
+            "host read: pinned {:.1} GB/s, heap {:.1} GB/s (one thread, 64 MiB)",
+            read_gbs(b.bytes()),
+            read_gbs(&heap)
+        );
     }
     let mut rows = Vec::new();
     for (name, gf, preset) in [

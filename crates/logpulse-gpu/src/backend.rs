@@ -47,6 +47,8 @@ pub struct GpuBackend {
     build_threads: usize,
     /// Host milliseconds the last partial took to build (`process`).
     last_build_ms: f32,
+    /// Results come back into page-locked memory (else ordinary memory).
+    pinned_readback: bool,
 }
 
 impl GpuBackend {
@@ -65,7 +67,7 @@ impl GpuBackend {
             .collect::<Result<Vec<_>, _>>()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
-            out0: HostOut::new(&ctx),
+            out0: HostOut::new(&ctx, false),
             ctx,
             kernels,
             slots,
@@ -74,12 +76,21 @@ impl GpuBackend {
             ordinal,
             build_threads: cores.saturating_sub(2).clamp(1, 12),
             last_build_ms: 0.0,
+            pinned_readback: false,
         })
     }
 
     /// The device's name.
     pub fn device_name(&self) -> &str {
         &self.name
+    }
+
+    /// Copies results back into page-locked memory (`true`) or ordinary memory (`false`, the
+    /// default: on the virtual machines measured so far the CPU read pinned memory several
+    /// times slower, and the partial's build reads every returned byte).
+    pub fn set_pinned_readback(&mut self, pinned: bool) {
+        self.pinned_readback = pinned;
+        self.out0 = HostOut::new(&self.ctx, pinned);
     }
 
     /// Sets how many host threads build partials in `run` (at least 1).
@@ -109,7 +120,7 @@ impl GpuBackend {
             return Ok((build::empty(&mut batch), StageTimes::default()));
         }
         self.slots[0].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
-        let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx));
+        let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx, false));
         let counts = self.collect(0, &batch, &mut out);
         let started = Instant::now();
         let p = counts.and_then(|c| build::partial(&mut batch, &c, &out.sections(&c)?));
@@ -248,7 +259,7 @@ impl GpuBackend {
             Some(o) => o,
             None if st.made_outs < st.max_outs => {
                 st.made_outs += 1;
-                HostOut::new(&self.ctx)
+                HostOut::new(&self.ctx, self.pinned_readback)
             }
             None => loop {
                 // Every readback buffer is being read: wait for a builder.

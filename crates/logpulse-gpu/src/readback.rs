@@ -106,13 +106,13 @@ impl HostOut {
     /// The sections of a batch whose results were copied in with `counts`' layout.
     pub fn sections(&self, counts: &Counts) -> Result<Sections<'_>, GpuError> {
         let l = counts.layout();
-        let buf = self.buf.as_ref().map_or(&[][..], |b| b.as_slice());
+        let buf = self.buf.as_ref().map_or(&[][..], |b| b.bytes());
         if buf.len() < l.total {
             return Err(GpuError::Result("readback smaller than its layout".into()));
         }
         let base = buf.as_ptr();
-        // SAFETY: the sections lie inside `buf` (checked above), are 8-byte aligned (the
-        // pinned buffer is page aligned; `Layout` aligns every offset), were written by
+        // SAFETY: the sections lie inside `buf` (checked above), are 8-byte aligned (both
+        // backings are; `Layout` aligns every offset), were written by
         // completed device copies, and the element types are plain old data.
         unsafe {
             Ok(Sections {
