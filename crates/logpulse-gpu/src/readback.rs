@@ -73,34 +73,61 @@ pub struct Sections<'a> {
     pub keys: &'a [u8],
 }
 
-/// Growable pinned memory for one batch's results.
+/// Memory behind a [`HostOut`].
+enum Backing {
+    /// Page-locked: asynchronous copies, but on some virtual machines slow for the CPU to read.
+    Pinned(PinnedStorage),
+    /// Ordinary memory, 8-byte aligned: the driver stages the copy, the CPU reads at full speed.
+    Heap(Vec<u64>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Pinned(p) => p.as_slice(),
+            Backing::Heap(v) => {
+                // SAFETY: a u64 buffer viewed as bytes (u8 has no alignment or validity needs).
+                unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 8) }
+            }
+        }
+    }
+}
+
+/// Growable host memory for one batch's results.
 pub struct HostOut {
     ctx: Arc<CudaContext>,
-    buf: Option<PinnedStorage>,
+    pinned: bool,
+    buf: Option<Backing>,
 }
 
 impl HostOut {
-    /// Empty; memory comes with the first batch.
-    pub fn new(ctx: &Arc<CudaContext>) -> Self {
+    /// Empty; memory comes with the first batch. `pinned` picks page-locked memory.
+    pub fn new(ctx: &Arc<CudaContext>, pinned: bool) -> Self {
         HostOut {
             ctx: ctx.clone(),
+            pinned,
             buf: None,
         }
     }
 
     /// A pointer to at least `len` bytes (reallocating, contents lost, when smaller).
     pub fn reserve(&mut self, len: usize) -> Result<*mut u8, GpuError> {
-        let small = self.buf.as_ref().is_none_or(|b| b.as_slice().len() < len);
+        let small = self.buf.as_ref().is_none_or(|b| b.bytes().len() < len);
         if small {
             self.buf = None;
             // Headroom so a slowly growing batch does not reallocate every time.
-            self.buf = Some(PinnedStorage::new(&self.ctx, len + len / 4 + 4096)?);
+            let want = len + len / 4 + 4096;
+            self.buf = Some(if self.pinned {
+                Backing::Pinned(PinnedStorage::new(&self.ctx, want)?)
+            } else {
+                Backing::Heap(vec![0u64; want.div_ceil(8)])
+            });
         }
-        let b = self
-            .buf
-            .as_mut()
-            .ok_or(GpuError::Result("no readback memory".into()))?;
-        Ok(b.as_mut_slice().as_mut_ptr())
+        match self.buf.as_mut() {
+            Some(Backing::Pinned(p)) => Ok(p.as_mut_slice().as_mut_ptr()),
+            Some(Backing::Heap(v)) => Ok(v.as_mut_ptr() as *mut u8),
+            None => Err(GpuError::Result("no readback memory".into())),
+        }
     }
 
     /// The sections of a batch whose results were copied in with `counts`' layout.

@@ -166,7 +166,10 @@ impl Slot {
             .map_or((0, 0), |b| (b.bytes_cap, b.lines_cap));
         // Headroom: batches of one stream differ by a few bytes, and each regrowth costs a
         // round of allocations (milliseconds) in the middle of the stream.
-        let bytes_cap = (bytes + bytes / 8).max(b0).max(1 << 16).next_multiple_of(1 << 16);
+        let bytes_cap = (bytes + bytes / 8)
+            .max(b0)
+            .max(1 << 16)
+            .next_multiple_of(1 << 16);
         let lines_cap = lines.max(l0).max(1024).next_power_of_two();
         self.bufs = None;
         self.bufs = Some(Buffers::new(&self.ctx, bytes_cap, lines_cap)?);
