@@ -140,9 +140,26 @@ __device__ __forceinline__ bool lp_secs_us(const u8* b, int n, u64* out) {
     return true;
 }
 
-// split_url: the path is what precedes the first '?'.
+// split_url: an absolute URI (`http://host:80/path`) keeps only its path; the path is what
+// precedes the first '?'.
 __device__ __forceinline__ void lp_url(const u8* L, int off, int len, LpRec& r) {
     if (LP_KEY != LP_KEY_PATH) return;
+    if (len > 0 && L[off] != '/') {
+        int se = 0;
+        if (len >= 7 && L[off] == 'h' && L[off + 1] == 't' && L[off + 2] == 't' &&
+            L[off + 3] == 'p') {
+            if (L[off + 4] == ':' && L[off + 5] == '/' && L[off + 6] == '/') se = 7;
+            else if (len >= 8 && L[off + 4] == 's' && L[off + 5] == ':' && L[off + 6] == '/' &&
+                     L[off + 7] == '/')
+                se = 8;
+        }
+        if (se) {
+            int p = lp_find(L, off + se, off + len, '/');
+            int start = p >= 0 ? p : off + len;
+            len -= start - off;
+            off = start;
+        }
+    }
     int q = lp_find(L, off, off + len, '?');
     lp_set_key(r, LP_KEY_PATH, off, q >= 0 ? q - off : len);
 }

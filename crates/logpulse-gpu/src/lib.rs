@@ -33,6 +33,11 @@ pub use slot::StageTimes;
 
 use logpulse_core::BackendError;
 
+/// Presets the GPU backend runs and is tested on (the others use format features the kernels
+/// do not have yet: `GpuBackend::new` refuses them with an error, never wrong results, as long
+/// as the features show in the encoded program).
+pub const SUPPORTED_PRESETS: [&str; 3] = ["nasa_tsv", "common", "combined"];
+
 /// Number of CUDA devices (0 when the driver library or a device is missing).
 pub fn device_count() -> Result<usize, BackendError> {
     Ok(device::device_count()?)

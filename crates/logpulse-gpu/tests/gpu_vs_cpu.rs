@@ -298,6 +298,9 @@ fn value(r: &mut Rng, kind: F) -> Vec<u8> {
                 b"PUT /g h HTTP/1.1",
                 b"GET /\\\"q\\\" HTTP/1.0",
                 b"GET /\xff HTTP/1.0",
+                b"GET http://h:80/p?q HTTP/1.1",
+                b"OPTIONS https://h HTTP/1.1",
+                b"GET http:/x HTTP/1.0",
                 b"HEAD",
                 b"GET /x HTTP/",
             ])
