@@ -30,6 +30,16 @@ pub struct JobArgs {
     /// Log format: `auto` (detect from a sample) or a preset name (see `logpulse formats`).
     #[arg(long, default_value = "auto")]
     pub format: String,
+    /// Apache `LogFormat` string describing the input (instead of --format).
+    #[arg(long, conflicts_with_all = ["nginx_format", "json_map"])]
+    pub log_format: Option<String>,
+    /// nginx `log_format` string describing the input (instead of --format).
+    #[arg(long, conflicts_with = "json_map")]
+    pub nginx_format: Option<String>,
+    /// JSON Lines input: record fields from JSON paths,
+    /// e.g. `client=remote_addr,time=ts,status=status,bytes=size,path=request.uri`.
+    #[arg(long)]
+    pub json_map: Option<String>,
     /// Group results by this field: client (alias host), vhost, path, method, status,
     /// user_agent, referer, upstream.
     #[arg(long, default_value = "client")]

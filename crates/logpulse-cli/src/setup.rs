@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use logpulse_core::batch::BufferPool;
 use logpulse_core::format::detect::detect;
-use logpulse_core::format::{Format, KeyField};
+use logpulse_core::format::{Format, JsonMap, KeyField};
 use logpulse_core::framer::FramerConfig;
 use logpulse_core::pipeline::PipelineConfig;
 use logpulse_core::plan::{Plan, Thresholds, WindowSpec};
@@ -77,7 +77,23 @@ fn flate2_reader(path: &Path) -> Result<Box<dyn Read>> {
 
 /// Resolves the format: a preset name, or `auto` with a sample. Returns it and a note for the
 /// user saying what was picked and why.
-pub fn resolve_format(name: &str, sample: Option<&[u8]>) -> Result<(Format, String)> {
+pub fn resolve_format(job: &JobArgs, sample: Option<&[u8]>) -> Result<(Format, String)> {
+    if let Some(fmt) = &job.log_format {
+        let f = Format::apache(fmt).map_err(|e| anyhow::anyhow!("--log-format: {e}"))?;
+        return Ok((f, format!("format from --log-format {fmt:?}")));
+    }
+    if let Some(fmt) = &job.nginx_format {
+        let f = Format::nginx(fmt).map_err(|e| anyhow::anyhow!("--nginx-format: {e}"))?;
+        return Ok((f, format!("format from --nginx-format {fmt:?}")));
+    }
+    if let Some(map) = &job.json_map {
+        let m = JsonMap::parse(map).map_err(|e| anyhow::anyhow!("--json-map: {e}"))?;
+        return Ok((Format::json(m), "format json lines with --json-map".into()));
+    }
+    let name = job.format.as_str();
+    if name == "json" {
+        bail!("--format json needs --json-map (record field = JSON path, ...)");
+    }
     if name != "auto" {
         let f = Format::preset(name).with_context(|| {
             format!("unknown format {name:?}; `logpulse formats` lists the known ones")

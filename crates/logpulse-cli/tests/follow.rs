@@ -56,7 +56,7 @@ fn follows_appends_rename_rotation_and_truncation() {
     let summary = dir.path().join("summary.json");
     let status = dir.path().join("status.json");
     append(&log, 0..100);
-    let mut child = Command::new(bin())
+    let child = Command::new(bin())
         .args([
             "run",
             "--follow",

@@ -470,11 +470,11 @@ mod tests {
     #[test]
     fn over_long_lines_are_rejected_not_buffered() {
         let mut input = b"ok1\n".to_vec();
-        input.extend(std::iter::repeat(b'x').take(10_000));
+        input.extend(std::iter::repeat_n(b'x', 10_000));
         input.extend_from_slice(b"\nok2\n");
-        input.extend(std::iter::repeat(b'y').take(50));
+        input.extend(std::iter::repeat_n(b'y', 50));
         input.extend_from_slice(b"\nok3\n");
-        input.extend(std::iter::repeat(b'z').take(5000)); // ends inside a long line
+        input.extend(std::iter::repeat_n(b'z', 5000)); // ends inside a long line
         let cfg = FramerConfig {
             max_lines: 1000,
             max_line_len: 40,

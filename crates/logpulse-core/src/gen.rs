@@ -253,7 +253,7 @@ impl Generator {
             200 => (8.3 + 1.4 * self.rng.normal()).exp().min(5e7) as u64,
             _ => (6.0 + 0.5 * self.rng.normal()).exp() as u64,
         };
-        let method = if self.rng.next() % 100 == 0 {
+        let method = if self.rng.next().is_multiple_of(100) {
             "HEAD"
         } else {
             "GET"

@@ -198,7 +198,7 @@ impl Checkpointer {
 
 /// What a worker reports.
 enum WorkerMsg {
-    Done(Partial, BatchStats),
+    Done(Box<(Partial, BatchStats)>),
     Failed(BackendError),
 }
 
@@ -284,7 +284,8 @@ pub fn run(
                     stop.store(true, Ordering::Relaxed);
                     failure.get_or_insert(PipelineError::Backend(e));
                 }
-                WorkerMsg::Done(p, st) => {
+                WorkerMsg::Done(done) => {
+                    let (p, st) = *done;
                     pending.insert(p.seq, (p, st));
                 }
             }
@@ -363,7 +364,7 @@ fn worker(
     let mut batches = rx
         .iter()
         .take_while(|_| !stop.load(Ordering::Relaxed))
-        .map(|b| {
+        .inspect(|b| {
             let st = BatchStats {
                 seq: b.seq,
                 source: b.origin.source.clone(),
@@ -376,14 +377,13 @@ fn worker(
                 latency: Duration::ZERO,
             };
             started.borrow_mut().insert(b.seq, (Instant::now(), st));
-            b
         });
     let mut out = |p: Partial| {
         let Some((t0, mut st)) = started.borrow_mut().remove(&p.seq) else {
             return false;
         };
         st.latency = t0.elapsed();
-        tx.send(WorkerMsg::Done(p, st)).is_ok()
+        tx.send(WorkerMsg::Done(Box::new((p, st)))).is_ok()
     };
     if let Err(e) = backend.run(&mut batches, &mut out) {
         let _ = tx.send(WorkerMsg::Failed(e));

@@ -101,10 +101,8 @@ fn preframe(data: &[u8], a: &BenchArgs, pool: BufferPool) -> Vec<Batch> {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let (data, input_desc) = load(&a)?;
-    let (format, note) = setup::resolve_format(
-        &a.job.format,
-        Some(&data[..data.len().min(setup::SAMPLE_BYTES)]),
-    )?;
+    let (format, note) =
+        setup::resolve_format(&a.job, Some(&data[..data.len().min(setup::SAMPLE_BYTES)]))?;
     let plan = setup::plan(&a.job, format)?;
     let cfg = setup::pipeline_config(&a.job);
     let data: Arc<[u8]> = data.into();

@@ -58,10 +58,17 @@ pub fn run(a: RunArgs) -> Result<()> {
         None
     };
     let sample = match inputs.iter().find(|p| p.as_os_str() != "-") {
-        Some(p) if a.job.format == "auto" => Some(setup::sample_file(p)?),
+        Some(p)
+            if a.job.format == "auto"
+                && a.job.log_format.is_none()
+                && a.job.nginx_format.is_none()
+                && a.job.json_map.is_none() =>
+        {
+            Some(setup::sample_file(p)?)
+        }
         _ => stdin_sample.clone(),
     };
-    let (format, note) = setup::resolve_format(&a.job.format, sample.as_deref())?;
+    let (format, note) = setup::resolve_format(&a.job, sample.as_deref())?;
     let plan = setup::plan(&a.job, format)?;
     let mut cfg = setup::pipeline_config(&a.job);
     let resume = match &a.checkpoint {

@@ -258,6 +258,29 @@ impl GroupTable {
     }
 }
 
+impl serde::Serialize for GroupTable {
+    /// As a list of `[window, key, agg]` (hashes are recomputed on load).
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = ser.serialize_seq(Some(self.len()))?;
+        for (w, k, a) in self.iter() {
+            seq.serialize_element(&(w, k, a))?;
+        }
+        seq.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for GroupTable {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        let rows: Vec<(i64, String, Agg)> = serde::Deserialize::deserialize(de)?;
+        let mut t = GroupTable::with_capacity(rows.len());
+        for (w, k, a) in rows {
+            t.agg_mut(w, &k).merge(&a);
+        }
+        Ok(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,28 +311,5 @@ mod tests {
         }
         assert_eq!(totals.get(0, "x").map(|g| g.requests), Some(13));
         assert_eq!(totals.sorted()[0].0.as_ref(), "x");
-    }
-}
-
-impl serde::Serialize for GroupTable {
-    /// As a list of `[window, key, agg]` (hashes are recomputed on load).
-    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let mut seq = ser.serialize_seq(Some(self.len()))?;
-        for (w, k, a) in self.iter() {
-            seq.serialize_element(&(w, k, a))?;
-        }
-        seq.end()
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for GroupTable {
-    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
-        let rows: Vec<(i64, String, Agg)> = serde::Deserialize::deserialize(de)?;
-        let mut t = GroupTable::with_capacity(rows.len());
-        for (w, k, a) in rows {
-            t.agg_mut(w, &k).merge(&a);
-        }
-        Ok(t)
     }
 }

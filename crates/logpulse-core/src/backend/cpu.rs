@@ -9,13 +9,16 @@ use super::{Backend, BackendError};
 use crate::agg::Partial;
 use crate::batch::{Batch, BufferPool};
 use crate::format::line::looks_binary;
-use crate::format::{LineKind, Record};
+use crate::format::{w3c, LineFormat, LineKind, Record};
 use crate::plan::Plan;
 use crate::reject::{Reject, RejectReason};
+use std::borrow::Cow;
 
 /// The CPU backend.
 pub struct CpuBackend {
     plan: Arc<Plan>,
+    /// W3C logs: the layout the last `#Fields:` directive seen so far defined.
+    w3c_fields: Option<LineFormat>,
     pool: BufferPool,
     threads: rayon::ThreadPool,
     n_threads: usize,
@@ -36,6 +39,7 @@ impl CpuBackend {
             .map_err(|e| BackendError::Other(format!("starting CPU threads: {e}")))?;
         Ok(CpuBackend {
             plan,
+            w3c_fields: None,
             pool,
             threads,
             n_threads,
@@ -76,8 +80,12 @@ struct Piece {
 /// Parses and aggregates whole lines (`bytes` ends with `\n` or is empty) into `out`.
 /// Rejects get a 0-based `line_no` relative to `bytes` and an `offset` relative to
 /// `base_offset`. Returns the number of lines.
+/// `format` is the layout in force at the first line: the plan's, or for W3C logs the one the
+/// last `#Fields:` directive before `bytes` defined; `#Fields:` lines inside switch it.
+#[allow(clippy::too_many_arguments)]
 pub fn parse_lines(
     plan: &Plan,
+    format: &LineFormat,
     bytes: &[u8],
     batch_seq: u64,
     base_offset: u64,
@@ -87,15 +95,21 @@ pub fn parse_lines(
     let mut pos = 0usize;
     let mut idx = 0u64;
     let mut status_buf = [0u8; 3];
+    let mut current = Cow::Borrowed(format);
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut rec = Record::default();
+        if current.w3c {
+            if let Some(Ok(f)) = w3c::parse_directive(line) {
+                current = Cow::Owned(f);
+            }
+        }
         let outcome = if line.is_empty() {
             Err(RejectReason::EmptyLine)
         } else {
-            plan.format.parse(line, &mut rec)
+            current.parse(line, &mut rec)
         };
         let outcome = match outcome {
             Ok(LineKind::Record) => {
@@ -128,6 +142,38 @@ pub fn parse_lines(
     idx
 }
 
+impl CpuBackend {
+    /// For W3C logs, the layout in force at the start of each piece (`None` = the plan's);
+    /// remembers the batch's last `#Fields:` for the next batch.
+    fn formats_at(&mut self, bytes: &[u8], ranges: &[(usize, usize)]) -> Vec<Option<LineFormat>> {
+        if !self.plan.format.line.w3c {
+            return vec![None; ranges.len()];
+        }
+        let mut directives: Vec<usize> = memchr::memmem::find_iter(bytes, b"\n#Fields:")
+            .map(|p| p + 1)
+            .collect();
+        if bytes.starts_with(w3c::FIELDS_DIRECTIVE) {
+            directives.insert(0, 0);
+        }
+        let parse_at = |p: usize| {
+            let end = memchr::memchr(b'\n', &bytes[p..]).map_or(bytes.len(), |e| p + e);
+            let line = &bytes[p..end];
+            w3c::parse_directive(line.strip_suffix(b"\r").unwrap_or(line)).and_then(Result::ok)
+        };
+        let out = ranges
+            .iter()
+            .map(|&(s, _)| match directives.iter().rev().find(|&&d| d < s) {
+                Some(&d) => parse_at(d),
+                None => self.w3c_fields.clone(),
+            })
+            .collect();
+        if let Some(f) = directives.last().and_then(|&d| parse_at(d)) {
+            self.w3c_fields = Some(f);
+        }
+        out
+    }
+}
+
 impl Backend for CpuBackend {
     fn describe(&self) -> String {
         format!("cpu ({} threads)", self.n_threads)
@@ -139,7 +185,6 @@ impl Backend for CpuBackend {
 
     fn process(&mut self, batch: Batch) -> Result<Partial, BackendError> {
         let bytes = batch.bytes();
-        let plan = &*self.plan;
         let seq = batch.seq;
         let pieces_n = if bytes.len() < 256 * 1024 {
             1
@@ -147,17 +192,22 @@ impl Backend for CpuBackend {
             self.n_threads
         };
         let ranges = split_lines(bytes, pieces_n);
+        let formats = self.formats_at(bytes, &ranges);
+        let plan = &*self.plan;
         let source = batch.origin.source.clone();
         let pieces: Vec<Piece> = self.threads.install(|| {
             ranges
                 .par_iter()
-                .map(|&(s, e)| {
+                .zip(formats.par_iter())
+                .map(|(&(s, e), format)| {
                     let mut partial = Partial::new(seq, source.clone());
                     // Most lines of a piece start a new group only early on; avoid regrowth.
                     partial.groups = crate::agg::GroupTable::with_capacity((e - s) / 256);
                     let mut rejects = Vec::new();
+                    let format = format.as_ref().unwrap_or(&plan.format.line);
                     let lines = parse_lines(
                         plan,
+                        format,
                         &bytes[s..e],
                         seq,
                         s as u64,

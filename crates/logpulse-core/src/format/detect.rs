@@ -29,9 +29,15 @@ pub fn detect(sample: &[u8]) -> Option<Detection> {
         let mut records = 0usize;
         let mut directives = 0usize;
         let mut rich = 0usize;
+        let mut current = std::borrow::Cow::Borrowed(&format.line);
         for l in &lines {
             let mut rec = Record::default();
-            match format.parse(l, &mut rec) {
+            if current.w3c {
+                if let Some(Ok(f)) = super::w3c::parse_directive(l) {
+                    current = std::borrow::Cow::Owned(f);
+                }
+            }
+            match current.parse(l, &mut rec) {
                 Ok(LineKind::Record) => {
                     records += 1;
                     if !rec.user_agent.is_empty() || !rec.referer.is_empty() {
@@ -51,8 +57,8 @@ pub fn detect(sample: &[u8]) -> Option<Detection> {
         .enumerate()
         .filter(|(_, s)| s.1 > 0)
         .max_by(|(ia, a), (ib, b)| {
-            let ka = (a.1, a.0.name != "combined" || a.3 > 0);
-            let kb = (b.1, b.0.name != "combined" || b.3 > 0);
+            let ka = (a.1, a.0.name != "combined" || a.3 > 0, a.2);
+            let kb = (b.1, b.0.name != "combined" || b.3 > 0, b.2);
             ka.cmp(&kb).then(ib.cmp(ia))
         })
         .map(|(i, _)| i)?;

@@ -92,6 +92,11 @@ fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
 
 #[inline]
 fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
+    // An absolute URI (proxies, ELB: `http://host:80/path`) keeps only its path.
+    let url = match absolute_path_start(url) {
+        Some(p) => &url[p..],
+        None => url,
+    };
     match find_byte(b'?', url) {
         Some(q) => {
             rec.path = &url[..q];
@@ -102,6 +107,22 @@ fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
             rec.query = &url[url.len()..];
         }
     }
+}
+
+/// Where the path starts in an absolute URI `scheme://authority/path`, if `url` is one.
+#[inline]
+fn absolute_path_start(url: &[u8]) -> Option<usize> {
+    if url.first() == Some(&b'/') {
+        return None;
+    }
+    let scheme_end = if url.starts_with(b"http://") {
+        7
+    } else if url.starts_with(b"https://") {
+        8
+    } else {
+        return None;
+    };
+    Some(find_byte(b'/', &url[scheme_end..]).map_or(url.len(), |p| scheme_end + p))
 }
 
 /// Drops a trailing `:port` from an address (`1.2.3.4:5678`, `[::1]:80`).
@@ -125,7 +146,11 @@ fn strip_port(b: &[u8]) -> &[u8] {
 
 /// Fills `rec` from one field's bytes.
 #[inline]
-fn assign<'a>(kind: FieldKind, v: &'a [u8], rec: &mut Record<'a>) -> Result<(), RejectReason> {
+pub(crate) fn assign<'a>(
+    kind: FieldKind,
+    v: &'a [u8],
+    rec: &mut Record<'a>,
+) -> Result<(), RejectReason> {
     match kind {
         FieldKind::Skip => {}
         FieldKind::Client => rec.client = v,
@@ -167,6 +192,19 @@ fn assign<'a>(kind: FieldKind, v: &'a [u8], rec: &mut Record<'a>) -> Result<(), 
         FieldKind::Referer => rec.referer = v,
         FieldKind::UserAgent => rec.user_agent = v,
         FieldKind::Upstream => rec.upstream = v,
+        FieldKind::Date => rec.time += time::parse_date(v).ok_or(RejectReason::BadTime)?,
+        FieldKind::TimeOfDay => {
+            rec.time += time::parse_time_of_day(v).ok_or(RejectReason::BadTime)?
+        }
+        FieldKind::TimeSlash => rec.time = time::parse_slash(v).ok_or(RejectReason::BadTime)?,
+        FieldKind::LatencySecsAdd => {
+            if v != b"-1" && v != b"-" {
+                let us = parse_secs_us(v).ok_or(RejectReason::BadLatency)?;
+                rec.latency_us = Some(rec.latency_us.unwrap_or(0) + us);
+            }
+        }
+        // Handled by the caller, which holds the format's JSON map.
+        FieldKind::Json => {}
     }
     Ok(())
 }
@@ -194,6 +232,13 @@ impl LineFormat {
         if self.is_directive(line) {
             return Ok(LineKind::Directive);
         }
+        let line = match &self.skip_through {
+            Some(sep) => match memchr::memmem::find(line, sep) {
+                Some(p) => &line[p + sep.len()..],
+                None => return Err(RejectReason::FormatMismatch),
+            },
+            None => line,
+        };
         let n = self.tokens.len();
         let optional_from = self.optional_from.unwrap_or(n);
         let mut pos = 0usize;
@@ -232,7 +277,12 @@ impl LineFormat {
                         },
                         FieldEnd::Eol => rest.len(),
                     };
-                    assign(*kind, &rest[..len], rec)?;
+                    if *kind == FieldKind::Json {
+                        let map = self.json.as_ref().ok_or(RejectReason::BadJson)?;
+                        super::json::extract(&rest[..len], map, rec)?;
+                    } else {
+                        assign(*kind, &rest[..len], rec)?;
+                    }
                     pos += len;
                 }
             }

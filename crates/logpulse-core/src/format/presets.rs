@@ -1,6 +1,6 @@
 //! Named formats: the seed's NASA TSV and the NCSA common / combined layouts.
 
-use super::spec::{FieldEnd, FieldKind as F, LineFormat, Piece, Token};
+use super::spec::{FieldEnd, FieldKind as F, JsonMap, LineFormat, Piece, Token};
 
 fn lit(s: &str) -> Piece {
     Piece::Lit(s.as_bytes().to_vec())
@@ -27,10 +27,10 @@ pub fn nasa_tsv() -> LineFormat {
         field(F::Status),
         lit("\t"),
         field(F::Bytes),
+        Piece::OptionalFrom,
         lit("\t"),
     ]);
     // The trailing tab is optional (7-column rows) and what follows it is ignored.
-    f.optional_from = Some(f.tokens.len() - 1);
     f.allow_trailing = true;
     f.directive_prefixes = vec![b"host\tlogname\t".to_vec()];
     f
@@ -71,8 +71,8 @@ pub fn common() -> LineFormat {
 /// are ignored.
 pub fn combined() -> LineFormat {
     let mut pieces = common_pieces();
-    let optional_at = pieces.len();
     pieces.extend([
+        Piece::OptionalFrom,
         lit(" \""),
         field(F::Referer),
         lit("\" \""),
@@ -80,8 +80,166 @@ pub fn combined() -> LineFormat {
         lit("\""),
     ]);
     let mut f = LineFormat::compile(&pieces);
-    // Index of the first optional token: compile keeps one token per piece here.
-    f.optional_from = Some(optional_at);
     f.allow_trailing = true;
+    f
+}
+
+/// Apache `vhost_combined`: `%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"`.
+pub fn vhost_combined() -> LineFormat {
+    super::logformat::compile(r#"%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i""#)
+        .expect("preset compiles")
+}
+
+/// HAProxy `option httplog` through syslog:
+/// `Feb  2 04:05:24 host haproxy[pid]: ip:port [date] frontend backend/server Tq/Tw/Tc/Tr/Tt
+/// status bytes req_cookie resp_cookie flags conns queues "request"`. The latency is `Tt`.
+pub fn haproxy_http() -> LineFormat {
+    let sp = || lit(" ");
+    let sl = || lit("/");
+    let mut f = LineFormat::compile(&[
+        field(F::ClientPort),
+        lit(" ["),
+        field(F::TimeClf),
+        lit("] "),
+        field(F::Skip),
+        sp(),
+        field(F::Upstream),
+        sp(),
+        field(F::Skip),
+        sl(),
+        field(F::Skip),
+        sl(),
+        field(F::Skip),
+        sl(),
+        field(F::Skip),
+        sl(),
+        field(F::LatencyMs),
+        sp(),
+        field(F::Status),
+        sp(),
+        field(F::Bytes),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Skip),
+        lit(" \""),
+        field(F::Request),
+        lit("\""),
+    ]);
+    f.skip_through = Some(b"]: ".to_vec());
+    f.allow_trailing = true;
+    f
+}
+
+fn elb_pieces(alb: bool) -> Vec<Piece> {
+    let sp = || lit(" ");
+    let mut v = Vec::new();
+    if alb {
+        v.extend([field(F::Skip), sp()]);
+    }
+    v.extend([
+        field(F::TimeIso),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::ClientPort),
+        sp(),
+        field(F::Upstream),
+        sp(),
+        field(F::LatencySecsAdd),
+        sp(),
+        field(F::LatencySecsAdd),
+        sp(),
+        field(F::LatencySecsAdd),
+        sp(),
+        field(F::Status),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Skip),
+        sp(),
+        field(F::Bytes),
+        lit(" \""),
+        field(F::Request),
+        lit("\""),
+    ]);
+    v
+}
+
+/// AWS Classic ELB: `time elb client:port backend:port t1 t2 t3 elb_status backend_status
+/// received sent "request" ["user_agent" cipher protocol]`; latency = t1 + t2 + t3.
+pub fn elb_classic() -> LineFormat {
+    let mut pieces = elb_pieces(false);
+    pieces.extend([
+        Piece::OptionalFrom,
+        lit(" \""),
+        field(F::UserAgent),
+        lit("\""),
+    ]);
+    let mut f = LineFormat::compile(&pieces);
+    f.allow_trailing = true;
+    f
+}
+
+/// AWS ALB: `type time elb client:port target:port t1 t2 t3 elb_status target_status received
+/// sent "request" "user_agent" ...`.
+pub fn alb() -> LineFormat {
+    let mut pieces = elb_pieces(true);
+    pieces.extend([lit(" \""), field(F::UserAgent), lit("\"")]);
+    let mut f = LineFormat::compile(&pieces);
+    f.allow_trailing = true;
+    f
+}
+
+/// IIS W3C extended: columns from `#Fields:` directives (IIS's default set until one is seen).
+pub fn iis_w3c() -> LineFormat {
+    super::w3c::format_for(super::w3c::DEFAULT_FIELDS).expect("default fields compile")
+}
+
+/// The JSON fields of a Caddy access log entry.
+pub fn caddy_map() -> JsonMap {
+    JsonMap::parse(
+        "client=request.client_ip,client=request.remote_ip,method=request.method,uri=request.uri,\
+         protocol=request.proto,host=request.host,status=status,bytes=size,duration=duration,\
+         time=ts,user_agent=request.headers.User-Agent,referer=request.headers.Referer",
+    )
+    .expect("preset map parses")
+}
+
+/// Caddy's JSON access log (one JSON object per line).
+pub fn caddy_json() -> LineFormat {
+    let mut f = LineFormat::compile(&[field(F::Json)]);
+    f.json = Some(caddy_map());
+    f
+}
+
+/// Caddy's console encoder: `time<TAB>level<TAB>logger<TAB>msg<TAB>{json}`.
+pub fn caddy_console() -> LineFormat {
+    let tab = || lit("\t");
+    let mut f = LineFormat::compile(&[
+        field(F::TimeSlash),
+        tab(),
+        field(F::Skip),
+        tab(),
+        field(F::Skip),
+        tab(),
+        field(F::Skip),
+        tab(),
+        field(F::Json),
+    ]);
+    f.json = Some(caddy_map());
+    f
+}
+
+/// JSON Lines with a user-given field map (`--json-map client=remote_addr,status=status,...`).
+pub fn json_lines(map: JsonMap) -> LineFormat {
+    let mut f = LineFormat::compile(&[field(F::Json)]);
+    f.json = Some(map);
     f
 }

@@ -49,6 +49,16 @@ pub enum FieldKind {
     Upstream = 18,
     /// Query string alone.
     Query = 19,
+    /// A calendar date `2015-10-17` (added to the time of day: IIS `date time`).
+    Date = 20,
+    /// A time of day `16:27:13` (added to the date).
+    TimeOfDay = 21,
+    /// `2024/01/23 23:27:57.060` (Caddy's console encoder; UTC).
+    TimeSlash = 22,
+    /// The rest of the line is a JSON object, read through the format's [`JsonMap`].
+    Json = 23,
+    /// Latency in seconds, added to the latency so far (ELB's three processing times).
+    LatencySecsAdd = 24,
 }
 
 /// How a field's end is found.
@@ -83,6 +93,59 @@ pub struct LineFormat {
     pub allow_trailing: bool,
     /// Lines starting with one of these are directives (headers, `#` comments): counted apart.
     pub directive_prefixes: Vec<Vec<u8>>,
+    /// Everything up to and including the first occurrence of these bytes is skipped before
+    /// the program runs (a syslog header: `Feb  2 04:05:24 host haproxy[9883]: `).
+    pub skip_through: Option<Vec<u8>>,
+    /// How JSON fields map to record fields, for formats with a [`FieldKind::Json`] field.
+    pub json: Option<JsonMap>,
+    /// IIS / W3C extended: `#Fields:` directives (re)define the columns as the file goes.
+    pub w3c: bool,
+}
+
+/// Record fields read from JSON paths (`request.remote_ip`), first match wins per field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JsonMap {
+    /// (path segments, what the value holds).
+    pub fields: Vec<(Vec<String>, FieldKind)>,
+}
+
+impl JsonMap {
+    /// Parses `client=request.remote_ip,time=ts,...` (names as in `--json-map`).
+    pub fn parse(spec: &str) -> Result<JsonMap, String> {
+        let mut fields = Vec::new();
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, path) = part
+                .split_once('=')
+                .ok_or_else(|| format!("json map entry {part:?} is not field=path"))?;
+            let kind = match name.trim() {
+                "client" => FieldKind::Client,
+                "client_port" => FieldKind::ClientPort,
+                "vhost" | "host" => FieldKind::Vhost,
+                "time" | "time_epoch" => FieldKind::TimeEpoch,
+                "time_iso" => FieldKind::TimeIso,
+                "time_clf" => FieldKind::TimeClf,
+                "request" => FieldKind::Request,
+                "method" => FieldKind::Method,
+                "path" | "url" | "uri" => FieldKind::Url,
+                "query" => FieldKind::Query,
+                "protocol" => FieldKind::Protocol,
+                "status" => FieldKind::Status,
+                "bytes" => FieldKind::Bytes,
+                "latency_s" | "duration" => FieldKind::LatencySecs,
+                "latency_ms" => FieldKind::LatencyMs,
+                "latency_us" => FieldKind::LatencyUs,
+                "referer" => FieldKind::Referer,
+                "user_agent" => FieldKind::UserAgent,
+                "upstream" => FieldKind::Upstream,
+                other => return Err(format!("unknown record field {other:?} in json map")),
+            };
+            fields.push((path.trim().split('.').map(String::from).collect(), kind));
+        }
+        if fields.is_empty() {
+            return Err("empty json map".into());
+        }
+        Ok(JsonMap { fields })
+    }
 }
 
 /// A token being compiled: fields get their end from what follows.
@@ -92,6 +155,8 @@ pub enum Piece {
     Lit(Vec<u8>),
     /// A field.
     Field(FieldKind),
+    /// What follows may be missing at the end of a line (see [`LineFormat::optional_from`]).
+    OptionalFrom,
 }
 
 impl LineFormat {
@@ -101,9 +166,13 @@ impl LineFormat {
     pub fn compile(pieces: &[Piece]) -> Self {
         // Merge adjacent literals so field ends are decided on whole separators.
         let mut merged: Vec<Piece> = Vec::new();
+        let mut optional_from = None;
         for p in pieces {
+            // Never merge across the optional boundary.
+            let at_boundary = optional_from == Some(merged.len());
             match (merged.last_mut(), p) {
-                (Some(Piece::Lit(a)), Piece::Lit(b)) => a.extend_from_slice(b),
+                (_, Piece::OptionalFrom) => optional_from = Some(merged.len()),
+                (Some(Piece::Lit(a)), Piece::Lit(b)) if !at_boundary => a.extend_from_slice(b),
                 (_, Piece::Lit(b)) if b.is_empty() => {}
                 _ => merged.push(p.clone()),
             }
@@ -111,6 +180,7 @@ impl LineFormat {
         let mut tokens = Vec::with_capacity(merged.len());
         for (i, p) in merged.iter().enumerate() {
             match p {
+                Piece::OptionalFrom => {}
                 Piece::Lit(l) => tokens.push(Token::Lit(l.clone())),
                 Piece::Field(kind) => {
                     let prev_quote =
@@ -128,9 +198,12 @@ impl LineFormat {
         }
         LineFormat {
             tokens,
-            optional_from: None,
+            optional_from,
             allow_trailing: false,
             directive_prefixes: Vec::new(),
+            skip_through: None,
+            json: None,
+            w3c: false,
         }
     }
 

@@ -171,6 +171,39 @@ pub fn parse_iso8601(b: &[u8]) -> Option<i64> {
     Some(days_from_civil(y as i64, m, d) * 86_400 + t - off)
 }
 
+/// A date `2015-10-17`, as seconds since the epoch at its midnight (UTC).
+pub fn parse_date(b: &[u8]) -> Option<i64> {
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+    if !valid_date(y, m, d) {
+        return None;
+    }
+    Some(days_from_civil(y as i64, m, d) * 86_400)
+}
+
+/// A time of day `16:27:13` (optional fraction), in seconds.
+pub fn parse_time_of_day(b: &[u8]) -> Option<i64> {
+    if b.len() < 8 || !skip_fraction(&b[8..])?.is_empty() {
+        return None;
+    }
+    hms(&b[..8])
+}
+
+/// `2024/01/23 23:27:57.060` (Caddy's console encoder), taken as UTC.
+pub fn parse_slash(b: &[u8]) -> Option<i64> {
+    if b.len() < 19 || b[4] != b'/' || b[7] != b'/' || b[10] != b' ' {
+        return None;
+    }
+    let mut iso = [0u8; 19];
+    iso.copy_from_slice(&b[..19]);
+    iso[4] = b'-';
+    iso[7] = b'-';
+    let secs = parse_iso8601(&iso)?;
+    skip_fraction(&b[19..])?.is_empty().then_some(secs)
+}
+
 /// Epoch seconds, optionally with a fraction (`804571201`, `1620259211.123`).
 pub fn parse_epoch(b: &[u8]) -> Option<i64> {
     let mut v: i64 = 0;

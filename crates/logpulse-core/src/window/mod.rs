@@ -45,11 +45,14 @@ pub struct WindowResult {
     pub alerts: Vec<Alert>,
 }
 
+/// One open window in a snapshot: start, groups, sparse latency buckets.
+type SnapshotWindow = (i64, GroupTable, Vec<(u32, u64)>);
+
 /// The operator's whole state, for checkpoints: restoring it and replaying the input after
 /// the checkpointed source positions gives the same results as an uninterrupted run.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct WindowsSnapshot {
-    open: Vec<(i64, GroupTable, Vec<(u32, u64)>)>,
+    open: Vec<SnapshotWindow>,
     closed_before: i64,
     max_event_time: Option<i64>,
     late_pending: u64,
