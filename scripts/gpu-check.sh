@@ -83,10 +83,16 @@ done
 
 timeout 240 .carry/bin/gpu_bench "$@" >"$OUT/bench.txt" 2>"$OUT/bench.err" || { echo "bench FAILED"; status=1; }
 tail -30 "$OUT/bench.err"
+if [ -n "${LOGPULSE_BENCH_NOPURGE:-}" ]; then
+    # Same bench with mimalloc never returning freed memory to the OS (fresh pages fault).
+    MIMALLOC_PURGE_DELAY=-1 MIMALLOC_RESET_DELAY=-1 timeout 200 .carry/bin/gpu_bench "$@" \
+        >"$OUT/bench_nopurge.txt" 2>"$OUT/bench_nopurge.err" || echo "bench (no purge) FAILED"
+fi
 
 echo "== tests =="
 printf '%s\n' "${summary[@]}"
 cat "$OUT/bench.txt"
+[ -f "$OUT/bench_nopurge.txt" ] && { echo "== with MIMALLOC_PURGE_DELAY=-1 =="; tail -9 "$OUT/bench_nopurge.txt"; }
 exit $status
 RUN
 du -sh "$CARRY"

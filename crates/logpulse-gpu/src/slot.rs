@@ -33,7 +33,7 @@ fn stage_bytes(bytes: usize, lines: u64) -> u32 {
     (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
 }
 /// Blocks of the compaction kernels (grid-stride loops over what was claimed).
-const COMPACT_BLOCKS: u32 = 528;
+const COMPACT_BLOCKS: u32 = 2048;
 
 /// Per-stage GPU times of one batch, milliseconds (from CUDA events).
 #[derive(Debug, Clone, Copy, Default)]
