@@ -101,7 +101,15 @@ fn byte_array(bytes: &[u8]) -> String {
 /// CUDA source specialising the kernels to `plan`: constants, then `lp_parse_line`'s body.
 /// It goes between `parse_line.cuh` (its helpers) and the kernels that call it.
 pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
-    let p = decode(&plan.format.line.encode())?;
+    let line = &plan.format.line;
+    // Format features outside the encoded program: refused rather than run differently.
+    if line.skip_through.is_some() || line.json.is_some() || line.w3c {
+        return Err(GpuError::Program(format!(
+            "format {} uses a syslog prefix, JSON fields or W3C #Fields, not on the GPU yet",
+            plan.format.name
+        )));
+    }
+    let p = decode(&line.encode())?;
     if p.tokens.len() != plan.format.line.tokens.len() {
         return Err(GpuError::Program(
             "format has more than 255 tokens".to_string(),
@@ -186,6 +194,21 @@ mod tests {
         let f = Format::preset("combined").unwrap();
         let code = f.line.encode();
         assert!(decode(&code[..code.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn refuses_what_the_kernels_cannot_run() {
+        for (name, _) in logpulse_core::format::PRESETS {
+            let plan = Plan::reference(Format::preset(name).unwrap());
+            let supported = crate::SUPPORTED_PRESETS.contains(name);
+            if !supported {
+                // Either refused here or by an unknown field kind: never silently run.
+                let l = &plan.format.line;
+                let special = l.skip_through.is_some() || l.json.is_some() || l.w3c;
+                let unknown = decode(&l.encode()).is_err();
+                assert!(special || unknown || specialise(&plan).is_ok(), "{name}");
+            }
+        }
     }
 
     #[test]
