@@ -1,0 +1,355 @@
+//! Kafka benchmark against a real broker (tansu, `scripts/kafka/install-broker.sh`):
+//!
+//! 1. lines/s consumed and aggregated by logpulse from a 4-partition topic whose messages carry
+//!    1000 lines each;
+//! 2. the same with one line per message, next to a bare rdkafka consumer (poll loop, no
+//!    processing) reading the same topic: the ratio is the cost of logpulse's consumer path;
+//! 3. produce -> window result latency (per-batch windows, 50 ms linger), p50/p99.
+//!
+//! Timings run from the first message received to the last line merged, so the consumer
+//! group's join (about 20 s on tansu) is not counted.
+//!
+//! `cargo run --release -p logpulse-io --example kafka_bench [-- LINES]`
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use logpulse_core::framer::FramerConfig;
+use logpulse_core::gen::{GenConfig, Generator};
+use logpulse_core::pipeline::{self, BatchStats, PipelineConfig, Sink};
+use logpulse_core::plan::{Plan, WindowSpec};
+use logpulse_core::window::{RunTotals, WindowResult};
+use logpulse_core::{Backend, BufferPool, CpuBackend, Format};
+use logpulse_io::kafka::test_broker::TestBroker;
+use logpulse_io::kafka::{KafkaConfig, KafkaJob};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn produce(
+    bs: &str,
+    topic: &str,
+    lines: &[&[u8]],
+    per_msg: usize,
+    pace: Option<&[Instant]>,
+) -> Res<Vec<Instant>> {
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("linger.ms", if pace.is_some() { "0" } else { "20" })
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "2000000")
+        .create()?;
+    let mut sent = Vec::new();
+    let mut msg = Vec::new();
+    for (i, chunk) in lines.chunks(per_msg).enumerate() {
+        if let Some(at) = pace {
+            let now = Instant::now();
+            if at[i] > now {
+                std::thread::sleep(at[i] - now);
+            }
+        }
+        msg.clear();
+        for l in chunk {
+            msg.extend_from_slice(l);
+            msg.push(b'\n');
+        }
+        if per_msg == 1 {
+            msg.pop();
+        }
+        let part = (i % 4) as i32;
+        loop {
+            match p.send(
+                BaseRecord::<(), [u8]>::to(topic)
+                    .partition(part)
+                    .payload(&msg),
+            ) {
+                Ok(()) => break,
+                Err((e, _)) => {
+                    if !matches!(
+                        e,
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull
+                        )
+                    ) {
+                        return Err(e.into());
+                    }
+                    p.poll(Duration::from_millis(5));
+                }
+            }
+        }
+        sent.push(Instant::now());
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(120))?;
+    Ok(sent)
+}
+
+/// Messages/s and lines/s of a bare consumer: poll, touch the payload, count.
+fn bare(bs: &str, topic: &str, lines: u64) -> Res<f64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bs)
+        .set("group.id", "bare")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("queued.max.messages.kbytes", "262144")
+        .create()?;
+    c.subscribe(&[topic])?;
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    let mut t0 = None;
+    while n < lines {
+        if let Some(m) = c.poll(Duration::from_millis(100)) {
+            let m = m?;
+            t0.get_or_insert_with(Instant::now);
+            bytes += m.payload().map_or(0, |p| p.len() as u64);
+            n += 1;
+        }
+    }
+    let secs = t0.map_or(1.0, |t| t.elapsed().as_secs_f64());
+    std::hint::black_box(bytes);
+    Ok(n as f64 / secs)
+}
+
+/// Counts merged lines and notes when the last one arrived; per-batch window results feed the
+/// latency measurement (group key = message number).
+struct Meter {
+    want: u64,
+    done_at: Arc<Mutex<Option<Instant>>>,
+    sent: Option<Arc<Vec<Instant>>>,
+    latencies: Vec<Duration>,
+}
+
+impl Sink for Meter {
+    fn window(&mut self, w: &WindowResult) -> std::io::Result<()> {
+        if let Some(sent) = &self.sent {
+            let now = Instant::now();
+            for (k, _) in &w.groups {
+                if let Some(i) = k.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()) {
+                    if let Some(t) = sent.get(i) {
+                        self.latencies.push(now.saturating_duration_since(*t));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+    fn batch(&mut self, _: &BatchStats, t: &RunTotals) -> std::io::Result<()> {
+        if t.lines >= self.want {
+            self.done_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(Instant::now);
+        }
+        Ok(())
+    }
+}
+
+/// Runs logpulse on `topic` until `want` lines are merged; returns (lines/s, latencies).
+fn logpulse(
+    bs: &str,
+    topic: &str,
+    want: u64,
+    window: WindowSpec,
+    linger: Duration,
+    sent: Option<Arc<Vec<Instant>>>,
+    exit_idle: Duration,
+) -> Res<(f64, Vec<Duration>)> {
+    let format = Format::preset("nasa_tsv").ok_or("no nasa_tsv preset")?;
+    let mut plan = Plan::reference(format);
+    plan.window = window;
+    plan.lateness_secs = 3600;
+    let plan = Arc::new(plan);
+    let pool = BufferPool::heap(8, 64 << 20);
+    let cpu: Box<dyn Backend> = Box::new(CpuBackend::new(plan.clone(), 0, pool)?);
+    let job = KafkaJob::connect(KafkaConfig {
+        brokers: bs.to_string(),
+        topic: topic.to_string(),
+        group: format!("logpulse-{topic}"),
+        options: Vec::new(),
+        linger,
+        exit_idle: Some(exit_idle),
+        out_topic: None,
+        dlq_topic: None,
+        partials_topic: None,
+    })?;
+    let done_at = Arc::new(Mutex::new(None));
+    let mut meter = Meter {
+        want,
+        done_at: done_at.clone(),
+        sent,
+        latencies: Vec::new(),
+    };
+    let mut commit = job.commit_sink();
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    // The first byte read starts the clock.
+    let first = Arc::new(Mutex::new(None::<Instant>));
+    let watch_stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (b, f, s) = (bytes_read.clone(), first.clone(), watch_stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if b.load(Ordering::Relaxed) > 0 {
+                    *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                    return;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        })
+    };
+    let cfg = PipelineConfig {
+        framing: FramerConfig {
+            max_lines: 250_000,
+            max_line_len: 64 * 1024,
+        },
+        queue_depth: 2,
+        ..Default::default()
+    };
+    let mut sinks: Vec<&mut dyn Sink> = vec![&mut meter, &mut commit];
+    let totals = pipeline::run(
+        vec![Box::new(job.source())],
+        job.tap(vec![cpu]),
+        &plan,
+        &cfg,
+        &mut sinks,
+        Arc::new(AtomicBool::new(false)),
+        bytes_read,
+    )?;
+    watch_stop.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    drop(sinks);
+    let t0 = first
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ok_or("nothing read")?;
+    let t1 = done_at
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .ok_or("not all lines merged")?;
+    if totals.lines < want {
+        return Err(format!("merged {} of {want} lines", totals.lines).into());
+    }
+    Ok((want as f64 / (t1 - t0).as_secs_f64(), meter.latencies))
+}
+
+fn quantile(v: &mut [Duration], q: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() -> Res<()> {
+    // Which measurements: `batched,single,latency` (default all).
+    let parts = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "batched,single,latency".into());
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
+    let broker = TestBroker::start()?;
+    let bs = broker.bootstrap();
+    for t in ["batched", "single", "latency"] {
+        broker.create_topic(t, 4)?;
+    }
+    let mut data = Vec::new();
+    let mut g = Generator::new(GenConfig {
+        lines: n,
+        ..Default::default()
+    });
+    g.fill(&mut data, usize::MAX);
+    let mut lines: Vec<&[u8]> = data.split(|&c| c == b'\n').collect();
+    lines.retain(|l| !l.is_empty());
+    let total = lines.len() as u64;
+    eprintln!("producing {total} lines ...");
+    produce(&bs, "batched", &lines, 1000, None)?;
+    produce(&bs, "single", &lines, 1, None)?;
+
+    if parts.contains("batched") {
+        let (batched, _) = logpulse(
+            &bs,
+            "batched",
+            total,
+            WindowSpec::Tumbling { secs: 60 },
+            Duration::from_millis(200),
+            None,
+            Duration::from_secs(2),
+        )?;
+        println!(
+            "batched (1000 lines/message): {:.2} M lines/s",
+            batched / 1e6
+        );
+    }
+    if parts.contains("single") {
+        let bare_rate = bare(&bs, "single", total)?;
+        println!(
+            "bare rdkafka consumer (1 line/message): {:.2} M messages/s",
+            bare_rate / 1e6
+        );
+        let (single, _) = logpulse(
+            &bs,
+            "single",
+            total,
+            WindowSpec::Tumbling { secs: 60 },
+            Duration::from_millis(200),
+            None,
+            Duration::from_secs(2),
+        )?;
+        println!(
+            "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of bare",
+            single / 1e6,
+            100.0 * single / bare_rate
+        );
+    }
+    if !parts.contains("latency") {
+        return Ok(());
+    }
+    // Latency: 4000 messages of 5 lines at 2000 lines/s; message i's lines have client "m<i>".
+    let msgs = 4000usize;
+    let lat_lines: Vec<Vec<u8>> = (0..msgs * 5)
+        .map(|j| {
+            format!(
+                "m{}\t-\t{}\tGET\t/x\t200\t100\t\t",
+                j / 5,
+                804_571_201 + j as i64 / 200
+            )
+            .into_bytes()
+        })
+        .collect();
+    let start = Instant::now() + Duration::from_secs(25); // after the group join
+    let pace: Vec<Instant> = (0..msgs)
+        .map(|i| start + Duration::from_micros(2500 * i as u64))
+        .collect();
+    let sent = Arc::new(pace.clone());
+    let bs2 = bs.clone();
+    let producer = std::thread::spawn(move || {
+        produce(&bs2, "latency", &refs_owned(&lat_lines), 5, Some(&pace))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    let (_, mut lat) = logpulse(
+        &bs,
+        "latency",
+        (msgs * 5) as u64,
+        WindowSpec::PerBatch,
+        Duration::from_millis(50),
+        Some(sent),
+        Duration::from_secs(40),
+    )?;
+    producer.join().map_err(|_| "producer panicked")??;
+    println!(
+        "produce -> window result (per-batch windows, linger 50 ms, 2000 lines/s): p50 {:.1} ms, p99 {:.1} ms ({} samples)",
+        quantile(&mut lat, 0.5).as_secs_f64() * 1e3,
+        quantile(&mut lat, 0.99).as_secs_f64() * 1e3,
+        lat.len()
+    );
+    Ok(())
+}
+
+fn refs_owned(v: &[Vec<u8>]) -> Vec<&[u8]> {
+    v.iter().map(|l| l.as_slice()).collect()
+}
