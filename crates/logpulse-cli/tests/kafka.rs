@@ -141,9 +141,16 @@ fn one_consumer_equals_file_run() {
         data("nasa_jul95_first2000.log.gz"),
         data("nasa_jul95_random_sample.log.gz"),
     ];
+    let bad = dir.join("bad.log");
+    std::fs::write(
+        &bad,
+        b"1.2.3.4 - - [06/May/2021:00:00:11 +0000] \"GET / HTTP/1.1\" 200\nnot a log line\n\x00\x01binary\n",
+    )
+    .expect("bad.log");
     let combined = [
         data("apache_combined_semicomplete_2015.log.gz"),
         data("nginx_combined_elb_2021.log.gz"),
+        bad,
     ];
     let gen = generated(dir);
     let tsv = [data("nasa_19950701_first10000.tsv.gz"), gen];
@@ -265,4 +272,156 @@ fn check_output_topics(bs: &str, dir: &Path) {
         assert_eq!(v["type"], "reject");
         assert!(v["reason"].is_string() && v["line"].is_string());
     }
+}
+
+/// (b) Three workers in one consumer group share the partitions and publish partials; one
+/// merger combines them: the merged results equal one process reading the files.
+#[test]
+fn three_consumers_merged_equal_file_run() {
+    let b = broker();
+    let bs = b.bootstrap();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    topics(&b, &["logs", "partials"]);
+    let files = [data("nasa_19950701_first10000.tsv.gz"), generated(dir)];
+    produce_files(&bs, "logs", &as_paths(&files), 500);
+
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let name = format!("worker{i}");
+            let mut args = kafka_args(&bs, "logs", "workers");
+            args.extend(["--format", "nasa_tsv", "--window", "5m"].map(String::from));
+            args.extend(["--kafka-partials-topic", "partials", "--summary"].map(String::from));
+            args.push(
+                dir.join(format!("{name}.summary.json"))
+                    .display()
+                    .to_string(),
+            );
+            (name.clone(), spawn(&args, dir, &name))
+        })
+        .collect();
+    file_run(&as_paths(&files), "nasa_tsv", dir, "f-tsv");
+    let mut shares = Vec::new();
+    for (name, child) in workers {
+        let err = wait(child, dir, &name, Duration::from_secs(150));
+        let s = comparable_summary(&dir.join(format!("{name}.summary.json")));
+        shares.push(s["lines"].as_u64().unwrap_or(0));
+        assert!(err.contains("assigned partitions"), "{name}:\n{err}");
+    }
+    let total: u64 = shares.iter().sum();
+    let reference = comparable_summary(&dir.join("f-tsv.summary.json"));
+    assert_eq!(
+        total,
+        reference["lines"].as_u64().unwrap_or(0),
+        "worker shares {shares:?}"
+    );
+    assert!(
+        shares.iter().filter(|&&n| n > 0).count() >= 2,
+        "the group shared the work: {shares:?}"
+    );
+
+    let mut args = kafka_args(&bs, "partials", "merger");
+    args.push("--kafka-merge".into());
+    args.extend(job_flags("nasa_tsv", dir, "k-merged"));
+    wait(
+        spawn(&args, dir, "k-merged"),
+        dir,
+        "k-merged",
+        Duration::from_secs(150),
+    );
+    assert_same_results(dir, "k-merged", "f-tsv");
+}
+
+/// Reads the `lines` counter of a `--status` file (0 while it does not exist yet).
+fn status_lines(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .and_then(|v| v["lines"].as_u64())
+        .unwrap_or(0)
+}
+
+fn wait_lines(path: &Path, want: u64, limit: Duration) {
+    let t0 = std::time::Instant::now();
+    while status_lines(path) < want {
+        assert!(
+            t0.elapsed() < limit,
+            "consumer reached {} of {want} lines",
+            status_lines(path)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// (d) The broker frozen (SIGSTOP) for 30 s, then resumed (SIGCONT): the run says so while it
+/// lasts, loses nothing and counts nothing twice.
+#[test]
+fn broker_paused_30s_is_survived_without_loss() {
+    let b = broker();
+    let bs = b.bootstrap();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    topics(&b, &["paused"]);
+    let file = data("nasa_19950701_first10000.tsv.gz");
+    let all = gunzip(&file);
+    let lines_all = lines(&all);
+    let (first, second) = lines_all.split_at(lines_all.len() / 2);
+
+    let status = dir.join("status.json");
+    let mut args: Vec<String> = [
+        "--kafka-brokers",
+        &bs,
+        "--topic",
+        "paused",
+        "--group",
+        "g-paused",
+        "--linger",
+        "200ms",
+        "--status",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(status.display().to_string());
+    args.extend(job_flags("nasa_tsv", dir, "k-paused"));
+    let child = spawn(&args, dir, "k-paused");
+    produce(&bs, "paused", first, 10);
+    wait_lines(&status, first.len() as u64, Duration::from_secs(90));
+
+    let pid = b.pid().to_string();
+    let signal = |s: &str| {
+        let st = std::process::Command::new("kill")
+            .args([s, &pid])
+            .status()
+            .expect("kill");
+        assert!(st.success(), "kill {s}");
+    };
+    signal("-STOP");
+    // Messages produced while the broker is frozen wait in the producer and land on resume.
+    let (bs2, rest) = (
+        bs.clone(),
+        second.iter().map(|l| l.to_vec()).collect::<Vec<_>>(),
+    );
+    let producer = std::thread::spawn(move || {
+        let refs: Vec<&[u8]> = rest.iter().map(|l| l.as_slice()).collect();
+        produce(&bs2, "paused", &refs, 10);
+    });
+    std::thread::sleep(Duration::from_secs(30));
+    signal("-CONT");
+    producer.join().expect("producer");
+    wait_lines(&status, lines_all.len() as u64, Duration::from_secs(120));
+    // Ctrl-C: the run stops reading, closes its windows and writes its outputs.
+    let st = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(st.success());
+    let err = wait(child, dir, "k-paused", Duration::from_secs(60));
+    assert!(
+        err.contains("brokers are down")
+            || err.contains("not answering")
+            || err.contains("timed out"),
+        "the stalled broker was reported:\n{err}"
+    );
+    file_run(&[file.as_path()], "nasa_tsv", dir, "f-paused");
+    assert_same_results(dir, "k-paused", "f-paused");
 }
