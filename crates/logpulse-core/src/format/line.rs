@@ -33,9 +33,11 @@ fn find_quote(b: &[u8]) -> Option<usize> {
     None
 }
 
+/// Decimal digits to a number; at most 15 digits (a petabyte), so sums of many values cannot
+/// overflow either.
 #[inline]
 fn parse_u64(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 19 {
+    if b.is_empty() || b.len() > 15 {
         return None;
     }
     let mut v: u64 = 0;
@@ -70,7 +72,7 @@ fn parse_secs_us(b: &[u8]) -> Option<u64> {
             scale /= 10;
         }
     }
-    Some(int * 1_000_000 + frac_us)
+    int.checked_mul(1_000_000)?.checked_add(frac_us)
 }
 
 /// Splits `GET /a?b HTTP/1.1` into method, path, query, protocol. Lenient: a request without
@@ -183,7 +185,7 @@ pub(crate) fn assign<'a>(
             } else {
                 let us = match kind {
                     FieldKind::LatencyUs => parse_u64(v),
-                    FieldKind::LatencyMs => parse_u64(v).map(|ms| ms * 1000),
+                    FieldKind::LatencyMs => parse_u64(v).and_then(|ms| ms.checked_mul(1000)),
                     _ => parse_secs_us(v),
                 };
                 Some(us.ok_or(RejectReason::BadLatency)?)
@@ -200,7 +202,7 @@ pub(crate) fn assign<'a>(
         FieldKind::LatencySecsAdd => {
             if v != b"-1" && v != b"-" {
                 let us = parse_secs_us(v).ok_or(RejectReason::BadLatency)?;
-                rec.latency_us = Some(rec.latency_us.unwrap_or(0) + us);
+                rec.latency_us = Some(rec.latency_us.unwrap_or(0).saturating_add(us));
             }
         }
         // Handled by the caller, which holds the format's JSON map.

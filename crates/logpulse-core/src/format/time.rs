@@ -208,7 +208,7 @@ pub fn parse_slash(b: &[u8]) -> Option<i64> {
 pub fn parse_epoch(b: &[u8]) -> Option<i64> {
     let mut v: i64 = 0;
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && i <= 12 {
         let d = b[i].wrapping_sub(b'0');
         if d > 9 {
             break;
