@@ -177,6 +177,20 @@ impl GroupTable {
         })
     }
 
+    /// Groups as (stored hash, window, key bytes, aggregate), in insertion order.
+    pub fn entries(&self) -> impl Iterator<Item = (u64, i64, &[u8], &Agg)> + '_ {
+        self.entries
+            .iter()
+            .map(move |e| (e.hash, e.window, self.key_of(e), &e.agg))
+    }
+
+    /// Adds one group given its hash (`group_hash(window, key)`, as [`GroupTable::entries`]
+    /// yields it).
+    #[inline]
+    pub fn merge_entry(&mut self, hash: u64, window: i64, key: &[u8], agg: &Agg) {
+        self.agg_mut_hashed(hash, window, key).merge(agg);
+    }
+
     /// Adds every group of `other` (hashes are reused, keys are not rehashed).
     pub fn merge(&mut self, other: &GroupTable) {
         let entries = &self.entries;

@@ -141,21 +141,26 @@ impl Windows {
     /// Merges a partial, returning the windows this closes (oldest first).
     pub fn absorb(&mut self, p: Partial) -> Vec<WindowResult> {
         self.totals.add_partial(&p);
-        for (window, groups) in p.groups.split_by_window() {
-            if window < self.closed_before {
-                let late: u64 = groups.iter().map(|(_, _, a)| a.requests).sum();
-                self.late_pending += late;
-                self.totals.late += late;
-                self.totals.by_key.merge_into_window(&groups, 0);
+        // Each group goes straight into its window's table, reusing its stored hash.
+        let mut last: Option<(i64, &mut OpenWindow)> = None;
+        let closed_before = self.closed_before;
+        for (hash, window, key, agg) in p.groups.entries() {
+            if window < closed_before {
+                self.late_pending += agg.requests;
+                self.totals.late += agg.requests;
+                self.totals
+                    .by_key
+                    .merge_entry(crate::agg::group_hash(0, key), 0, key, agg);
                 continue;
             }
-            let w = self.open.entry(window).or_default();
-            if w.groups.is_empty() {
-                w.groups = groups;
-            } else {
-                w.groups.merge(&groups);
-            }
+            let w = match last.take() {
+                Some((lw, w)) if lw == window => w,
+                _ => self.open.entry(window).or_default(),
+            };
+            w.groups.merge_entry(hash, window, key, agg);
+            last = Some((window, w));
         }
+        drop(last);
         for (win, h) in p.latency {
             if win < self.closed_before {
                 continue; // counted late above with its group
