@@ -64,6 +64,7 @@ pub fn detect(sample: &[u8]) -> Option<Detection> {
         .map(|(i, _)| i)?;
     let summary: Vec<String> = scores
         .iter()
+        .filter(|(_, r, d, _)| r + d > 0)
         .map(|(f, r, _, _)| format!("{} {}/{}", f.name, r, lines.len()))
         .collect();
     let (format, records, directives, _) = scores.swap_remove(best);
