@@ -67,7 +67,7 @@ cat "$OUT/env.txt"
 
 summary=()
 status=0
-for t in .carry/bin/test-*; do
+for t in .carry/bin/test-${LOGPULSE_TESTS:-*}; do
     name=$(basename "$t")
     if timeout 150 "$t" --test-threads=1 --nocapture >"$OUT/$name.log" 2>&1; then
         res="ok"
@@ -81,17 +81,35 @@ for t in .carry/bin/test-*; do
     [ "$res" = "FAILED" ] && grep -E "panicked|assert|Error|error" "$OUT/$name.log" | head -20
 done
 
-timeout 240 .carry/bin/gpu_bench "$@" >"$OUT/bench.txt" 2>"$OUT/bench.err" || { echo "bench FAILED"; status=1; }
-tail -30 "$OUT/bench.err"
+[ -n "${LOGPULSE_SKIP_BENCH:-}" ] || timeout 240 .carry/bin/gpu_bench "$@" >"$OUT/bench.txt" 2>"$OUT/bench.err" || { echo "bench FAILED"; status=1; }
+[ -f "$OUT/bench.err" ] && tail -30 "$OUT/bench.err"
 if [ -n "${LOGPULSE_BENCH_NOPURGE:-}" ]; then
     # Same bench with mimalloc never returning freed memory to the OS (fresh pages fault).
     MIMALLOC_PURGE_DELAY=-1 MIMALLOC_RESET_DELAY=-1 timeout 200 .carry/bin/gpu_bench "$@" \
         >"$OUT/bench_nopurge.txt" 2>"$OUT/bench_nopurge.err" || echo "bench (no purge) FAILED"
 fi
 
+# Extra bench passes: LOGPULSE_BENCH_RUNS="--batch-lines 1000000;--devices 0,1 --lines 100000000"
+# (';' between passes), each logged to $OUT/bench_N.*; their summaries are printed below.
+extra=()
+[ -n "${LOGPULSE_BENCH_RUNS:-}" ] && IFS=';' read -ra extra <<<"$LOGPULSE_BENCH_RUNS"
+k=0
+for args in "${extra[@]}"; do
+    k=$((k + 1))
+    # shellcheck disable=SC2086
+    timeout 300 .carry/bin/gpu_bench $args >"$OUT/bench_$k.txt" 2>"$OUT/bench_$k.err" || { echo "bench $k ($args) FAILED"; status=1; }
+    tail -8 "$OUT/bench_$k.err"
+done
+
 echo "== tests =="
 printf '%s\n' "${summary[@]}"
-cat "$OUT/bench.txt"
+[ -f "$OUT/bench.txt" ] && cat "$OUT/bench.txt"
+k=0
+for args in "${extra[@]}"; do
+    k=$((k + 1))
+    echo "== gpu_bench $args =="
+    cat "$OUT/bench_$k.txt"
+done
 [ -f "$OUT/bench_nopurge.txt" ] && { echo "== with MIMALLOC_PURGE_DELAY=-1 =="; tail -9 "$OUT/bench_nopurge.txt"; }
 exit $status
 RUN

@@ -25,13 +25,29 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
+// logpulse_core::agg::group_hash, bit for bit (the host table reuses these hashes as they
+// are): 8-byte little-endian words, the last zero-padded, one multiply-xorshift round each,
+// the length, splitmix64's finaliser; never 0 (the empty-slot tag).
+__device__ __forceinline__ u64 lp_hash_round(u64 h, u64 v) {
+    h = (h ^ v) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 32);
+}
+
 __device__ __forceinline__ u64 lp_key_hash(i64 w, const u8* k, u32 len) {
-    u64 h = 0xcbf29ce484222325ull ^ ((u64)w * 0x9E3779B97F4A7C15ull);
-    for (u32 j = 0; j < len; ++j) {
-        h ^= k[j];
-        h *= 0x100000001b3ull;
+    u64 h = 0x6c6f6770756c7365ull ^ ((u64)w * 0x9E3779B97F4A7C15ull);
+    u32 j = 0;
+    for (; j + 8 <= len; j += 8) {
+        u64 v = 0;
+#pragma unroll
+        for (int b = 0; b < 8; ++b) v |= (u64)k[j + b] << (8 * b);
+        h = lp_hash_round(h, v);
     }
-    h ^= (u64)len * 0xff51afd7ed558ccdull;
+    if (j < len) {
+        u64 v = 0;
+        for (u32 b = 0; j + b < len; ++b) v |= (u64)k[j + b] << (8 * b);
+        h = lp_hash_round(h, v);
+    }
+    h ^= (u64)len * 0xc4ceb9fe1a85ec53ull;
     h = lp_mix64(h);
     return h ? h : 1;
 }
@@ -299,6 +315,7 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
         if (!act) continue;
         LpGroupOut o;
+        o.hash = g->tag;
         o.window = g->window;
         o.key_len = g->key_len;
         if (g->key_off == LP_KEY_NONE) {

@@ -70,6 +70,7 @@ struct LpWindow {
 
 // Compacted outputs.
 struct LpGroupOut {
+    u64 hash;       // logpulse_core::agg::group_hash(window, key)
     i64 window;
     u32 key_off;
     u32 key_len;

@@ -367,3 +367,54 @@ impl Drop for GpuBackend {
         }
     }
 }
+
+/// Drives several backends (several GPUs, or several workers on one GPU) from one queue of
+/// batches, as the pipeline does: one thread per backend, each taking the next batch when it
+/// has room. `out` gets every partial, in arrival order per backend (a partial's `seq` says
+/// which batch it is). Stops at the first error; all backends must share a pool whose memory
+/// every context may read (see [`crate::pinned_pool`]: portable pinned memory).
+pub fn run_shared(
+    backends: &mut [GpuBackend],
+    batches: impl Iterator<Item = Batch> + Send,
+    out: &(dyn Fn(Partial) + Sync),
+) -> Result<(), BackendError> {
+    let (tx, rx) = bounded::<Batch>(backends.len().max(1) * DEPTH);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let stop = &stop;
+        scope.spawn(move || {
+            for b in batches {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) || tx.send(b).is_err() {
+                    break;
+                }
+            }
+        });
+        let workers: Vec<_> = backends
+            .iter_mut()
+            .map(|gpu| {
+                let rx = rx.clone();
+                scope.spawn(move || {
+                    let r = gpu.run(&mut rx.iter(), &mut |p| {
+                        out(p);
+                        true
+                    });
+                    if r.is_err() {
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        // Drain so the feeder never blocks on a full queue.
+                        for _ in rx.iter() {}
+                    }
+                    r
+                })
+            })
+            .collect();
+        drop(rx);
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(BackendError::Other("GPU worker panicked".into())))
+            })
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    })
+}

@@ -3,12 +3,12 @@
 //! The device sends back numbers only; key texts and rejected lines are read from the host's
 //! own copy of the batch, at the offsets the device reported.
 
-use logpulse_core::agg::{Agg, GroupTable, Partial};
+use logpulse_core::agg::{group_hash, Agg, GroupTable, Partial};
 use logpulse_core::batch::Batch;
 use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 use crate::error::GpuError;
-use crate::layout::{header, KEY_NONE};
+use crate::layout::{header, GroupOut, KEY_NONE};
 use crate::readback::{Counts, Sections};
 
 /// The partial of a batch with no bytes (only the framer's skipped lines).
@@ -35,6 +35,17 @@ fn raw_line(bytes: &[u8], offset: usize) -> &[u8] {
 
 fn memchr_nl(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
+}
+
+/// A group's key bytes (bounds checked by the caller): from the arena, or `000` for a status
+/// key never assigned.
+#[inline]
+fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
+    if g.key_off == KEY_NONE {
+        b"000"
+    } else {
+        &keys[g.key_off as usize..g.key_off as usize + g.key_len as usize]
+    }
 }
 
 /// Builds the batch's partial from its readback.
@@ -78,24 +89,35 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
         ));
     }
 
-    // Groups: key text from the packed arena. The device made them unique per (window, key).
-    let mut keys: Vec<(i64, &str)> = Vec::with_capacity(rb.groups.len());
+    // Groups: key text from the packed arena, hashes as the device computed them (the same
+    // function as `group_hash`), and the device made them unique per (window, key), so the
+    // table is built without probing or comparing keys.
+    let keys = rb.keys;
+    // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
+    // ending on a character boundary, means every key is valid UTF-8 (the kernel checked them
+    // too; this guards the table's invariant for one pass over the arena).
+    let arena = std::str::from_utf8(keys)
+        .map_err(|e| GpuError::Result(format!("key arena is not UTF-8: {e}")))?;
     let mut aggs: Vec<Agg> = Vec::with_capacity(rb.groups.len());
     let mut total = 0u64;
-    for g in rb.groups {
-        let key: &str = if g.key_off == KEY_NONE {
-            "000"
-        } else {
+    for (i, g) in rb.groups.iter().enumerate() {
+        if g.key_off != KEY_NONE {
             let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-            let b = rb
-                .keys
-                .get(s..e)
-                .ok_or_else(|| GpuError::Result(format!("key at {s}..{e} past the arena")))?;
-            std::str::from_utf8(b)
-                .map_err(|_| GpuError::Result(format!("key at {s} is not UTF-8")))?
-        };
+            if e > keys.len() || !arena.is_char_boundary(s) || !arena.is_char_boundary(e) {
+                return Err(GpuError::Result(format!(
+                    "key at {s}..{e} in a {}-byte arena",
+                    keys.len()
+                )));
+            }
+        }
+        // Spot-check the device's hashes against the host's (every 256th group).
+        if i % 256 == 0 && g.hash != group_hash(g.window, group_key(keys, g)) {
+            return Err(GpuError::Result(format!(
+                "device group hash {:#x} != group_hash for window {}",
+                g.hash, g.window
+            )));
+        }
         total += g.requests as u64;
-        keys.push((g.window, key));
         aggs.push(Agg {
             requests: g.requests as u64,
             bytes: g.bytes,
@@ -133,17 +155,12 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
             k => return Err(GpuError::Result(format!("counter kind {k}"))),
         }
     }
-    let mut groups = GroupTable::with_capacity(aggs.len());
-    for ((w, k), a) in keys.into_iter().zip(aggs) {
-        let slot = groups.agg_mut(w, k);
-        if slot.requests != 0 {
-            // Two device groups with one (window, key): a 64-bit hash collision cannot merge
-            // groups, so this would be a kernel bug; merging keeps the totals right anyway.
-            slot.merge(&a);
-        } else {
-            *slot = a;
-        }
-    }
+    let rows = rb
+        .groups
+        .iter()
+        .zip(aggs)
+        .map(|(g, a)| (g.hash, g.window, group_key(keys, g), a));
+    let groups = GroupTable::from_unique(rb.groups.len(), keys.len() + 3, rows);
     p.groups = groups;
     Ok(p)
 }

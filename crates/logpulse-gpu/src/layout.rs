@@ -40,6 +40,8 @@ pub const KEY_NONE: u32 = u32::MAX;
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GroupOut {
+    /// `logpulse_core::agg::group_hash(window, key)`, as the device computed it.
+    pub hash: u64,
     /// Window id.
     pub window: i64,
     /// Offset of the key in the readback's key arena (or [`KEY_NONE`]).
@@ -86,6 +88,6 @@ pub struct RejectOut {
     pub code: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<GroupOut>() == 48);
+const _: () = assert!(std::mem::size_of::<GroupOut>() == 56);
 const _: () = assert!(std::mem::size_of::<CountOut>() == 16);
 const _: () = assert!(std::mem::size_of::<RejectOut>() == 12);

@@ -26,9 +26,9 @@ mod program;
 mod readback;
 mod slot;
 
-pub use backend::GpuBackend;
+pub use backend::{run_shared, GpuBackend};
 pub use error::GpuError;
-pub use pinned::{pinned_pool, PinnedStorage};
+pub use pinned::{pinned_pool, pinned_pool_lazy, PinnedStorage};
 pub use slot::StageTimes;
 
 use logpulse_core::BackendError;

@@ -101,3 +101,16 @@ pub fn pinned_pool(count: usize, capacity: usize) -> Result<BufferPool, BackendE
     });
     Ok(BufferPool::new(count, capacity, factory))
 }
+
+/// Like [`pinned_pool`], but buffers are pinned only when first taken, by the thread taking
+/// them (so many threads filling a large pool pin and zero its memory in parallel).
+pub fn pinned_pool_lazy(count: usize, capacity: usize) -> Result<BufferPool, BackendError> {
+    let ctx = device::open(0)?;
+    let factory = Arc::new(move |cap: usize| -> Box<dyn BatchStorage> {
+        match PinnedStorage::new(&ctx, cap) {
+            Ok(s) => Box::new(s),
+            Err(_) => Box::new(vec![0u8; cap]),
+        }
+    });
+    Ok(BufferPool::new(count.max(1), capacity, factory))
+}

@@ -6,24 +6,57 @@
 //!   compares key bytes only when window and hash already match;
 //! - entries sit in a dense `Vec` in insertion order, so iteration is a linear scan.
 
-use std::hash::BuildHasher;
-
 use hashbrown::HashTable;
 
 use super::Agg;
 
-/// Fixed hasher seeds: tables built on different threads (or machines) agree on hashes, so
-/// stored hashes stay valid when tables are merged.
-const HASHER: foldhash::fast::FixedState =
-    foldhash::fast::FixedState::with_seed(0x6c6f_6770_756c_7365);
+const HASH_SEED: u64 = 0x6c6f_6770_756c_7365;
+const HASH_K0: u64 = 0x9E37_79B9_7F4A_7C15;
+const HASH_K1: u64 = 0xff51_afd7_ed55_8ccd;
+const HASH_K2: u64 = 0xc4ce_b9fe_1a85_ec53;
 
-/// Hash of a group: the key's bytes mixed with its window.
+/// splitmix64's finaliser.
+#[inline(always)]
+fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+#[inline(always)]
+fn hash_round(h: u64, v: u64) -> u64 {
+    let h = (h ^ v).wrapping_mul(HASH_K1);
+    h ^ (h >> 32)
+}
+
+/// Hash of a group: the key's bytes mixed with its window. Fixed forever within a run (tables
+/// built on different threads, machines or GPUs agree, so stored hashes stay valid when
+/// tables are merged), and computed identically by the CUDA kernels (`lp_key_hash` in
+/// `crates/logpulse-gpu/kernels/aggregate.cu`: change both together): 8-byte little-endian
+/// words (the last one zero-padded), one multiply-xorshift round each (a bijection of the
+/// state), the length, then splitmix64's finaliser. Never 0 (the GPU's empty-slot tag).
 #[inline]
 pub fn group_hash(window: i64, key: &[u8]) -> u64 {
-    let h = HASHER.hash_one(key);
-    h ^ (window as u64)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .rotate_left(29)
+    let mut h = HASH_SEED ^ (window as u64).wrapping_mul(HASH_K0);
+    let mut words = key.chunks_exact(8);
+    for w in &mut words {
+        h = hash_round(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut v = 0u64;
+        for (i, &b) in rest.iter().enumerate() {
+            v |= (b as u64) << (8 * i);
+        }
+        h = hash_round(h, v);
+    }
+    h ^= (key.len() as u64).wrapping_mul(HASH_K2);
+    match mix64(h) {
+        0 => 1,
+        h => h,
+    }
 }
 
 /// Byte equality inlined for short keys (host names): a libc `memcmp` call per probe costs
@@ -70,6 +103,40 @@ impl GroupTable {
             entries: Vec::with_capacity(groups),
             arena: Vec::with_capacity(groups * 16),
         }
+    }
+
+    /// A table from groups known to be distinct, as a GPU batch returns them: `rows` yields
+    /// (hash, window, key, aggregate) with `hash == group_hash(window, key)` and every key valid
+    /// UTF-8 (the caller checks both). No probing and no key comparisons: each key is copied
+    /// once into the arena and each hash inserted with `insert_unique`. `groups` and
+    /// `key_bytes` size the table (exact values avoid regrowth).
+    pub fn from_unique<'a>(
+        groups: usize,
+        key_bytes: usize,
+        rows: impl IntoIterator<Item = (u64, i64, &'a [u8], Agg)>,
+    ) -> Self {
+        let mut t = GroupTable {
+            index: HashTable::with_capacity(groups),
+            entries: Vec::with_capacity(groups),
+            arena: Vec::with_capacity(key_bytes),
+        };
+        for (hash, window, key, agg) in rows {
+            debug_assert_eq!(hash, group_hash(window, key), "from_unique: stale hash");
+            let i = t.entries.len() as u32;
+            let key_off = t.arena.len() as u32;
+            t.arena.extend_from_slice(key);
+            t.entries.push(Entry {
+                hash,
+                window,
+                key_off,
+                key_len: key.len() as u32,
+                agg,
+            });
+            let entries = &t.entries;
+            t.index
+                .insert_unique(hash, i, |&j| entries[j as usize].hash);
+        }
+        t
     }
 
     /// Number of groups.
@@ -325,5 +392,34 @@ mod tests {
         }
         assert_eq!(totals.get(0, "x").map(|g| g.requests), Some(13));
         assert_eq!(totals.sorted()[0].0.as_ref(), "x");
+    }
+
+    #[test]
+    fn group_hash_is_fixed_and_from_unique_matches_inserts() {
+        // Pinned values: the CUDA kernels compute the same function (lp_key_hash).
+        assert_eq!(group_hash(0, b""), group_hash(0, b""));
+        assert_ne!(group_hash(0, b"a"), group_hash(60, b"a"));
+        assert_ne!(group_hash(0, b"a"), group_hash(0, b"a\0"));
+        assert_ne!(group_hash(0, b"12345678"), group_hash(0, b"123456789"));
+        let keys = ["a", "host1.example.edu", "12345678", "199.72.81.55", "000"];
+        let mut slow = GroupTable::default();
+        let mut rows = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let w = (i as i64 % 2) * 60;
+            let a = Agg {
+                requests: i as u64 + 1,
+                ..Agg::default()
+            };
+            slow.agg_mut(w, k).merge(&a);
+            rows.push((group_hash(w, k.as_bytes()), w, k.as_bytes(), a));
+        }
+        let mut fast = GroupTable::from_unique(rows.len(), 64, rows);
+        assert_eq!(fast.sorted(), slow.sorted());
+        fast.agg_mut(60, "host1.example.edu").requests += 10;
+        assert_eq!(
+            fast.get(60, "host1.example.edu").map(|g| g.requests),
+            Some(12)
+        );
+        assert_eq!(fast.len(), keys.len());
     }
 }

@@ -3,6 +3,13 @@
 //!
 //! `gpu_bench [--lines N] [--batch-lines N] [--reps N]` on generated NASA-like TSV and CLF
 //! (`logpulse_core::gen`, deterministic). Prints a table at the end.
+//!
+//! `gpu_bench --devices 0,1 [--lines N] [--batch-lines N] [--reps N]`: multi-GPU mode. CLF
+//! generated on every core (one generator a thread), held in portable pinned memory; the
+//! reference job run by one GPU backend (the first device listed) and then by one backend per
+//! listed device fed from one queue (`logpulse_gpu::run_shared`, as the pipeline does);
+//! `--devices 0,0` is two workers on one GPU. Checks every batch's partial is the same in both
+//! runs and prints throughput, scaling, concurrent H2D and host memory read bandwidth.
 
 use std::sync::Arc;
 
@@ -19,10 +26,13 @@ use logpulse_core::plan::Plan;
 use logpulse_core::{Backend, CpuBackend};
 use logpulse_gpu::{GpuBackend, StageTimes};
 
+mod multi;
+
 struct Args {
     lines: u64,
     batch_lines: usize,
     reps: usize,
+    devices: Vec<usize>,
 }
 
 fn args() -> Args {
@@ -30,6 +40,7 @@ fn args() -> Args {
         lines: 10_000_000,
         batch_lines: 250_000,
         reps: 3,
+        devices: Vec::new(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for w in v.windows(2) {
@@ -38,6 +49,12 @@ fn args() -> Args {
             "--lines" if n > 0 => a.lines = n,
             "--batch-lines" if n > 0 => a.batch_lines = n as usize,
             "--reps" if n > 0 => a.reps = n as usize,
+            "--devices" => {
+                a.devices = w[1]
+                    .split(',')
+                    .filter_map(|d| d.trim().parse().ok())
+                    .collect()
+            }
             _ => {}
         }
     }
@@ -338,6 +355,13 @@ fn main() {
             read_gbs(b.bytes()),
             read_gbs(&heap)
         );
+    }
+    if !a.devices.is_empty() {
+        if let Err(e) = multi::run(&a) {
+            eprintln!("[multi] FAILED: {e}");
+            std::process::exit(1);
+        }
+        return;
     }
     let mut rows = Vec::new();
     for (name, gf, preset) in [
