@@ -43,6 +43,22 @@ impl BatchSender {
         self.tx.send(batch).is_ok()
     }
 
+    /// Sends every batch the framer has ready; false when the run is stopping.
+    pub fn send_ready(&self, framer: &mut crate::framer::Framer) -> bool {
+        while let Some(b) = framer.pop() {
+            if !self.send(b) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Ends a source's stream: finishes the framer and sends what it held.
+    pub fn finish(&self, framer: &mut crate::framer::Framer) -> bool {
+        framer.finish();
+        self.send_ready(framer)
+    }
+
     /// True once the run was asked to stop (Ctrl-C, a sink error, a backend error).
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)

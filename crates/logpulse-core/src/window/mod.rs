@@ -160,7 +160,6 @@ impl Windows {
             w.groups.merge_entry(hash, window, key, agg);
             last = Some((window, w));
         }
-        drop(last);
         for (win, h) in p.latency {
             if win < self.closed_before {
                 continue; // counted late above with its group

@@ -79,10 +79,8 @@ pub(crate) fn frame_reader(
             Err(e) => return Err(io_err(format!("reading {what}"), e)),
         };
         framer.commit(n);
-        while let Some(b) = framer.pop() {
-            if !out.send(b) {
-                return Ok(false);
-            }
+        if !out.send_ready(framer) {
+            return Ok(false);
         }
     }
 }
@@ -119,12 +117,7 @@ impl Source for FileSource {
             frame_reader(&mut reader, &mut framer, out, &name)?
         };
         if completed {
-            framer.finish();
-            while let Some(b) = framer.pop() {
-                if !out.send(b) {
-                    break;
-                }
-            }
+            out.finish(&mut framer);
         }
         Ok(())
     }

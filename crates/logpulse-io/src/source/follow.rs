@@ -100,15 +100,6 @@ impl FollowSource {
     }
 }
 
-fn send_all(framer: &mut Framer, out: &BatchSender) -> bool {
-    while let Some(b) = framer.pop() {
-        if !out.send(b) {
-            return false;
-        }
-    }
-    true
-}
-
 impl Source for FollowSource {
     fn run(
         &mut self,
@@ -143,7 +134,7 @@ impl Source for FollowSource {
                     framer.commit(n);
                     read_to += n as u64;
                     out.add_bytes(n as u64);
-                    if !send_all(&mut framer, out) {
+                    if !out.send_ready(&mut framer) {
                         return Ok(());
                     }
                     continue;
@@ -152,7 +143,7 @@ impl Source for FollowSource {
                 if last_cut.elapsed() >= self.cfg.linger {
                     framer.flush();
                     last_cut = Instant::now();
-                    if !send_all(&mut framer, out) {
+                    if !out.send_ready(&mut framer) {
                         return Ok(());
                     }
                 }
@@ -160,7 +151,7 @@ impl Source for FollowSource {
                     // Whole lines only: a writer may still be completing the last one, and a
                     // resumed run must start at its first byte.
                     framer.flush();
-                    send_all(&mut framer, out);
+                    out.send_ready(&mut framer);
                     return Ok(());
                 }
                 match self.check(&file, read_to) {
@@ -177,15 +168,13 @@ impl Source for FollowSource {
                             framer.commit(n);
                             out.add_bytes(n as u64);
                         }
-                        framer.finish();
-                        if !send_all(&mut framer, out) {
+                        if !out.finish(&mut framer) {
                             return Ok(());
                         }
                         continue 'files;
                     }
                     Change::Truncated => {
-                        framer.finish();
-                        if !send_all(&mut framer, out) {
+                        if !out.finish(&mut framer) {
                             return Ok(());
                         }
                         file.seek(SeekFrom::Start(0))

@@ -39,12 +39,7 @@ impl Source for MemorySource {
                 return Ok(());
             }
         }
-        framer.finish();
-        while let Some(b) = framer.pop() {
-            if !out.send(b) {
-                break;
-            }
-        }
+        out.finish(&mut framer);
         Ok(())
     }
 }

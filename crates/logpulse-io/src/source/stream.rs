@@ -107,12 +107,7 @@ impl Source for StreamSource {
                 last_cut = Instant::now();
             }
         }
-        framer.finish();
-        while let Some(b) = framer.pop() {
-            if !out.send(b) {
-                break;
-            }
-        }
+        out.finish(&mut framer);
         Ok(())
     }
 }
