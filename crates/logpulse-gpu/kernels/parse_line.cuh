@@ -105,9 +105,9 @@ __device__ __forceinline__ int lp_find_quote(const u8* L, int from, int to) {
     return -1;
 }
 
-// parse_u64: 1..=19 ASCII digits.
+// parse_u64: 1..=15 ASCII digits (so sums of many values cannot overflow).
 __device__ __forceinline__ bool lp_u64(const u8* b, int n, u64* out) {
-    if (n == 0 || n > 19) return false;
+    if (n == 0 || n > 15) return false;
     u64 v = 0;
     for (int i = 0; i < n; ++i) {
         u32 d = (u32)(u8)(b[i] - '0');
@@ -118,7 +118,8 @@ __device__ __forceinline__ bool lp_u64(const u8* b, int n, u64* out) {
     return true;
 }
 
-// parse_secs_us: seconds with an optional fraction, to microseconds (wrapping like release Rust).
+// parse_secs_us: seconds with an optional fraction, to microseconds; overflow is a reject
+// (checked_mul / checked_add on the host).
 __device__ __forceinline__ bool lp_secs_us(const u8* b, int n, u64* out) {
     int dot = n;
     for (int i = 0; i < n; ++i)
@@ -136,7 +137,10 @@ __device__ __forceinline__ bool lp_secs_us(const u8* b, int n, u64* out) {
             scale /= 10;
         }
     }
-    *out = ip * 1000000ull + frac;
+    if (ip > 18446744073709ull) return false; // u64::MAX / 1e6
+    u64 us = ip * 1000000ull;
+    if (us + frac < us) return false;
+    *out = us + frac;
     return true;
 }
 

@@ -98,7 +98,6 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
     // too; this guards the table's invariant for one pass over the arena).
     let arena = std::str::from_utf8(keys)
         .map_err(|e| GpuError::Result(format!("key arena is not UTF-8: {e}")))?;
-    let mut aggs: Vec<Agg> = Vec::with_capacity(rb.groups.len());
     let mut total = 0u64;
     for (i, g) in rb.groups.iter().enumerate() {
         if g.key_off != KEY_NONE {
@@ -118,15 +117,6 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
             )));
         }
         total += g.requests as u64;
-        aggs.push(Agg {
-            requests: g.requests as u64,
-            bytes: g.bytes,
-            s4xx: g.s4xx as u64,
-            s5xx: g.s5xx as u64,
-            errors: Vec::new(),
-            latency_count: g.lat_count as u64,
-            latency_sum_us: g.lat_sum,
-        });
     }
     if total != p.records {
         return Err(GpuError::Result(format!(
@@ -134,13 +124,15 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
             p.records
         )));
     }
+    // Error counters by group (stable: a group's statuses keep the device's order).
+    let mut errors: Vec<(u32, u16, u64)> = Vec::new();
     for c in rb.counts {
         match c.kind {
             1 => {
-                let agg = aggs
-                    .get_mut(c.a as usize)
-                    .ok_or_else(|| GpuError::Result(format!("error counter for group {}", c.a)))?;
-                agg.add_error(c.b as u16, c.count as u64);
+                if c.a as usize >= rb.groups.len() {
+                    return Err(GpuError::Result(format!("error counter for group {}", c.a)));
+                }
+                errors.push((c.a, c.b as u16, c.count as u64));
             }
             2 => {
                 let w = *rb
@@ -155,11 +147,24 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
             k => return Err(GpuError::Result(format!("counter kind {k}"))),
         }
     }
-    let rows = rb
-        .groups
-        .iter()
-        .zip(aggs)
-        .map(|(g, a)| (g.hash, g.window, group_key(keys, g), a));
+    errors.sort_by_key(|e| e.0);
+    let mut errors = errors.into_iter().peekable();
+    // Aggregates made on the fly: no intermediate vector of the batch's groups.
+    let rows = rb.groups.iter().enumerate().map(|(i, g)| {
+        let mut a = Agg {
+            requests: g.requests as u64,
+            bytes: g.bytes,
+            s4xx: g.s4xx as u64,
+            s5xx: g.s5xx as u64,
+            errors: Vec::new(),
+            latency_count: g.lat_count as u64,
+            latency_sum_us: g.lat_sum,
+        };
+        while let Some((_, status, n)) = errors.next_if(|e| e.0 as usize == i) {
+            a.add_error(status, n);
+        }
+        (g.hash, g.window, group_key(keys, g), a)
+    });
     let groups = GroupTable::from_unique(rb.groups.len(), keys.len() + 3, rows);
     p.groups = groups;
     Ok(p)
