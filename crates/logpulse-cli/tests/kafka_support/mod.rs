@@ -133,11 +133,12 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_logpulse"))
 }
 
-/// The shared data sets (`/work/shared/data` next to the repository).
+/// The real data sets: `LOGPULSE_DATA_DIR`, else the copies shipped in `samples/`.
 pub fn data(name: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
+    let dir = std::env::var_os("LOGPULSE_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples"));
+    let p = dir.join(name);
     assert!(p.exists(), "{} missing", p.display());
     p
 }
