@@ -1,0 +1,73 @@
+//! The two single-threaded stages of the pipeline, timed apart: the framer cutting generated TSV
+//! into 250k-line batches, and the windows operator absorbing the CPU backend's partials of it.
+//! `cargo run --release -p logpulse-core --example pipeline_stages`
+use std::time::Instant;
+
+use logpulse_core::batch::BufferPool;
+use logpulse_core::framer::{Framer, FramerConfig};
+use logpulse_core::gen::{GenConfig, Generator};
+
+fn main() {
+    let mut data = Vec::new();
+    Generator::new(GenConfig {
+        lines: 3_000_000,
+        ..Default::default()
+    })
+    .fill(&mut data, usize::MAX);
+    let pool = BufferPool::heap(8, 64 << 20);
+    for _ in 0..3 {
+        let mut f = Framer::new(pool.clone(), FramerConfig::default(), "x".into());
+        let t = Instant::now();
+        let mut n = 0;
+        f.push_each(&data, &mut |b| {
+            n += b.lines;
+            true
+        });
+        f.finish();
+        while let Some(b) = f.pop() {
+            n += b.lines;
+        }
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "framer: {n} lines, {:.2} GB/s, {:.1} M lines/s",
+            data.len() as f64 / s / 1e9,
+            n as f64 / s / 1e6
+        );
+    }
+    // The windows stage: absorb the CPU backend's partials of the same data.
+    use logpulse_core::{Backend, CpuBackend, Format, Plan};
+    let plan = std::sync::Arc::new(Plan::reference(Format::preset("nasa_tsv").expect("preset")));
+    let mut be = CpuBackend::new(plan.clone(), 0, pool.clone()).expect("backend");
+    let mut f = Framer::new(pool.clone(), FramerConfig::default(), "x".into());
+    let mut partials = Vec::new();
+    let t = Instant::now();
+    f.push_each(&data, &mut |b| {
+        partials.push(be.process(b).expect("process"));
+        true
+    });
+    f.finish();
+    while let Some(b) = f.pop() {
+        partials.push(be.process(b).expect("process"));
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "framer+backend: {:.2} GB/s ({} partials, {} groups in the first)",
+        data.len() as f64 / s / 1e9,
+        partials.len(),
+        partials[0].groups.len()
+    );
+    let mut w =
+        logpulse_core::window::Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+    let t = Instant::now();
+    let mut closed = 0;
+    for p in partials {
+        closed += w.absorb(p).len();
+    }
+    closed += w.finish().len();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "windows: {closed} windows, {:.2} GB/s, {:.1} M lines/s",
+        data.len() as f64 / s / 1e9,
+        3.0 / s
+    );
+}
