@@ -128,7 +128,7 @@ impl Sink for Meter {
     fn window(&mut self, w: &WindowResult) -> std::io::Result<()> {
         if let Some(sent) = &self.sent {
             let now = Instant::now();
-            for (k, _) in &w.groups {
+            for (k, _) in w.groups_unordered() {
                 if let Some(i) = k.strip_prefix('m').and_then(|i| i.parse::<usize>().ok()) {
                     if let Some(t) = sent.get(i) {
                         self.latencies.push(now.saturating_duration_since(*t));

@@ -302,6 +302,18 @@ impl GroupTable {
 
     /// The `n` groups with most requests (ties by key), sorted; O(groups + n log n).
     pub fn top(&self, n: usize) -> Vec<(Box<str>, Agg)> {
+        self.order(n)
+            .into_iter()
+            .map(|i| {
+                let (k, a) = self.at(i);
+                (k.into(), a.clone())
+            })
+            .collect()
+    }
+
+    /// Indexes of the `n` groups with most requests (ties by key), in that order; for
+    /// [`GroupTable::at`]. O(groups + n log n), no allocation per group.
+    pub fn order(&self, n: usize) -> Vec<u32> {
         // Sort on (requests, first 8 key bytes) first: with Zipf traffic most groups tie on
         // requests, and comparing an integer prefix avoids most string comparisons.
         let mut order: Vec<(u64, u64, u32)> = self
@@ -328,14 +340,14 @@ impl GroupTable {
             order.truncate(n);
         }
         order.sort_unstable_by(cmp);
-        order
-            .into_iter()
-            .map(|(_, _, i)| {
-                let e = &self.entries[i as usize];
-                let key = std::str::from_utf8(self.key_of(e)).unwrap_or("");
-                (key.into(), e.agg.clone())
-            })
-            .collect()
+        order.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    /// The key and aggregate of group `i` (an index from [`GroupTable::order`]).
+    pub fn at(&self, i: u32) -> (&str, &Agg) {
+        let e = &self.entries[i as usize];
+        // Keys enter only through `&str` or validated bytes, so they are UTF-8.
+        (std::str::from_utf8(self.key_of(e)).unwrap_or(""), &e.agg)
     }
 }
 

@@ -45,8 +45,14 @@ pub struct Alert {
     pub threshold: f64,
 }
 
-/// Alerts of one window's groups, in group order (traffic, MB, then errors per group).
-pub fn detect(t: &Thresholds, start: i64, end: i64, groups: &[(Box<str>, Agg)]) -> Vec<Alert> {
+/// Alerts of one window's groups, ordered by key, then traffic, MB, errors by status (a
+/// deterministic order, whatever order the groups come in).
+pub fn detect<'a>(
+    t: &Thresholds,
+    start: i64,
+    end: i64,
+    groups: impl Iterator<Item = (&'a str, &'a Agg)>,
+) -> Vec<Alert> {
     let mut out = Vec::new();
     let mut push = |key: &str, kind, value: f64, threshold: f64| {
         out.push(Alert {
@@ -71,10 +77,24 @@ pub fn detect(t: &Thresholds, start: i64, end: i64, groups: &[(Box<str>, Agg)]) 
             push(key, AlertKind::MbSent, a.mb_sent(), t.mb_sent);
         }
         if t.every_5xx {
-            for &(status, n) in &a.errors {
+            for &(status, n) in a.errors.iter() {
                 push(key, AlertKind::Error { status }, n as f64, 0.0);
             }
         }
     }
+    out.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then(kind_rank(a.kind).cmp(&kind_rank(b.kind)))
+    });
     out
+}
+
+/// Order of alert kinds within one key.
+fn kind_rank(k: AlertKind) -> (u8, u16) {
+    match k {
+        AlertKind::Traffic => (0, 0),
+        AlertKind::MbSent => (1, 0),
+        AlertKind::Error { status } => (2, status),
+    }
 }

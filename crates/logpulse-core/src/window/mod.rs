@@ -35,8 +35,11 @@ pub struct WindowResult {
     pub event_time: bool,
     /// Totals over all groups.
     pub totals: Agg,
-    /// Groups, most requests first (ties by key).
-    pub groups: Vec<(Box<str>, Agg)>,
+    /// The window's groups; [`WindowResult::groups`] lists them most requests first.
+    table: GroupTable,
+    /// Indexes into `table`, most requests first (ties by key); sorted on first use, since
+    /// sorting every window's groups costs more than all the rest of closing it (measured).
+    order: std::sync::OnceLock<Vec<u32>>,
     /// Latency distribution of the window, if the format logs latency.
     pub latency: Option<LatencyHist>,
     /// Late records that arrived (for already closed windows) since the previous result.
@@ -47,6 +50,39 @@ pub struct WindowResult {
 
 /// One open window in a snapshot: start, groups, sparse latency buckets.
 type SnapshotWindow = (i64, GroupTable, Vec<(u32, u64)>);
+
+impl WindowResult {
+    /// Groups as (key, aggregate), most requests first (ties by key).
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = (&str, &Agg)> + '_ {
+        self.order
+            .get_or_init(|| self.table.order(usize::MAX))
+            .iter()
+            .map(|&i| self.table.at(i))
+    }
+
+    /// The `n` groups with most requests, in that order (cheaper than sorting all).
+    pub fn top_groups(&self, n: usize) -> Vec<(&str, &Agg)> {
+        match self.order.get() {
+            Some(o) => o.iter().take(n).map(|&i| self.table.at(i)).collect(),
+            None => self
+                .table
+                .order(n)
+                .into_iter()
+                .map(|i| self.table.at(i))
+                .collect(),
+        }
+    }
+
+    /// Groups in no particular order (filters that sort what they keep).
+    pub fn groups_unordered(&self) -> impl Iterator<Item = (&str, &Agg)> + '_ {
+        self.table.iter().map(|(_, k, a)| (k, a))
+    }
+
+    /// Number of groups (distinct keys) in the window.
+    pub fn group_count(&self) -> usize {
+        self.table.len()
+    }
+}
 
 /// The operator's whole state, for checkpoints: restoring it and replaying the input after
 /// the checkpointed source positions gives the same results as an uninterrupted run.
@@ -216,9 +252,13 @@ impl Windows {
             totals.merge(a);
         }
         self.totals.by_key.merge_into_window(&w.groups, 0);
-        let groups = w.groups.sorted();
         let end = self.spec.end_of(start);
-        let alerts = alerts::detect(&self.thresholds, start, end, &groups);
+        let alerts = alerts::detect(
+            &self.thresholds,
+            start,
+            end,
+            w.groups.iter().map(|(_, k, a)| (k, a)),
+        );
         self.totals.windows += 1;
         self.totals.alerts += alerts.len() as u64;
         WindowResult {
@@ -226,7 +266,8 @@ impl Windows {
             end,
             event_time: matches!(self.spec, WindowSpec::Tumbling { .. }),
             totals,
-            groups,
+            table: w.groups,
+            order: std::sync::OnceLock::new(),
             latency: w.latency,
             late: std::mem::take(&mut self.late_pending),
             alerts,

@@ -58,18 +58,20 @@ pub fn alert_json(a: &Alert, event_time: bool) -> Value {
 /// A closed window, with at most `top` groups (0 = all).
 pub fn window_json(w: &WindowResult, key_name: &str, top: usize) -> Value {
     let n = if top == 0 {
-        w.groups.len()
+        w.group_count()
     } else {
-        top.min(w.groups.len())
+        top.min(w.group_count())
     };
-    let groups: Vec<Value> = w.groups[..n]
-        .iter()
-        .map(|(k, a)| {
-            let mut v = agg_json(a);
-            v["key"] = Value::String(k.to_string());
-            v
-        })
-        .collect();
+    let row = |(k, a): (&str, &logpulse_core::Agg)| {
+        let mut v = agg_json(a);
+        v["key"] = Value::String(k.to_string());
+        v
+    };
+    let groups: Vec<Value> = if n == w.group_count() {
+        w.groups().map(row).collect()
+    } else {
+        w.top_groups(n).into_iter().map(row).collect()
+    };
     let mut v = json!({
         "type": "window",
         "mode": if w.event_time { "event_time" } else { "batch" },
@@ -77,7 +79,7 @@ pub fn window_json(w: &WindowResult, key_name: &str, top: usize) -> Value {
         "end": time_json(w.end, w.event_time),
         "key": key_name,
         "totals": agg_json(&w.totals),
-        "distinct_keys": w.groups.len(),
+        "distinct_keys": w.group_count(),
         "late": w.late,
         "groups": groups,
         "alerts": w.alerts.iter().map(|a| alert_json(a, w.event_time)).collect::<Vec<_>>(),

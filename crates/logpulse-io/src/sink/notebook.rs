@@ -53,7 +53,17 @@ impl Sink for NotebookSink {
             format!("{head}{k},status,count\n"),
             format!("{head}{k},mb_sent\n"),
         );
-        for (key, a) in &w.groups {
+        // Only rows above thresholds are written: sort those, not every group.
+        let mut rows: Vec<(&str, &logpulse_core::Agg)> = w
+            .groups_unordered()
+            .filter(|(_, a)| {
+                a.requests > self.thresholds.requests
+                    || a.mb_sent() > self.thresholds.mb_sent
+                    || !a.errors.is_empty()
+            })
+            .collect();
+        rows.sort_unstable_by(|x, y| y.1.requests.cmp(&x.1.requests).then(x.0.cmp(y.0)));
+        for (key, a) in rows {
             if a.requests > self.thresholds.requests {
                 let _ = writeln!(traffic, "{key},{}", a.requests);
             }

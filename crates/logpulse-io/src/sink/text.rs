@@ -32,9 +32,8 @@ impl TextSink {
 }
 
 fn top3(w: &WindowResult) -> String {
-    w.groups
-        .iter()
-        .take(3)
+    w.top_groups(3)
+        .into_iter()
         .map(|(k, a)| format!("{k} ({})", a.requests))
         .collect::<Vec<_>>()
         .join(", ")
@@ -58,7 +57,7 @@ impl Sink for TextSink {
             t.mb_sent(),
             t.s4xx,
             t.s5xx,
-            w.groups.len()
+            w.group_count()
         )?;
         if w.late > 0 {
             write!(self.out, "  late {}", w.late)?;
