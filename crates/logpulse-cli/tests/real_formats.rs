@@ -275,3 +275,57 @@ fn format_strings_parse_the_real_files_like_the_presets() {
     assert_eq!(ng["parsed"], 9245);
     assert_eq!(by_client(&ng), by_client(&preset));
 }
+
+#[test]
+fn latency_percentiles_come_from_the_logs_own_timers() {
+    let Some(dir) = data_dir() else { return };
+    let path = dir.join("haproxy_http_2012.log.gz");
+    let text = String::from_utf8(gunzip(&path)).unwrap();
+    // Independent: HAProxy's Tt is the fifth of the slash-separated timers, -1 when unknown.
+    let re = Regex::new(r"\] \S+ \S+ -?\d+/-?\d+/-?\d+/-?\d+/\+?(-?\d+) ").unwrap();
+    let mut tts: Vec<i64> = text
+        .lines()
+        .map(|l| re.captures(l).unwrap()[1].parse().unwrap())
+        .collect();
+    tts.retain(|&t| t >= 0);
+    let (dir_out, _) = temp_file("x", b"");
+    let jsonl = dir_out.path().join("w.jsonl");
+    run_summary(
+        &[
+            path.to_str().unwrap(),
+            "--window",
+            "1h",
+            "--lateness",
+            "1000d",
+            "--jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+        None,
+    );
+    let windows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "window")
+        .collect();
+    let counted: u64 = windows
+        .iter()
+        .map(|w| w["latency_us"]["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(counted, tts.len() as u64);
+    // The whole file's median Tt, against the busiest window's p50 bounds: same order of size.
+    let busiest = windows
+        .iter()
+        .max_by_key(|w| w["totals"]["requests"].as_u64())
+        .unwrap();
+    let (p50, p99) = (
+        busiest["latency_us"]["p50"].as_u64().unwrap(),
+        busiest["latency_us"]["p99"].as_u64().unwrap(),
+    );
+    assert!(p50 <= p99, "{p50} <= {p99}");
+    let max_tt_us = *tts.iter().max().unwrap() as u64 * 1000;
+    assert!(
+        p99 <= max_tt_us,
+        "p99 {p99} within the largest Tt {max_tt_us}"
+    );
+}
