@@ -190,7 +190,7 @@ impl Checkpointer {
     /// Flushes the sinks, then writes positions, window state and output lengths together.
     fn save(
         &mut self,
-        windows: &Windows,
+        windows: &mut Windows,
         sinks: &mut [&mut dyn Sink],
     ) -> Result<(), PipelineError> {
         let mut outputs = BTreeMap::new();
@@ -312,7 +312,7 @@ pub fn run(
                     if let (Ok(()), Some(c)) = (&r, checkpointer.as_mut()) {
                         c.note(&st);
                         if c.due() {
-                            r = c.save(&windows, sinks);
+                            r = c.save(&mut windows, sinks);
                         }
                     }
                     if let Err(e) = r {
@@ -337,12 +337,12 @@ pub fn run(
                 s.window(&w)?;
             }
         }
-        let totals = windows.totals().clone();
+        let totals = windows.sync_totals().clone();
         for s in sinks.iter_mut() {
             s.finish(&totals, started.elapsed())?;
         }
         if let Some(c) = checkpointer.as_mut() {
-            c.save(&windows, sinks)?;
+            c.save(&mut windows, sinks)?;
         }
         Ok(totals)
     })

@@ -7,6 +7,7 @@
 //! totals), never silently dropped.
 
 mod alerts;
+mod key_totals;
 mod totals;
 
 pub use alerts::{Alert, AlertKind};
@@ -35,8 +36,9 @@ pub struct WindowResult {
     pub event_time: bool,
     /// Totals over all groups.
     pub totals: Agg,
-    /// The window's groups; [`WindowResult::groups`] lists them most requests first.
-    table: GroupTable,
+    /// The window's groups (shared with the per-key totals thread); [`WindowResult::groups`]
+    /// lists them most requests first.
+    table: std::sync::Arc<GroupTable>,
     /// Indexes into `table`, most requests first (ties by key); sorted on first use, since
     /// sorting every window's groups costs more than all the rest of closing it (measured).
     order: std::sync::OnceLock<Vec<u32>>,
@@ -112,7 +114,9 @@ pub struct Windows {
     closed_before: i64,
     max_event_time: Option<i64>,
     late_pending: u64,
+    /// Counters; `by_key` is filled from `key_totals` on [`Windows::sync_totals`].
     totals: RunTotals,
+    key_totals: key_totals::KeyTotals,
 }
 
 impl Windows {
@@ -127,11 +131,13 @@ impl Windows {
             max_event_time: None,
             late_pending: 0,
             totals: RunTotals::default(),
+            key_totals: key_totals::KeyTotals::new(),
         }
     }
 
     /// A snapshot of the whole state.
-    pub fn snapshot(&self) -> WindowsSnapshot {
+    pub fn snapshot(&mut self) -> WindowsSnapshot {
+        self.sync_totals();
         WindowsSnapshot {
             open: self
                 .open
@@ -161,11 +167,18 @@ impl Windows {
         self.closed_before = s.closed_before;
         self.max_event_time = s.max_event_time;
         self.late_pending = s.late_pending;
+        self.key_totals.reset(s.totals.by_key.clone());
         self.totals = s.totals;
     }
 
-    /// Whole-run totals so far.
+    /// Whole-run counters so far; `by_key` is as of the last [`Windows::sync_totals`].
     pub fn totals(&self) -> &RunTotals {
+        &self.totals
+    }
+
+    /// Whole-run totals with the per-key totals brought up to date (waits for their thread).
+    pub fn sync_totals(&mut self) -> &RunTotals {
+        self.totals.by_key = self.key_totals.get();
         &self.totals
     }
 
@@ -180,13 +193,12 @@ impl Windows {
         // Each group goes straight into its window's table, reusing its stored hash.
         let mut last: Option<(i64, &mut OpenWindow)> = None;
         let closed_before = self.closed_before;
+        let mut late = GroupTable::default();
         for (hash, window, key, agg) in p.groups.entries() {
             if window < closed_before {
                 self.late_pending += agg.requests;
                 self.totals.late += agg.requests;
-                self.totals
-                    .by_key
-                    .merge_entry(crate::agg::group_hash(0, key), 0, key, agg);
+                late.merge_entry(hash, window, key, agg);
                 continue;
             }
             let w = match last.take() {
@@ -195,6 +207,9 @@ impl Windows {
             };
             w.groups.merge_entry(hash, window, key, agg);
             last = Some((window, w));
+        }
+        if !late.is_empty() {
+            self.key_totals.add(std::sync::Arc::new(late));
         }
         for (win, h) in p.latency {
             if win < self.closed_before {
@@ -251,7 +266,6 @@ impl Windows {
         for (_, _, a) in w.groups.iter() {
             totals.merge(a);
         }
-        self.totals.by_key.merge_into_window(&w.groups, 0);
         let end = self.spec.end_of(start);
         let alerts = alerts::detect(
             &self.thresholds,
@@ -266,7 +280,11 @@ impl Windows {
             end,
             event_time: matches!(self.spec, WindowSpec::Tumbling { .. }),
             totals,
-            table: w.groups,
+            table: {
+                let table = std::sync::Arc::new(w.groups);
+                self.key_totals.add(table.clone());
+                table
+            },
             order: std::sync::OnceLock::new(),
             latency: w.latency,
             late: std::mem::take(&mut self.late_pending),

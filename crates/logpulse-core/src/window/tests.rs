@@ -32,7 +32,7 @@ fn tumbling_closes_on_watermark_and_counts_late() {
     assert_eq!(out.len(), 1);
     assert_eq!(w.totals().records, 5);
     assert_eq!(w.totals().late, 1);
-    assert_eq!(w.totals().by_key.get(0, "a").unwrap().requests, 3);
+    assert_eq!(w.sync_totals().by_key.get(0, "a").unwrap().requests, 3);
 }
 
 #[test]
