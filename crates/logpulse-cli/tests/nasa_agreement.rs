@@ -40,20 +40,20 @@ fn tsv_expected(text: &str) -> PerClient {
     m
 }
 
+/// The TSV sample's header and first 2,000 rows: the same requests as the CLF sample.
+fn tsv_first_2000() -> String {
+    let full = String::from_utf8(gunzip(
+        &repo().join("samples/nasa_19950701_first10000.tsv.gz"),
+    ))
+    .unwrap();
+    full.lines().take(2001).map(|l| format!("{l}\n")).collect()
+}
+
 #[test]
 fn clf_and_tsv_samples_agree_with_each_other_and_with_an_independent_count() {
     let clf_path = repo().join("samples/nasa_jul95_first2000.log.gz");
     let clf_text = String::from_utf8(gunzip(&clf_path)).unwrap();
-    // The TSV's header and its first 2,000 rows: the same requests as the CLF sample.
-    let tsv_full = String::from_utf8(gunzip(
-        &repo().join("samples/nasa_19950701_first10000.tsv.gz"),
-    ))
-    .unwrap();
-    let tsv_text: String = tsv_full
-        .lines()
-        .take(2001)
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let tsv_text = tsv_first_2000();
     let (_d, tsv_path) = temp_file("nasa2000.tsv", tsv_text.as_bytes());
 
     let (clf, out) = run_summary(&[clf_path.to_str().unwrap()], None);
@@ -97,15 +97,7 @@ fn clf_and_tsv_samples_agree_with_each_other_and_with_an_independent_count() {
 fn window_results_agree_between_formats() {
     let dir = tempfile::tempdir().unwrap();
     let clf_path = repo().join("samples/nasa_jul95_first2000.log.gz");
-    let tsv_full = String::from_utf8(gunzip(
-        &repo().join("samples/nasa_19950701_first10000.tsv.gz"),
-    ))
-    .unwrap();
-    let tsv_text: String = tsv_full
-        .lines()
-        .take(2001)
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let tsv_text = tsv_first_2000();
     let tsv_path = dir.path().join("t.tsv");
     std::fs::write(&tsv_path, tsv_text).unwrap();
     let mut windows = Vec::new();

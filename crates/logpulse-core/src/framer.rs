@@ -192,6 +192,23 @@ impl Framer {
         }
     }
 
+    /// Frames all of `data`, fed in pieces of `piece` bytes, into batches kept in memory (tests,
+    /// benchmarks). The pool must hold every batch at once plus one.
+    pub fn frame_all(mut self, data: &[u8], piece: usize) -> Vec<Batch> {
+        let mut out = Vec::new();
+        for chunk in data.chunks(piece.max(1)) {
+            self.push_each(chunk, &mut |b| {
+                out.push(b);
+                true
+            });
+        }
+        self.finish();
+        while let Some(b) = self.pop() {
+            out.push(b);
+        }
+        out
+    }
+
     /// Takes the next finished batch, if any. Batches are cut lazily, one per call, so a
     /// source that sends each batch before popping the next holds at most two buffers.
     pub fn pop(&mut self) -> Option<Batch> {
@@ -368,20 +385,7 @@ mod tests {
     use super::*;
 
     fn frame(input: &[u8], cfg: FramerConfig, cap: usize, chunk: usize) -> Vec<Batch> {
-        let pool = BufferPool::heap(64, cap);
-        let mut f = Framer::new(pool, cfg, "test".into());
-        let mut out = Vec::new();
-        for piece in input.chunks(chunk.max(1)) {
-            f.push_each(piece, &mut |b| {
-                out.push(b);
-                true
-            });
-        }
-        f.finish();
-        while let Some(b) = f.pop() {
-            out.push(b);
-        }
-        out
+        Framer::new(BufferPool::heap(64, cap), cfg, "test".into()).frame_all(input, chunk)
     }
 
     fn lines_of(batches: &[Batch]) -> Vec<Vec<u8>> {

@@ -84,19 +84,7 @@ fn ms(d: Duration) -> f64 {
 /// Frames `data` into batches once (for the backend-only measurement).
 fn preframe(data: &[u8], a: &BenchArgs, pool: BufferPool) -> Vec<Batch> {
     let cfg = setup::pipeline_config(&a.job);
-    let mut f = Framer::new(pool, cfg.framing, "bench".into());
-    let mut out = Vec::new();
-    for chunk in data.chunks(4 << 20) {
-        f.push_each(chunk, &mut |b| {
-            out.push(b);
-            true
-        });
-    }
-    f.finish();
-    while let Some(b) = f.pop() {
-        out.push(b);
-    }
-    out
+    Framer::new(pool, cfg.framing, "bench".into()).frame_all(data, 4 << 20)
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
