@@ -131,6 +131,20 @@ pub trait Sink {
     fn checkpoint(&mut self) -> std::io::Result<Option<(String, u64)>> {
         Ok(None)
     }
+    /// Positions this sink tracks itself, saved with the checkpoint next to the sources' (the
+    /// Kafka commit sink: `kafka:<topic>/<partition>` -> next offset of everything merged).
+    fn checkpoint_sources(&mut self) -> Vec<(String, SourcePosition)> {
+        Vec::new()
+    }
+    /// The checkpoint covering everything delivered so far is durable (Kafka commits here).
+    fn checkpoint_saved(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Asks for a checkpoint after this batch even if the interval is not up (a Kafka
+    /// rebalance waiting for its partitions' offsets to become durable).
+    fn checkpoint_wanted(&self) -> bool {
+        false
+    }
 }
 
 /// Pipeline settings.
@@ -199,15 +213,22 @@ impl Checkpointer {
                 outputs.insert(name, len);
             }
         }
+        let mut sources = self.positions.clone();
+        for s in sinks.iter_mut() {
+            sources.extend(s.checkpoint_sources());
+        }
         Checkpoint {
             version: crate::checkpoint::VERSION,
             job: self.cfg.job.clone(),
-            sources: self.positions.clone(),
+            sources,
             windows: windows.snapshot(),
             outputs,
         }
         .save(&self.cfg.path)?;
         self.last = Instant::now();
+        for s in sinks.iter_mut() {
+            s.checkpoint_saved()?;
+        }
         Ok(())
     }
 }
@@ -311,7 +332,7 @@ pub fn run(
                     let mut r = deliver(&mut windows, p, &st, sinks);
                     if let (Ok(()), Some(c)) = (&r, checkpointer.as_mut()) {
                         c.note(&st);
-                        if c.due() {
+                        if c.due() || sinks.iter().any(|s| s.checkpoint_wanted()) {
                             r = c.save(&mut windows, sinks);
                         }
                     }

@@ -138,6 +138,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
 
     if let Some(k) = &kafka {
+        if a.checkpoint.is_some() {
+            // Offsets in the checkpoint, committed after it; resume at the checkpoint's.
+            k.checkpointing(resume.as_ref());
+        }
         sources.push(Box::new(k.source()));
     }
     let key_name = plan.key.name();

@@ -1,6 +1,8 @@
 //! Offsets move only after results are durable: [`PartialTap`] learns which batch (by its
 //! sequence number) covers which offsets and, in worker mode, publishes each batch's partial;
-//! [`CommitSink`], last among the sinks, flushes the producer and then commits.
+//! [`CommitSink`], last among the sinks, flushes the producer and then commits. With
+//! `--checkpoint` it commits only once the checkpoint covering the batches is saved, and gives
+//! the checkpoint each partition's next offset (`kafka:<topic>/<partition>`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use logpulse_core::agg::Partial;
 use logpulse_core::backend::BackendError;
 use logpulse_core::batch::{Batch, BufferPool};
+use logpulse_core::checkpoint::SourcePosition;
 use logpulse_core::pipeline::{BatchStats, Sink};
 use logpulse_core::window::RunTotals;
 use logpulse_core::Backend;
@@ -85,11 +88,16 @@ impl Backend for PartialTap {
 /// Commits offsets of merged batches once everything produced for them is acknowledged.
 pub struct CommitSink {
     shared: Arc<Shared>,
+    /// The run ended: the final checkpoint's commit is synchronous.
+    finished: bool,
 }
 
 impl CommitSink {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        CommitSink { shared }
+        CommitSink {
+            shared,
+            finished: false,
+        }
     }
 
     fn commit(&self, mode: CommitMode) -> std::io::Result<()> {
@@ -125,7 +133,11 @@ impl Sink for CommitSink {
     fn batch(&mut self, stats: &BatchStats, _totals: &RunTotals) -> std::io::Result<()> {
         // Everything this batch produced was queued by the sinks before this one.
         self.flush()?;
-        if self.shared.coord.ledger.mark_durable(stats.seq) {
+        let ledger = &self.shared.coord.ledger;
+        if self.shared.coord.checkpointing() {
+            // Durable (and committed) once the checkpoint holding its windows is saved.
+            ledger.mark_merged(stats.seq);
+        } else if ledger.mark_durable(stats.seq) {
             self.commit(CommitMode::Async)?;
         }
         Ok(())
@@ -133,6 +145,54 @@ impl Sink for CommitSink {
 
     fn finish(&mut self, _totals: &RunTotals, _elapsed: Duration) -> std::io::Result<()> {
         self.flush()?;
+        if self.shared.coord.checkpointing() {
+            // The pipeline saves a last checkpoint next, then `checkpoint_saved` commits.
+            self.finished = true;
+            return Ok(());
+        }
         self.commit(CommitMode::Sync)
+    }
+
+    fn checkpoint_sources(&mut self) -> Vec<(String, SourcePosition)> {
+        if !self.shared.coord.checkpointing() {
+            return Vec::new();
+        }
+        let topic = &self.shared.cfg.topic;
+        self.shared
+            .coord
+            .ledger
+            .positions()
+            .into_iter()
+            .map(|(p, o)| {
+                let pos = SourcePosition {
+                    offset: o as u64,
+                    next_line: 0,
+                };
+                (super::partition_source(topic, p), pos)
+            })
+            .collect()
+    }
+
+    fn checkpoint_saved(&mut self) -> std::io::Result<()> {
+        let coord = &self.shared.coord;
+        if !coord.checkpointing() {
+            return Ok(());
+        }
+        coord.ledger.make_durable();
+        coord
+            .want_checkpoint
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.commit(if self.finished {
+            CommitMode::Sync
+        } else {
+            CommitMode::Async
+        })
+    }
+
+    fn checkpoint_wanted(&self) -> bool {
+        self.shared
+            .coord
+            .want_checkpoint
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -1,13 +1,14 @@
 //! The consumer's callbacks: rebalances (drain, then commit, before partitions go), errors
 //! (reported while they last: an unreachable broker is said, not hidden) and commit results.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::{KafkaError as RdError, KafkaResult};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::ledger::Ledger;
@@ -27,6 +28,15 @@ pub(crate) struct Coord {
     pub assigned: Mutex<BTreeSet<i32>>,
     /// Set once any assignment arrived (the group was joined).
     pub joined: AtomicBool,
+    /// `--checkpoint`: offsets become durable (and are committed) only once a checkpoint
+    /// covering them is saved.
+    pub checkpointing: AtomicBool,
+    /// A revoke waits for a checkpoint: the pipeline is asked for one after the next batch.
+    pub want_checkpoint: AtomicBool,
+    /// Where to start each partition when it is assigned: the checkpoint's offset where it is
+    /// ahead of the group's committed one (see [`super::KafkaJob::checkpointing`]). A
+    /// partition leaves this map when revoked: from then on the group's offset is the truth.
+    pub resume: Mutex<BTreeMap<i32, i64>>,
 }
 
 impl Coord {
@@ -37,7 +47,14 @@ impl Coord {
             ingest: Mutex::new(None),
             assigned: Mutex::new(BTreeSet::new()),
             joined: AtomicBool::new(false),
+            checkpointing: AtomicBool::new(false),
+            want_checkpoint: AtomicBool::new(false),
+            resume: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    pub fn checkpointing(&self) -> bool {
+        self.checkpointing.load(Ordering::Relaxed)
     }
 
     pub fn assigned(&self) -> BTreeSet<i32> {
@@ -83,12 +100,18 @@ impl GroupContext {
             }
         };
         let drained = match &stopping {
+            Some(out) if self.coord.checkpointing() => self.wait_checkpointed(|| out.stopping()),
             Some(out) => self
                 .coord
                 .ledger
                 .wait_drained(REVOKE_LIMIT, || out.stopping()),
             None => true,
         };
+        self.coord
+            .resume
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|p, _| !parts.contains(p));
         let offsets = self.coord.ledger.take_revoked(parts);
         if !offsets.is_empty() {
             let mut tpl = TopicPartitionList::new();
@@ -116,7 +139,91 @@ impl GroupContext {
     }
 }
 
+impl GroupContext {
+    /// Checkpoint mode: waits until a saved checkpoint covers every batch sent. The pipeline
+    /// is asked for a checkpoint after its next batch; if every batch was already merged, an
+    /// empty batch is sent so that there is a next one.
+    fn wait_checkpointed(&self, give_up: impl Fn() -> bool) -> bool {
+        let t0 = Instant::now();
+        let ledger = &self.coord.ledger;
+        self.coord.want_checkpoint.store(true, Ordering::Relaxed);
+        let mut ticked = false;
+        loop {
+            let (sent, merged, durable) = ledger.counts();
+            if durable >= sent {
+                return true;
+            }
+            if merged >= sent && !ticked {
+                ticked = true;
+                let mut g = self.coord.ingest.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(ing) = g.as_mut() {
+                    if !ing.tick() {
+                        return false;
+                    }
+                }
+            }
+            if give_up() || t0.elapsed() >= REVOKE_LIMIT {
+                return false;
+            }
+            ledger.wait_change(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts resumed partitions at their checkpointed offsets.
+    fn resume_offsets(&self, tpl: &mut TopicPartitionList) {
+        let resume = self.coord.resume.lock().unwrap_or_else(|p| p.into_inner());
+        for p in self.partitions(tpl) {
+            if let Some(o) = resume.get(&p) {
+                if let Err(e) = tpl.set_partition_offset(&self.coord.topic, p, Offset::Offset(*o)) {
+                    eprintln!("logpulse: kafka: resuming partition {p} at {o}: {e}");
+                }
+            }
+        }
+    }
+}
+
 impl ConsumerContext for GroupContext {
+    /// As rdkafka's default (eager protocol: assign / unassign), but an assignment starts
+    /// resumed partitions at their checkpointed offsets instead of the group's.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.resume_offsets(tpl);
+                self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            other => {
+                if other == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS {
+                    self.pre_rebalance(consumer, &Rebalance::Revoke(tpl));
+                } else {
+                    let code: rdkafka::types::RDKafkaErrorCode = other.into();
+                    self.pre_rebalance(consumer, &Rebalance::Error(RdError::Rebalance(code)));
+                }
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+        };
+        if let Err(e) = result {
+            eprintln!("logpulse: kafka: applying the rebalance: {e}");
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(tpl) => {

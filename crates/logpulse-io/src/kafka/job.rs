@@ -1,8 +1,10 @@
 //! A Kafka job: one consumer (group member), one producer if anything is produced, and the
 //! offset ledger they share. The CLI builds one and takes its source, sinks and tap from it.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use logpulse_core::checkpoint::Checkpoint;
 use logpulse_core::Backend;
 use rdkafka::consumer::BaseConsumer;
 
@@ -57,6 +59,29 @@ impl KafkaJob {
     /// The job's settings.
     pub fn config(&self) -> &KafkaConfig {
         &self.shared.cfg
+    }
+
+    /// `--checkpoint`: offsets are committed only once a saved checkpoint covers them, the
+    /// checkpoint records each partition's next offset, and, resuming from `resume`, each
+    /// checkpointed partition starts at its offset there (or at the group's committed offset
+    /// where that is later). Call before the source runs.
+    pub fn checkpointing(&self, resume: Option<&Checkpoint>) {
+        let coord = &self.shared.coord;
+        coord.checkpointing.store(true, Ordering::Relaxed);
+        let Some(c) = resume else {
+            return;
+        };
+        let prefix = super::partition_source(&self.shared.cfg.topic, 0);
+        let prefix = &prefix[..prefix.len() - 1];
+        let mut r = coord.resume.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, pos) in &c.sources {
+            if let Some(p) = name
+                .strip_prefix(prefix)
+                .and_then(|p| p.parse::<i32>().ok())
+            {
+                r.insert(p, pos.offset as i64);
+            }
+        }
     }
 
     /// The source (use one per job).

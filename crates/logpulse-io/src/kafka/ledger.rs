@@ -3,8 +3,10 @@
 //! The source registers, per batch, the next offset of every partition whose messages the batch
 //! completes (keyed by the batch's stream position, because the pipeline numbers batches only
 //! when they are sent); [`super::PartialTap`] re-keys the entry by the batch's sequence number;
-//! [`super::CommitSink`] marks it durable once the batch was merged and the outputs flushed.
-//! Batches are merged in sequence order, so "durable" offsets only ever move forward.
+//! [`super::CommitSink`] marks it merged once the batch's results reached the sinks, and durable
+//! once they are safe: at once without `--checkpoint` (the outputs were flushed), or when the
+//! checkpoint covering the batch has been saved. Batches are merged in sequence order, so
+//! merged and durable offsets only ever move forward.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -22,6 +24,13 @@ struct Inner {
     by_seq: HashMap<u64, Offsets>,
     /// Batches the source sent.
     sent: u64,
+    /// Batches merged into the windows.
+    merged_batches: u64,
+    /// Next offset per partition merged but not yet durable (checkpoint mode).
+    merged: BTreeMap<i32, i64>,
+    /// Next offset per partition of everything merged so far (and resumed from): what a
+    /// checkpoint records.
+    positions: BTreeMap<i32, i64>,
     /// Batches whose results are durable.
     durable_batches: u64,
     /// Next offset per partition whose results are durable and not yet committed.
@@ -76,20 +85,74 @@ impl Ledger {
         g.by_seq.insert(seq, offsets);
     }
 
-    /// Batch `seq`'s results are durable. Returns false if it is not a Kafka batch.
-    pub fn mark_durable(&self, seq: u64) -> bool {
-        let mut g = self.lock();
+    /// Batch `seq` was merged into the windows. Returns false if it is not a Kafka batch.
+    pub fn mark_merged(&self, seq: u64) -> bool {
+        let mut guard = self.lock();
+        let g = &mut *guard;
         let Some(offsets) = g.by_seq.remove(&seq) else {
             return false;
         };
         for (p, o) in offsets {
+            for m in [&mut g.merged, &mut g.positions] {
+                let e = m.entry(p).or_insert(o);
+                *e = (*e).max(o);
+            }
+        }
+        g.merged_batches += 1;
+        drop(guard);
+        self.cv.notify_all();
+        true
+    }
+
+    /// Everything merged so far is durable (its checkpoint was saved).
+    pub fn make_durable(&self) {
+        let mut g = self.lock();
+        for (p, o) in std::mem::take(&mut g.merged) {
             let e = g.durable.entry(p).or_insert(o);
             *e = (*e).max(o);
         }
-        g.durable_batches += 1;
+        g.durable_batches = g.merged_batches;
         drop(g);
         self.cv.notify_all();
+    }
+
+    /// Batch `seq`'s results are durable. Returns false if it is not a Kafka batch.
+    pub fn mark_durable(&self, seq: u64) -> bool {
+        if !self.mark_merged(seq) {
+            return false;
+        }
+        self.make_durable();
         true
+    }
+
+    /// Offsets restored from a checkpoint: already durable, to be committed with the next
+    /// commit, and part of every later checkpoint.
+    pub fn seed(&self, offsets: &BTreeMap<i32, i64>) {
+        let mut guard = self.lock();
+        let g = &mut *guard;
+        for (p, o) in offsets {
+            for m in [&mut g.durable, &mut g.positions] {
+                let e = m.entry(*p).or_insert(*o);
+                *e = (*e).max(*o);
+            }
+        }
+    }
+
+    /// Next offset per partition of everything merged (see [`Inner::positions`]).
+    pub fn positions(&self) -> BTreeMap<i32, i64> {
+        self.lock().positions.clone()
+    }
+
+    /// (batches sent, merged, durable).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let g = self.lock();
+        (g.sent, g.merged_batches, g.durable_batches)
+    }
+
+    /// Waits until a batch is merged or made durable, or `limit` passes.
+    pub fn wait_change(&self, limit: Duration) {
+        let g = self.lock();
+        let _ = self.cv.wait_timeout(g, limit);
     }
 
     /// Durable offsets to commit (all partitions, or only `only`), removed from the ledger:
@@ -160,5 +223,24 @@ mod tests {
         assert_eq!(l.take_revoked(&[0, 1]), BTreeMap::from([(0, 20), (1, 5)]));
         assert!(l.take_durable().is_empty());
         assert!(l.take_revoked(&[0, 1]).is_empty());
+    }
+
+    #[test]
+    fn with_checkpoints_merged_offsets_wait_for_the_save() {
+        let l = Ledger::default();
+        l.seed(&BTreeMap::from([(3, 40)]));
+        l.register(0, vec![(0, 10)]);
+        l.assign_seq(0, 0);
+        assert!(l.mark_merged(0));
+        assert_eq!(l.counts(), (1, 1, 0));
+        assert_eq!(l.positions(), BTreeMap::from([(0, 10), (3, 40)]));
+        assert_eq!(
+            l.take_durable(),
+            BTreeMap::from([(3, 40)]),
+            "only the seeded"
+        );
+        l.make_durable();
+        assert_eq!(l.counts(), (1, 1, 1));
+        assert_eq!(l.take_durable(), BTreeMap::from([(0, 10)]));
     }
 }

@@ -31,6 +31,12 @@ pub use job::KafkaJob;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 
+/// The checkpoint's name for a partition's position: `kafka:<topic>/<partition>` (its offset is
+/// the partition's next offset to read).
+pub fn partition_source(topic: &str, partition: i32) -> String {
+    format!("kafka:{topic}/{partition}")
+}
+
 /// A Kafka operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {

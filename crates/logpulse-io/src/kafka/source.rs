@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use logpulse_core::batch::{Batch, BufferPool};
+use logpulse_core::batch::{Batch, BufferPool, Origin};
 use logpulse_core::framer::{Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 use rdkafka::consumer::Consumer;
@@ -32,6 +32,7 @@ pub(crate) struct Ingest {
     out: BatchSender,
     coord: Arc<Coord>,
     ready: Vec<Batch>,
+    name: Arc<str>,
 }
 
 impl Ingest {
@@ -61,6 +62,26 @@ impl Ingest {
     pub fn flush(&mut self) -> bool {
         self.framer.flush();
         self.send_ready()
+    }
+
+    /// Sends an empty batch (no offsets): gives the pipeline a batch after which to write the
+    /// checkpoint a revoke waits for. False when the run is stopping.
+    pub fn tick(&mut self) -> bool {
+        if !self.flush() {
+            return false;
+        }
+        let (offset, first_line) = self.framer.position();
+        let origin = Origin {
+            source: self.name.clone(),
+            first_line,
+            offset,
+        };
+        self.coord.ledger.register(offset, Vec::new());
+        if !self.out.send(Batch::from_bytes(0, Vec::new(), origin)) {
+            self.coord.ledger.unregister(offset);
+            return false;
+        }
+        true
     }
 
     /// End of the stream: sends everything.
@@ -189,6 +210,39 @@ impl KafkaSource {
     }
 }
 
+impl KafkaSource {
+    /// Checkpoint mode, resuming: each checkpointed partition starts at the later of its
+    /// checkpointed offset and the group's committed one (a later committed offset means
+    /// another member of the group read on after this checkpoint). Those offsets are durable
+    /// already: they are committed with the next commit.
+    fn resume_from_checkpoint(&self) -> Result<BTreeMap<i32, i64>, SourceError> {
+        let coord = &self.shared.coord;
+        let topic = &self.shared.cfg.topic;
+        let mut resume = coord.resume.lock().unwrap_or_else(|p| p.into_inner());
+        if resume.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        let mut tpl = TopicPartitionList::new();
+        for p in resume.keys() {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = self
+            .shared
+            .consumer
+            .committed_offsets(tpl, Duration::from_secs(30))
+            .map_err(|e| Self::err(format!("committed offsets of {topic}"), e))?;
+        for (p, o) in resume.iter_mut() {
+            if let Some(Offset::Offset(c)) = committed.find_partition(topic, *p).map(|e| e.offset())
+            {
+                *o = (*o).max(c);
+            }
+        }
+        coord.ledger.seed(&resume);
+        eprintln!("logpulse: kafka: resuming {topic} at offsets {:?}", *resume);
+        Ok(resume.clone())
+    }
+}
+
 impl Source for KafkaSource {
     fn run(
         &mut self,
@@ -198,7 +252,7 @@ impl Source for KafkaSource {
     ) -> Result<(), SourceError> {
         let cfg = self.shared.cfg.clone();
         let name: Arc<str> = format!("kafka:{}", cfg.topic).into();
-        let framer = Framer::new(pool.clone(), framing.clone(), name);
+        let framer = Framer::new(pool.clone(), framing.clone(), name.clone());
         *self
             .shared
             .coord
@@ -211,8 +265,12 @@ impl Source for KafkaSource {
             out: out.clone(),
             coord: self.shared.coord.clone(),
             ready: Vec::new(),
+            name,
         });
         let consumer = self.shared.consumer.clone();
+        // Next offset per partition read by this process (for the end-of-topic check); starts
+        // at the checkpoint's offsets when resuming.
+        let mut positions: BTreeMap<i32, i64> = self.resume_from_checkpoint()?;
         consumer
             .subscribe(&[&cfg.topic])
             .map_err(|e| Self::err(format!("subscribing to {}", cfg.topic), e))?;
@@ -220,8 +278,6 @@ impl Source for KafkaSource {
             "logpulse: kafka: joining group {} on {} (topic {})",
             cfg.group, cfg.brokers, cfg.topic
         );
-        // Next offset per partition read by this process (for the end-of-topic check).
-        let mut positions: BTreeMap<i32, i64> = BTreeMap::new();
         let mut last_cut = Instant::now();
         let mut last_msg = Instant::now();
         let mut pending = false;
