@@ -89,10 +89,10 @@ fn produce(
 }
 
 /// Messages/s and lines/s of a bare consumer: poll, touch the payload, count.
-fn bare(bs: &str, topic: &str, lines: u64) -> Res<f64> {
+fn bare(bs: &str, topic: &str, lines: u64, group: &str) -> Res<f64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bs)
-        .set("group.id", "bare")
+        .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
@@ -285,7 +285,7 @@ fn main() -> Res<()> {
         );
     }
     if parts.contains("single") {
-        let bare_rate = bare(&bs, "single", total)?;
+        let bare_rate = bare(&bs, "single", total, "bare")?;
         println!(
             "bare rdkafka consumer (1 line/message): {:.2} M messages/s",
             bare_rate / 1e6
@@ -303,6 +303,11 @@ fn main() -> Res<()> {
             "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of bare",
             single / 1e6,
             100.0 * single / bare_rate
+        );
+        let bare_after = bare(&bs, "single", total, "bare-after")?;
+        println!(
+            "bare rdkafka consumer again, after logpulse: {:.2} M messages/s",
+            bare_after / 1e6
         );
     }
     if !parts.contains("latency") {

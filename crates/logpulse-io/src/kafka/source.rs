@@ -22,6 +22,9 @@ use super::job::Shared;
 /// Longest single wait in `poll`: how quickly a stop request or a linger expiry is noticed.
 const POLL_STEP: Duration = Duration::from_millis(50);
 
+/// Most messages taken in one burst between two looks at the clocks.
+const BURST: usize = 1024;
+
 /// The framer and what it holds: lives in [`Coord`] so the rebalance callback can cut it.
 pub(crate) struct Ingest {
     framer: Framer,
@@ -285,29 +288,57 @@ impl Source for KafkaSource {
             if out.stopping() {
                 break Ok(());
             }
-            let wait = cfg
-                .linger
-                .saturating_sub(last_cut.elapsed())
-                .clamp(Duration::from_millis(1), POLL_STEP);
-            match consumer.poll(wait) {
-                Some(Ok(m)) => {
-                    let (p, o) = (m.partition(), m.offset());
-                    let payload = m.payload().unwrap_or_default();
-                    match self.with_ingest(|ing| ing.push(p, o, payload)) {
-                        Some(true) => {}
-                        _ => break Ok(()),
+            // Nothing buffered: wait a whole step (no 1 ms wake-ups while idle). Lines
+            // buffered: wake up when their linger is up.
+            let wait = if pending {
+                cfg.linger
+                    .saturating_sub(last_cut.elapsed())
+                    .clamp(Duration::from_millis(1), POLL_STEP)
+            } else {
+                POLL_STEP
+            };
+            // A burst: the first message may be waited for, the rest are taken while queued,
+            // so the clocks below are read once per burst rather than per message.
+            let mut got = 0usize;
+            let mut failed = None;
+            let mut stopped = false;
+            let mut next = consumer.poll(wait);
+            while let Some(r) = next {
+                match r {
+                    Ok(m) => {
+                        let (p, o) = (m.partition(), m.offset());
+                        let payload = m.payload().unwrap_or_default();
+                        if self.with_ingest(|ing| ing.push(p, o, payload)) != Some(true) {
+                            stopped = true;
+                            break;
+                        }
+                        positions.insert(p, o + 1);
+                        got += 1;
                     }
-                    positions.insert(p, o + 1);
-                    last_msg = Instant::now();
+                    Err(e) => {
+                        eprintln!("logpulse: kafka: consuming {}: {e}", cfg.topic);
+                        if matches!(e.rdkafka_error_code(), Some(c) if is_fatal(c)) {
+                            failed = Some(Self::err(format!("consuming {}", cfg.topic), e));
+                        }
+                        break;
+                    }
+                }
+                if got >= BURST {
+                    break;
+                }
+                next = consumer.poll(Duration::ZERO);
+            }
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            if stopped {
+                break Ok(());
+            }
+            if got > 0 {
+                last_msg = Instant::now();
+                if !pending {
                     pending = true;
                 }
-                Some(Err(e)) => {
-                    eprintln!("logpulse: kafka: consuming {}: {e}", cfg.topic);
-                    if matches!(e.rdkafka_error_code(), Some(c) if is_fatal(c)) {
-                        break Err(Self::err(format!("consuming {}", cfg.topic), e));
-                    }
-                }
-                None => {}
             }
             if pending && last_cut.elapsed() >= cfg.linger {
                 if self.with_ingest(|ing| ing.flush()) != Some(true) {
