@@ -244,3 +244,29 @@ mod tests {
         assert_eq!(l.take_durable(), BTreeMap::from([(0, 10)]));
     }
 }
+
+#[cfg(test)]
+mod empty_batch {
+    use std::sync::Arc;
+
+    use logpulse_core::batch::{Batch, BufferPool, Origin};
+    use logpulse_core::plan::Plan;
+    use logpulse_core::{Backend, CpuBackend, Format};
+
+    /// A revoke in checkpoint mode may send an empty batch (`Ingest::tick`): the CPU backend
+    /// turns it into an empty partial.
+    #[test]
+    fn the_cpu_backend_takes_an_empty_batch() {
+        let plan = Arc::new(Plan::reference(Format::preset("nasa_tsv").expect("preset")));
+        let mut cpu = CpuBackend::new(plan, 2, BufferPool::heap(2, 1 << 20)).expect("backend");
+        let origin = Origin {
+            source: "kafka:t".into(),
+            first_line: 1,
+            offset: 0,
+        };
+        let p = cpu
+            .process(Batch::from_bytes(3, Vec::new(), origin))
+            .expect("partial");
+        assert_eq!((p.seq, p.lines, p.records), (3, 0, 0));
+    }
+}
