@@ -46,19 +46,21 @@ pub struct Alert {
 }
 
 /// Alerts of one window's groups, ordered by key, then traffic, MB, errors by status (a
-/// deterministic order, whatever order the groups come in).
+/// deterministic order, whatever order the groups come in). Keys come as bytes (valid UTF-8,
+/// as every table key) and are converted only for the groups that raise an alert: checking
+/// every key of every closed window cost a third of the windows stage (callgrind).
 pub fn detect<'a>(
     t: &Thresholds,
     start: i64,
     end: i64,
-    groups: impl Iterator<Item = (&'a str, &'a Agg)>,
+    groups: impl Iterator<Item = (&'a [u8], &'a Agg)>,
 ) -> Vec<Alert> {
     let mut out = Vec::new();
-    let mut push = |key: &str, kind, value: f64, threshold: f64| {
+    let mut push = |key: &[u8], kind, value: f64, threshold: f64| {
         out.push(Alert {
             window_start: start,
             window_end: end,
-            key: key.into(),
+            key: String::from_utf8_lossy(key).into(),
             kind,
             value,
             threshold,

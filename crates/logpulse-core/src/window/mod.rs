@@ -190,25 +190,27 @@ impl Windows {
     /// Merges a partial, returning the windows this closes (oldest first).
     pub fn absorb(&mut self, p: Partial) -> Vec<WindowResult> {
         self.totals.add_partial(&p);
-        // Each group goes straight into its window's table, reusing its stored hash.
-        let mut last: Option<(i64, &mut OpenWindow)> = None;
+        // The partial's table is moved apart by window (its aggregates are not copied); a window
+        // not open yet takes its part as it is, an open one merges it.
         let closed_before = self.closed_before;
-        let mut late = GroupTable::default();
-        for (hash, window, key, agg) in p.groups.entries() {
-            if window < closed_before {
-                self.late_pending += agg.requests;
-                self.totals.late += agg.requests;
-                late.merge_entry(hash, window, key, agg);
-                continue;
+        let (parts, late) = p.groups.split_windows(|w| w < closed_before);
+        for (window, part) in parts {
+            match self.open.entry(window) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(OpenWindow {
+                        groups: part,
+                        latency: None,
+                    });
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    o.get_mut().groups.merge_owned(part)
+                }
             }
-            let w = match last.take() {
-                Some((lw, w)) if lw == window => w,
-                _ => self.open.entry(window).or_default(),
-            };
-            w.groups.merge_entry(hash, window, key, agg);
-            last = Some((window, w));
         }
         if !late.is_empty() {
+            let n: u64 = late.entries().map(|(_, _, _, a)| a.requests).sum();
+            self.late_pending += n;
+            self.totals.late += n;
             self.key_totals.add(std::sync::Arc::new(late));
         }
         for (win, h) in p.latency {
@@ -263,7 +265,7 @@ impl Windows {
 
     fn result(&mut self, start: i64, w: OpenWindow) -> WindowResult {
         let mut totals = Agg::default();
-        for (_, _, a) in w.groups.iter() {
+        for (_, _, _, a) in w.groups.entries() {
             totals.merge(a);
         }
         let end = self.spec.end_of(start);
@@ -271,7 +273,7 @@ impl Windows {
             &self.thresholds,
             start,
             end,
-            w.groups.iter().map(|(_, k, a)| (k, a)),
+            w.groups.entries().map(|(_, _, k, a)| (k, a)),
         );
         self.totals.windows += 1;
         self.totals.alerts += alerts.len() as u64;
