@@ -123,7 +123,7 @@ extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
                    u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
                    LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
-                   LpReject* rejects, i64 batch_seq, u32 smem_bytes) {
+                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[2 + 16]; // records, directives, rejects by code
     __shared__ i64 s_max;
@@ -161,7 +161,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         const u8* L = staged ? smem + (ls - a) : bytes + ls;
         int n = (int)raw;
         if (n > 0 && L[n - 1] == '\r') --n;
-        code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r);
+        code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r, w3c, ls);
         if (code == LP_RECORD) {
             w = lp_window_of(r.time, batch_seq);
             if (r.key_off == LP_KEY_NONE) {

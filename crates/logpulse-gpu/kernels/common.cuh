@@ -15,6 +15,7 @@ typedef long long i64;
 #define LP_BAD_BYTES 8
 #define LP_INVALID_UTF8 9
 #define LP_BAD_LATENCY 10
+#define LP_BAD_JSON 11
 // Parser outcomes that are not rejects.
 #define LP_RECORD 0
 #define LP_DIRECTIVE 100
@@ -31,6 +32,19 @@ typedef long long i64;
 #define H_REJECT_COUNTS 8
 #define H_KEY_BYTES 24
 #define H_WORDS 32
+
+// W3C (IIS) logs: the column layouts in force in one batch, from its `#Fields:` directives.
+// Segment k covers the lines starting at byte `start[k]` or later (until the next segment);
+// segment 0 starts at 0 with the layout carried over from earlier batches. `kinds` are field
+// kinds (`LP_F_*`). Mirrored by `W3cLayouts` in src/layout.rs; unused (nseg 0) by other formats.
+#define LP_W3C_SEGS 32
+#define LP_W3C_COLS 64
+struct LpW3c {
+    u32 nseg;
+    u32 start[LP_W3C_SEGS];
+    u32 ncols[LP_W3C_SEGS];
+    u8 kinds[LP_W3C_SEGS][LP_W3C_COLS];
+};
 
 // Key offset meaning "the status was never assigned: the key is the text 000".
 #define LP_KEY_NONE 0xFFFFFFFFu

@@ -45,6 +45,14 @@ struct LpRec {
 #define LP_F_USER_AGENT 17
 #define LP_F_UPSTREAM 18
 #define LP_F_QUERY 19
+#define LP_F_DATE 20
+#define LP_F_TIME_OF_DAY 21
+#define LP_F_TIME_SLASH 22
+#define LP_F_JSON 23
+#define LP_F_LAT_SECS_ADD 24
+
+// The JSON field of JSON formats (json.cuh, after lp_assign): reads L[off..off+len).
+__device__ int lp_json(const u8* L, int off, int len, LpRec& r);
 
 __device__ __forceinline__ void lp_set_key(LpRec& r, int key, u32 off, u32 len) {
     if (key == LP_KEY) {
@@ -72,6 +80,17 @@ __device__ __forceinline__ bool lp_starts(const u8* L, int n, const u8* p, int l
     for (int j = 0; j < len; ++j)
         if (L[j] != p[j]) return false;
     return true;
+}
+
+// First occurrence of `p` (len >= 1) in L[0..n), or -1 (memchr::memmem::find).
+__device__ __forceinline__ int lp_memmem(const u8* L, int n, const u8* p, int len) {
+    for (int i = 0; i + len <= n; ++i) {
+        if (L[i] != p[0]) continue;
+        int j = 1;
+        while (j < len && L[i + j] == p[j]) ++j;
+        if (j == len) return i;
+    }
+    return -1;
 }
 
 // First `c` in L[from..to), or -1.
@@ -262,7 +281,32 @@ __device__ __forceinline__ int lp_assign(int kind, const u8* L, int off, int len
     case LP_F_REFERER: lp_set_key(r, LP_KEY_REFERER, off, len); break;
     case LP_F_USER_AGENT: lp_set_key(r, LP_KEY_USER_AGENT, off, len); break;
     case LP_F_UPSTREAM: lp_set_key(r, LP_KEY_UPSTREAM, off, len); break;
-    default: break; // Skip, Protocol, Query: not needed by any key or measure
+    case LP_F_DATE: {
+        i64 d;
+        if (!lp_parse_date(v, len, &d)) return LP_BAD_TIME;
+        r.time += d;
+        break;
+    }
+    case LP_F_TIME_OF_DAY: {
+        i64 t;
+        if (!lp_parse_time_of_day(v, len, &t)) return LP_BAD_TIME;
+        r.time += t;
+        break;
+    }
+    case LP_F_TIME_SLASH: if (!lp_parse_slash(v, len, &r.time)) return LP_BAD_TIME; break;
+    case LP_F_LAT_SECS_ADD: {
+        if (!((len == 1 && v[0] == '-') || (len == 2 && v[0] == '-' && v[1] == '1'))) {
+            u64 us;
+            if (!lp_secs_us(v, len, &us)) return LP_BAD_LATENCY;
+            u64 base = r.has_lat ? r.lat : 0;
+            u64 sum = base + us;
+            r.lat = sum < base ? ~0ull : sum; // saturating_add
+            r.has_lat = true;
+        }
+        break;
+    }
+    // Skip, Protocol, Query: not needed by any key or measure; Json: read by lp_field.
+    default: break;
     }
     return 0;
 }
@@ -291,7 +335,7 @@ __device__ __forceinline__ int lp_field(const u8* L, int n, int& pos, int kind, 
     } else {
         len = n - pos;
     }
-    int c = lp_assign(kind, L, pos, len, r);
+    int c = kind == LP_F_JSON ? lp_json(L, pos, len, r) : lp_assign(kind, L, pos, len, r);
     if (c) return c;
     pos += len;
     return 0;

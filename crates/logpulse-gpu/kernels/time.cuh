@@ -145,3 +145,40 @@ __device__ bool lp_parse_epoch(const u8* b, int n, i64* out) {
     *out = v;
     return true;
 }
+
+// parse_date: `2015-10-17`, seconds of that day's midnight (IIS `date`, added to `time`).
+__device__ bool lp_parse_date(const u8* b, int n, i64* out) {
+    if (n != 10 || b[4] != '-' || b[7] != '-') return false;
+    u32 y, m, d;
+    if (!lp_digits(b, 4, &y) || !lp_digits(b + 5, 2, &m) || !lp_digits(b + 8, 2, &d)) return false;
+    if (!lp_valid_date(y, m, d)) return false;
+    *out = lp_days_from_civil((i64)y, m, d) * 86400;
+    return true;
+}
+
+// parse_time_of_day: `16:27:13` with an optional fraction, in seconds.
+__device__ bool lp_parse_time_of_day(const u8* b, int n, i64* out) {
+    if (n < 8) return false;
+    int k = lp_skip_fraction(b + 8, n - 8);
+    if (k < 0 || 8 + k != n) return false;
+    i64 t = lp_hms(b);
+    if (t < 0) return false;
+    *out = t;
+    return true;
+}
+
+// parse_slash: `2024/01/23 23:27:57.060` (Caddy's console encoder), taken as UTC.
+__device__ bool lp_parse_slash(const u8* b, int n, i64* out) {
+    if (n < 19 || b[4] != '/' || b[7] != '/' || b[10] != ' ') return false;
+    u8 iso[19];
+#pragma unroll
+    for (int i = 0; i < 19; ++i) iso[i] = b[i];
+    iso[4] = '-';
+    iso[7] = '-';
+    i64 t;
+    if (!lp_parse_iso(iso, 19, &t)) return false;
+    int k = lp_skip_fraction(b + 19, n - 19);
+    if (k < 0 || 19 + k != n) return false;
+    *out = t;
+    return true;
+}

@@ -17,6 +17,7 @@ use crate::error::{DriverContext, GpuError};
 use crate::kernels::Kernels;
 use crate::readback::{Counts, HostOut};
 use crate::slot::{Finished, Slot, StageTimes};
+use crate::w3c::W3cTracker;
 
 /// Batches in flight on the device in [`Backend::run`]: one per stream, so the copy of one
 /// overlaps the kernels of the other.
@@ -49,6 +50,8 @@ pub struct GpuBackend {
     last_build_ms: f32,
     /// Results come back into page-locked memory (else ordinary memory).
     pinned_readback: bool,
+    /// W3C logs: the column layout carried from batch to batch.
+    w3c: W3cTracker,
 }
 
 impl GpuBackend {
@@ -77,6 +80,7 @@ impl GpuBackend {
             build_threads: cores.saturating_sub(2).clamp(1, 12),
             last_build_ms: 0.0,
             pinned_readback: false,
+            w3c: W3cTracker::new(&plan.format.line)?,
         })
     }
 
@@ -105,7 +109,8 @@ impl GpuBackend {
             match self.slots[i].finish(out)? {
                 Finished::Ready(c) => return Ok(*c),
                 Finished::TooManyLines(lines) => {
-                    self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq)?;
+                    let w3c = *self.slots[i].w3c();
+                    self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
                 }
             }
         }
@@ -119,7 +124,8 @@ impl GpuBackend {
         if batch.bytes().is_empty() {
             return Ok((build::empty(&mut batch), StageTimes::default()));
         }
-        self.slots[0].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
+        let w3c = self.w3c.layouts(batch.bytes())?;
+        self.slots[0].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq, &w3c)?;
         let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx, false));
         let counts = self.collect(0, &batch, &mut out);
         let started = Instant::now();
@@ -139,8 +145,9 @@ impl GpuBackend {
         batch: &Batch,
         iters: usize,
     ) -> Result<Vec<StageTimes>, BackendError> {
+        let w3c = self.w3c.layouts(batch.bytes())?;
         let slot = &mut self.slots[0];
-        slot.enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq)?;
+        slot.enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq, &w3c)?;
         slot.wait_kernels()?;
         let mut out = Vec::with_capacity(iters);
         for _ in 0..iters {
@@ -210,11 +217,13 @@ impl GpuBackend {
                     while st.inflight.iter().any(|(_, s, _)| *s == next_slot) {
                         self.retire(&mut st, jobs, built)?;
                     }
+                    let w3c = self.w3c.layouts(batch.bytes())?;
                     self.slots[next_slot].enqueue(
                         &self.kernels,
                         batch.bytes(),
                         batch.lines,
                         batch.seq,
+                        &w3c,
                     )?;
                     let idx = st.take_index();
                     st.inflight.push_back((idx, next_slot, batch));

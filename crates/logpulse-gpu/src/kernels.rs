@@ -14,6 +14,7 @@ use crate::program;
 const COMMON: &str = include_str!("../kernels/common.cuh");
 const TIME: &str = include_str!("../kernels/time.cuh");
 const PARSE_LINE: &str = include_str!("../kernels/parse_line.cuh");
+const JSON: &str = include_str!("../kernels/json.cuh");
 const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
 const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
 
@@ -32,6 +33,7 @@ pub fn source(plan: &Plan) -> Result<String, GpuError> {
         &defs,
         TIME,
         PARSE_LINE,
+        JSON,
         &parse_body,
         LINE_INDEX,
         AGGREGATE,

@@ -91,3 +91,33 @@ pub struct RejectOut {
 const _: () = assert!(std::mem::size_of::<GroupOut>() == 56);
 const _: () = assert!(std::mem::size_of::<CountOut>() == 16);
 const _: () = assert!(std::mem::size_of::<RejectOut>() == 12);
+
+/// Most `#Fields:` layout changes in one batch (`LP_W3C_SEGS`).
+pub const W3C_SEGS: usize = 32;
+/// Most columns of one W3C layout (`LP_W3C_COLS`).
+pub const W3C_COLS: usize = 64;
+
+/// `LpW3c`: the W3C column layouts of one batch, passed to the parse kernel by value.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct W3cLayouts {
+    /// Segments in use (0 for formats other than W3C).
+    pub nseg: u32,
+    /// Byte offset in the batch where each segment's layout takes over.
+    pub start: [u32; W3C_SEGS],
+    /// Columns of each segment's layout.
+    pub ncols: [u32; W3C_SEGS],
+    /// Field kinds (`FieldKind as u8`) of each segment's columns.
+    pub kinds: [[u8; W3C_COLS]; W3C_SEGS],
+}
+
+impl Default for W3cLayouts {
+    fn default() -> Self {
+        W3cLayouts {
+            nseg: 0,
+            start: [0; W3C_SEGS],
+            ncols: [0; W3C_SEGS],
+            kinds: [[0; W3C_COLS]; W3C_SEGS],
+        }
+    }
+}

@@ -25,6 +25,7 @@ mod pinned;
 mod program;
 mod readback;
 mod slot;
+mod w3c;
 
 pub use backend::{run_shared, GpuBackend};
 pub use error::GpuError;
@@ -33,10 +34,20 @@ pub use slot::StageTimes;
 
 use logpulse_core::BackendError;
 
-/// Presets the GPU backend runs and is tested on (the others use format features the kernels
-/// do not have yet: `GpuBackend::new` refuses them with an error, never wrong results, as long
-/// as the features show in the encoded program).
-pub const SUPPORTED_PRESETS: [&str; 3] = ["nasa_tsv", "common", "combined"];
+/// Presets the GPU backend runs and is tested on: all of them (every field kind, syslog
+/// prefixes, JSON field maps and W3C `#Fields:` layouts run in the kernels).
+pub const SUPPORTED_PRESETS: &[&str] = &[
+    "nasa_tsv",
+    "common",
+    "combined",
+    "vhost_combined",
+    "haproxy_http",
+    "elb_classic",
+    "alb",
+    "iis_w3c",
+    "caddy_json",
+    "caddy_console",
+];
 
 /// Number of CUDA devices (0 when the driver library or a device is missing).
 pub fn device_count() -> Result<usize, BackendError> {

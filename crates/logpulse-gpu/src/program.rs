@@ -7,10 +7,16 @@
 
 use std::fmt::Write as _;
 
-use logpulse_core::format::KeyField;
+use logpulse_core::format::{JsonMap, KeyField};
 use logpulse_core::plan::{Plan, WindowSpec};
 
 use crate::error::GpuError;
+
+/// The highest `FieldKind` number the kernels know (`LP_F_*` in kernels/parse_line.cuh).
+const MAX_KIND: u8 = 24;
+
+/// Most entries of a JSON field map on the GPU (bits of a 64-bit mask).
+const JSON_MAX_ENTRIES: usize = 64;
 
 /// One decoded token of the program.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +57,7 @@ fn decode(code: &[u8]) -> Result<Program, GpuError> {
                 let kind = next("field kind")?;
                 let end = next("field end")?;
                 let byte = next("field end byte")?;
-                if kind > 19 || end > 2 {
+                if kind > MAX_KIND || end > 2 {
                     return Err(bad("unknown field kind or end"));
                 }
                 tokens.push(Tok::Field { kind, end, byte });
@@ -102,13 +108,6 @@ fn byte_array(bytes: &[u8]) -> String {
 /// It goes between `parse_line.cuh` (its helpers) and the kernels that call it.
 pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
     let line = &plan.format.line;
-    // Format features outside the encoded program: refused rather than run differently.
-    if line.skip_through.is_some() || line.json.is_some() || line.w3c {
-        return Err(GpuError::Program(format!(
-            "format {} uses a syslog prefix, JSON fields or W3C #Fields, not on the GPU yet",
-            plan.format.name
-        )));
-    }
     let p = decode(&line.encode())?;
     if p.tokens.len() != plan.format.line.tokens.len() {
         return Err(GpuError::Program(
@@ -126,12 +125,13 @@ pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
     let _ = writeln!(defs, "#define LP_KEY {}", key_code(plan.key));
     let _ = writeln!(defs, "#define LP_WINDOW_PER_BATCH {per_batch}");
     let _ = writeln!(defs, "#define LP_WINDOW_SECS {secs}ll");
+    json_tables(line.json.as_ref(), &mut defs)?;
 
     let n = p.tokens.len();
     let mut body = String::new();
     let _ = writeln!(
         body,
-        "__device__ __forceinline__ int lp_parse_line(const u8* L, int n, LpRec& r) {{\n    int pos = 0;"
+        "__device__ __forceinline__ int lp_parse_line(const u8* L, int n, LpRec& r, const LpW3c& w3, u32 ls) {{\n    int pos = 0;"
     );
     for d in &p.directives {
         let _ = writeln!(
@@ -139,6 +139,23 @@ pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
             "    {{ const u8 d[] = {}; if (lp_starts(L, n, d, {})) return LP_DIRECTIVE; }}",
             byte_array(d),
             d.len()
+        );
+    }
+    if line.w3c {
+        // The columns come from the batch's `#Fields:` layouts (a kernel argument).
+        body.push_str(W3C_BODY);
+        return Ok((defs, body));
+    }
+    if let Some(sep) = &line.skip_through {
+        if sep.is_empty() {
+            return Err(GpuError::Program("empty skip-through separator".into()));
+        }
+        let _ = writeln!(
+            body,
+            "    {{ const u8 sk[] = {}; int p = lp_memmem(L, n, sk, {}); if (p < 0) return LP_FORMAT_MISMATCH; pos = p + {}; }}",
+            byte_array(sep),
+            sep.len(),
+            sep.len()
         );
     }
     for (i, t) in p.tokens.iter().enumerate() {
@@ -173,6 +190,86 @@ pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
     Ok((defs, body))
 }
 
+/// `lp_parse_line`'s body for W3C logs after the directive check: the line's layout is the
+/// last segment starting at or before it; columns are space-separated fields, the last one
+/// running to the end of the line, exactly as `w3c::format_for` compiles them for the CPU.
+const W3C_BODY: &str = r#"    int s = 0;
+    for (u32 k = 1; k < w3.nseg; ++k)
+        if (w3.start[k] <= ls) s = (int)k;
+    int nc = (int)w3.ncols[s];
+    for (int c = 0; c < nc; ++c) {
+        if (c > 0) {
+            const u8 sp[1] = {0x20};
+            int e = lp_lit(L, n, pos, sp, 1);
+            if (e) return e;
+        }
+        bool last = c + 1 == nc;
+        bool done = false;
+        int e = lp_field(L, n, pos, w3.kinds[s][c], last ? 2 : 0, 0x20, last, false, r, &done);
+        if (e) return e;
+    }
+    if (pos < n) return LP_FORMAT_MISMATCH;
+    return LP_RECORD;
+}
+"#;
+
+/// The JSON field map as constant tables for `kernels/json.cuh` (`LP_JSON_N` 0 without one).
+fn json_tables(map: Option<&JsonMap>, defs: &mut String) -> Result<(), GpuError> {
+    let entries = map.map_or(&[][..], |m| &m.fields[..]);
+    if entries.len() > JSON_MAX_ENTRIES {
+        return Err(GpuError::Program(format!(
+            "JSON map of {} entries: the GPU takes at most {JSON_MAX_ENTRIES}",
+            entries.len()
+        )));
+    }
+    let segs = entries
+        .iter()
+        .map(|(p, _)| p.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (mut kinds, mut nseg, mut soff, mut slen, mut bytes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (path, kind) in entries {
+        kinds.push(*kind as u8);
+        nseg.push(path.len() as u8);
+        for level in 0..segs {
+            let seg = path.get(level).map_or(&[][..], |s| s.as_bytes());
+            if seg.len() > 255 || bytes.len() > u16::MAX as usize {
+                return Err(GpuError::Program(
+                    "JSON map path too long for the GPU".into(),
+                ));
+            }
+            soff.push(bytes.len() as u16);
+            slen.push(seg.len() as u8);
+            bytes.extend_from_slice(seg);
+        }
+    }
+    let all = match entries.len() {
+        64 => u64::MAX,
+        n => (1u64 << n) - 1,
+    };
+    let u16s: Vec<String> = soff.iter().map(|v| v.to_string()).collect();
+    let u16_list = if u16s.is_empty() {
+        "{0}".to_string()
+    } else {
+        format!("{{{}}}", u16s.join(", "))
+    };
+    let _ = writeln!(defs, "#define LP_JSON_N {}", entries.len());
+    let _ = writeln!(defs, "#define LP_JSON_ALL 0x{all:x}ull");
+    let _ = writeln!(defs, "#define LP_JSON_SEGS {segs}");
+    let _ = writeln!(defs, "__constant__ u8 lp_jkind[] = {};", byte_array(&kinds));
+    let _ = writeln!(defs, "__constant__ u8 lp_jnseg[] = {};", byte_array(&nseg));
+    let _ = writeln!(defs, "__constant__ unsigned short lp_jsoff[] = {u16_list};");
+    let _ = writeln!(defs, "__constant__ u8 lp_jslen[] = {};", byte_array(&slen));
+    let _ = writeln!(
+        defs,
+        "__constant__ u8 lp_jbytes[] = {};",
+        byte_array(&bytes)
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,18 +294,29 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_the_kernels_cannot_run() {
+    fn every_preset_specialises() {
         for (name, _) in logpulse_core::format::PRESETS {
             let plan = Plan::reference(Format::preset(name).unwrap());
-            let supported = crate::SUPPORTED_PRESETS.contains(name);
-            if !supported {
-                // Either refused here or by an unknown field kind: never silently run.
-                let l = &plan.format.line;
-                let special = l.skip_through.is_some() || l.json.is_some() || l.w3c;
-                let unknown = decode(&l.encode()).is_err();
-                assert!(special || unknown || specialise(&plan).is_ok(), "{name}");
-            }
+            let (defs, body) = specialise(&plan).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(body.contains("lp_parse_line"), "{name}");
+            let json = plan.format.line.json.is_some();
+            assert_eq!(!defs.contains("#define LP_JSON_N 0\n"), json, "{name}");
         }
+    }
+
+    #[test]
+    fn json_tables_hold_every_path_segment() {
+        let map = JsonMap::parse("client=request.remote_ip,status=status").unwrap();
+        let mut defs = String::new();
+        json_tables(Some(&map), &mut defs).unwrap();
+        assert!(defs.contains("#define LP_JSON_N 2"));
+        assert!(defs.contains("#define LP_JSON_SEGS 2"));
+        // "request" "remote_ip" "status" "" : lengths 7, 9, 6, 0.
+        assert!(
+            defs.contains("lp_jslen[] = {0x07, 0x09, 0x06, 0x00}"),
+            "{defs}"
+        );
+        assert!(defs.contains("lp_jkind[] = {0x01, 0x0b}"), "{defs}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::{DriverContext, GpuError};
 use crate::kargs;
 use crate::kernels::{Kernels, LI_TILE, PARSE_THREADS};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
-use crate::layout::{COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
+use crate::layout::{W3cLayouts, COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
 use crate::pinned::PinnedStorage;
 use crate::readback::{Counts, HostOut};
 
@@ -123,6 +123,8 @@ pub struct Slot {
     stage: u32,
     /// Host milliseconds the last readback took.
     readback_ms: f32,
+    /// W3C column layouts of the batch in flight (a kernel argument; unused by other formats).
+    w3c: Box<W3cLayouts>,
 }
 
 impl Slot {
@@ -141,6 +143,7 @@ impl Slot {
             n: 0,
             stage: STAGE_MAX,
             readback_ms: 0.0,
+            w3c: Box::default(),
         })
     }
 
@@ -176,15 +179,23 @@ impl Slot {
         Ok(())
     }
 
-    /// Uploads `bytes` (whole lines) and queues the kernels; `lines` is the expected line count.
-    /// `bytes` must stay alive and unchanged until [`Slot::finish`] returns.
+    /// The W3C layouts of the batch in flight.
+    pub fn w3c(&self) -> &W3cLayouts {
+        &self.w3c
+    }
+
+    /// Uploads `bytes` (whole lines) and queues the kernels; `lines` is the expected line count,
+    /// `w3c` the batch's W3C layouts (default for other formats). `bytes` must stay alive and
+    /// unchanged until [`Slot::finish`] returns.
     pub fn enqueue(
         &mut self,
         k: &Kernels,
         bytes: &[u8],
         lines: u64,
         seq: u64,
+        w3c: &W3cLayouts,
     ) -> Result<(), GpuError> {
+        *self.w3c = *w3c;
         if bytes.len() >= (u32::MAX - 1024) as usize {
             return Err(GpuError::Program(format!(
                 "batch of {} bytes: the GPU path takes batches under 4 GiB",
@@ -253,6 +264,7 @@ impl Slot {
         );
         let keys = b.d_keys.ptr();
         let stage = self.stage;
+        let w3c: W3cLayouts = *self.w3c;
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
         // bound their writes by those capacities.
@@ -294,7 +306,7 @@ impl Slot {
                 s,
                 &mut kargs![
                     bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
-                    gclaim, cclaim, wclaim, rejects, seq, stage
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                 ],
             )
             .ctx("lp_parse_aggregate")?;

@@ -14,17 +14,23 @@ use logpulse_core::gen::{GenConfig, GenFormat, Generator};
 use logpulse_core::plan::{Plan, WindowSpec};
 use logpulse_core::{Backend, Partial};
 
-/// The preset each shared file is in (None: not supported yet).
+/// The preset each shared file is in (from its README entry, not from detection).
 fn preset_for(file: &str) -> Option<&'static str> {
-    if file.starts_with("nasa_") && file.contains(".tsv") {
-        Some("nasa_tsv")
-    } else if file.starts_with("nasa_") {
-        Some("common")
-    } else if file.starts_with("apache_combined") || file.starts_with("nginx_combined") {
-        Some("combined")
-    } else {
-        None
-    }
+    let by_prefix = [
+        ("nasa_19950701", "nasa_tsv"),
+        ("nasa_jul95", "common"),
+        ("apache_combined", "combined"),
+        ("nginx_combined", "combined"),
+        ("haproxy_http", "haproxy_http"),
+        ("aws_elb_classic", "elb_classic"),
+        ("iis_w3c", "iis_w3c"),
+        ("caddy_console", "caddy_console"),
+        ("caddy_json", "caddy_json"),
+    ];
+    by_prefix
+        .iter()
+        .find(|(p, _)| file.starts_with(p))
+        .map(|(_, preset)| *preset)
 }
 
 /// Plans over `format`: the reference plan and variations of key and window.
@@ -48,7 +54,8 @@ fn plans(format: &Format) -> Vec<Arc<Plan>> {
     out
 }
 
-/// Runs `bytes` cut in batches of `max_lines` through the GPU (pipelined `run`) and the CPU,
+/// Runs `bytes` cut in batches of `max_lines` through the GPU (pipelined `run`) and the CPU
+/// (one backend for all batches, in order, as the pipeline runs it: W3C layouts carry over),
 /// and compares every batch's partial.
 fn check(what: &str, plan: &Arc<Plan>, bytes: &[u8], max_lines: usize) {
     let cut = batches(bytes, max_lines, what);
@@ -67,8 +74,16 @@ fn check(what: &str, plan: &Arc<Plan>, bytes: &[u8], max_lines: usize) {
     })
     .expect("gpu run");
     assert_eq!(got.len(), cut.len(), "{what}: partial count");
+    let mut cpu = logpulse_core::CpuBackend::new(
+        plan.clone(),
+        2,
+        logpulse_core::batch::BufferPool::heap(1, 16),
+    )
+    .expect("cpu backend");
     for ((seq, b, o), g) in cut.iter().zip(&got) {
-        let c = cpu_partial(plan, *seq, b, o.clone());
+        let c = cpu
+            .process(raw_batch(*seq, b.to_vec(), o.clone()))
+            .expect("cpu process");
         assert_same(&format!("{what} batch {seq} key {:?}", plan.key), &c, g);
     }
 }
@@ -92,10 +107,7 @@ fn shared_data_sets_match_cpu() {
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let Some(preset) = preset_for(&name) else {
-            eprintln!("skipping {name}: format not supported yet");
-            continue;
-        };
+        let preset = preset_for(&name).unwrap_or_else(|| panic!("{name}: which preset?"));
         let bytes = gunzip(&path);
         let format = Format::preset(preset).expect("preset");
         for plan in plans(&format) {
@@ -104,7 +116,7 @@ fn shared_data_sets_match_cpu() {
         }
         checked += 1;
     }
-    assert!(checked >= 5, "only {checked} data sets checked");
+    assert!(checked >= 9, "only {checked} data sets checked");
 }
 
 #[test]
@@ -361,9 +373,168 @@ fn value(r: &mut Rng, kind: F) -> Vec<u8> {
                 b"\xc3\xa9t\xc3\xa9",
             ])
             .to_vec(),
+        F::Date => r
+            .pick(
+                &[
+                    "2015-10-17",
+                    "2016-02-29",
+                    "1970-01-01",
+                    "2015-13-01",
+                    "2015-10-1",
+                    "1969-12-31",
+                    "2015/10/17",
+                    "",
+                ][..if odd { 8 } else { 3 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::TimeOfDay => r
+            .pick(
+                &[
+                    "16:27:13",
+                    "00:00:00",
+                    "23:59:60.5",
+                    "24:00:00",
+                    "1:2:3",
+                    "16:27:13.",
+                    "16:27:13x",
+                    "",
+                ][..if odd { 8 } else { 3 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::TimeSlash => r
+            .pick(
+                &[
+                    "2024/01/23 23:27:57.060",
+                    "2024/01/23 23:27:57",
+                    "2024-01-23 23:27:57",
+                    "2024/01/23T23:27:57",
+                    "2024/01/23 23:27:57.",
+                    "2024/01/23 23:27",
+                ][..if odd { 6 } else { 2 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::LatencySecsAdd => r
+            .pick(
+                &[
+                    "0.000033",
+                    "-1",
+                    "1.5",
+                    "0",
+                    "-",
+                    ".5",
+                    "5.",
+                    "x",
+                    "99999999999999.9",
+                ][..if odd { 9 } else { 4 }],
+            )
+            .as_bytes()
+            .to_vec(),
+        F::Json => json_object(r),
         _ => r.pick(&[&b"-"[..], b"x", b"HTTP/1.1"]).to_vec(),
     };
     s
+}
+
+/// A Caddy-like JSON access-log object: members in random order, some missing, repeated,
+/// nested deeper than allowed, malformed or cut short.
+fn json_object(r: &mut Rng) -> Vec<u8> {
+    let q = |v: Vec<u8>| [&b"\""[..], &v, b"\""].concat();
+    let kv = |k: &str, v: Vec<u8>| [q(k.as_bytes().to_vec()), b":".to_vec(), v].concat();
+    let obj = |r: &mut Rng, mut m: Vec<Vec<u8>>| {
+        for i in (1..m.len()).rev() {
+            let j = r.below(i as u64 + 1) as usize;
+            m.swap(i, j);
+        }
+        let sep: &[u8] = if r.chance(10) { b", \t" } else { b"," };
+        [&b"{"[..], &m.join(sep), b"}"].concat()
+    };
+    let mut headers = vec![
+        kv(
+            "User-Agent",
+            [&b"["[..], &q(value(r, F::UserAgent)), b"]"].concat(),
+        ),
+        kv("Accept", b"[\"*/*\", {\"x\": [1, 2]}]".to_vec()),
+    ];
+    if r.chance(50) {
+        let refs: &[&[u8]] = &[b"[]", b"[\"http://r/\"]", b"[1, \"x\"]", b"\"plain\""];
+        headers.push(kv("Referer", r.pick(refs).to_vec()));
+    }
+    let mut req = Vec::new();
+    for (name, kind, pct) in [
+        ("remote_ip", F::Client, 85),
+        ("client_ip", F::Client, 50),
+        ("method", F::Method, 90),
+        ("uri", F::Url, 90),
+        ("proto", F::Protocol, 70),
+        ("host", F::Vhost, 80),
+    ] {
+        if r.chance(pct) {
+            req.push(kv(name, q(value(r, kind))));
+        }
+    }
+    let h = obj(r, headers);
+    req.push(kv("headers", h));
+    let status = value(r, F::Status);
+    let status = if r.chance(20) { q(status) } else { status };
+    let mut top = vec![
+        kv("level", q(b"info".to_vec())),
+        kv("ts", value(r, F::TimeEpoch)),
+        kv("msg", q(b"handled request".to_vec())),
+        kv("duration", value(r, F::LatencySecs)),
+        kv("size", value(r, F::Bytes)),
+    ];
+    if r.chance(95) {
+        top.push(kv("status", status));
+    }
+    if r.chance(97) {
+        let o = obj(r, req);
+        top.push(kv("request", o));
+    }
+    if r.chance(5) {
+        top.push(kv("status", b"404".to_vec())); // a repeated key: the first one counts
+    }
+    if r.chance(3) {
+        let d = 30 + r.below(5) as usize; // around the depth limit (32)
+        top.push(kv("deep", [b"[".repeat(d), b"]".repeat(d)].concat()));
+    }
+    let mut out = obj(r, top);
+    match r.below(30) {
+        0 => out.truncate(r.below(out.len() as u64 + 1) as usize),
+        1 => out.insert(out.len() - 1, b','),
+        2 => out.splice(0..0, b"  ".iter().copied()).for_each(drop),
+        3 => out.extend_from_slice(b" trailing"),
+        _ => {}
+    }
+    out
+}
+
+/// A `#Fields:` directive with a random set of columns, and the layout it defines (None when
+/// it names none: both backends keep the layout in force).
+fn fields_directive(r: &mut Rng) -> (Vec<u8>, Option<LineFormat>) {
+    let names = [
+        "date",
+        "time",
+        "c-ip",
+        "cs-method",
+        "cs-uri-stem",
+        "cs-uri-query",
+        "sc-status",
+        "sc-bytes",
+        "time-taken",
+        "cs(User-Agent)",
+        "cs(Referer)",
+        "cs-host",
+        "s-ip",
+        "x-odd",
+    ];
+    let n = r.below(8) as usize;
+    let picked: Vec<&str> = (0..n).map(|_| *r.pick(&names)).collect();
+    let text = picked.join(" ");
+    let f = logpulse_core::format::w3c::format_for(&text).ok();
+    (format!("#Fields: {text}").into_bytes(), f)
 }
 
 /// One line of `f`: every token rendered, then perhaps damaged.
@@ -380,6 +551,24 @@ fn line(r: &mut Rng, f: &LineFormat) -> Vec<u8> {
             Token::Lit(l) => out.extend_from_slice(l),
             Token::Field { kind, .. } => out.extend(value(r, *kind)),
         }
+    }
+    if let Some(sep) = &f.skip_through {
+        // A syslog header ending in the separator, mostly; sometimes none or two.
+        let headers: &[&[u8]] = &[
+            b"Feb  2 04:05:24 lb1 haproxy[9883]",
+            b"Oct 12 11:00:00 h haproxy[1]",
+            b"",
+            b"no separator here",
+        ];
+        let n = if r.chance(10) { 4 } else { 2 };
+        let mut head = r.pick(&headers[..n]).to_vec();
+        if !head.ends_with(b"here") {
+            head.extend_from_slice(sep);
+        }
+        if r.chance(5) {
+            head.extend_from_slice(b"x]: ");
+        }
+        out.splice(0..0, head).for_each(drop);
     }
     if r.chance(3) && !f.directive_prefixes.is_empty() {
         out = f.directive_prefixes[0].clone();
@@ -474,7 +663,7 @@ fn randomised_adversarial_lines_match_cpu() {
     if !have_gpu() {
         return;
     }
-    let mut formats: Vec<Format> = ["nasa_tsv", "common", "combined"]
+    let mut formats: Vec<Format> = logpulse_gpu::SUPPORTED_PRESETS
         .iter()
         .filter_map(|n| Format::preset(n))
         .collect();
@@ -483,8 +672,15 @@ fn randomised_adversarial_lines_match_cpu() {
     for f in &formats {
         for round in 0..3 {
             let mut bytes = Vec::new();
+            let mut layout = f.line.clone();
             for _ in 0..20_000 {
-                bytes.extend(line(&mut r, &f.line));
+                if layout.w3c && r.chance(2) {
+                    let (text, next) = fields_directive(&mut r);
+                    bytes.extend(text);
+                    layout = next.unwrap_or(layout);
+                } else {
+                    bytes.extend(line(&mut r, &layout));
+                }
                 bytes.push(b'\n');
             }
             if round == 2 {

@@ -186,8 +186,10 @@ pub fn extract<'a>(
         return Err(RejectReason::BadJson);
     }
     s.value(0)?;
-    // The earliest map entry wins for each field, whatever the document order.
-    s.found.sort_unstable_by_key(|f| f.0);
+    // The earliest map entry wins for each field, whatever the document order; for one entry
+    // found twice (a repeated key), the first in the document (a stable sort: the GPU scanner
+    // keeps the same one).
+    s.found.sort_by_key(|f| f.0);
     let mut assigned = 0u64;
     for (_, kind, raw) in s.found {
         let bit = 1u64 << (kind as u64);
