@@ -137,6 +137,8 @@ pub enum GenLayout {
     Tsv,
     Clf,
     Combined,
+    /// Caddy's JSON access log.
+    CaddyJson,
 }
 
 #[derive(Args, Debug)]

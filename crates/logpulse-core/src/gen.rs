@@ -16,6 +16,8 @@ pub enum GenFormat {
     Clf,
     /// NCSA combined (common + referer + user agent).
     Combined,
+    /// Caddy's JSON access log (one object per line, the fields Caddy writes).
+    CaddyJson,
 }
 
 /// Generator settings.
@@ -298,6 +300,32 @@ impl Generator {
                 }
                 out.push(b'\n');
             }
+            GenFormat::CaddyJson => {
+                // Caddy's field order; the duration follows the size (a log-normal guess).
+                out.extend_from_slice(b"{\"level\":\"info\",\"ts\":");
+                push_u64(out, t as u64);
+                out.extend_from_slice(b".");
+                push_u64(out, 100 + i % 900);
+                out.extend_from_slice(b",\"logger\":\"http.log.access\",\"msg\":\"handled request\",\"request\":{\"remote_ip\":\"");
+                out.extend_from_slice(host.as_bytes());
+                out.extend_from_slice(b"\",\"remote_port\":\"");
+                push_u64(out, 1024 + i % 60000);
+                out.extend_from_slice(b"\",\"proto\":\"HTTP/1.1\",\"method\":\"");
+                out.extend_from_slice(method.as_bytes());
+                out.extend_from_slice(b"\",\"host\":\"www.example.com\",\"uri\":\"");
+                out.extend_from_slice(url.as_bytes());
+                out.extend_from_slice(b"\",\"headers\":{\"User-Agent\":[\"");
+                out.extend_from_slice(AGENTS[(self.rng.next() % 4) as usize].as_bytes());
+                out.extend_from_slice(
+                    b"\"],\"Accept\":[\"*/*\"]}},\"bytes_read\":0,\"user_id\":\"\",\"duration\":0.",
+                );
+                push_u64(out, 100_000 + bytes % 900_000);
+                out.extend_from_slice(b",\"size\":");
+                push_u64(out, bytes);
+                out.extend_from_slice(b",\"status\":");
+                push_u64(out, status as u64);
+                out.extend_from_slice(b"}\n");
+            }
         }
     }
 
@@ -372,6 +400,7 @@ mod tests {
             (GenFormat::Tsv, "nasa_tsv"),
             (GenFormat::Clf, "common"),
             (GenFormat::Combined, "combined"),
+            (GenFormat::CaddyJson, "caddy_json"),
         ] {
             let cfg = GenConfig {
                 lines: 2000,

@@ -41,6 +41,14 @@ pub fn source(plan: &Plan) -> Result<String, GpuError> {
     .join("\n"))
 }
 
+/// The parser alone (types, format program, field and time parsing, JSON scanner), without
+/// the kernels: plain C++ apart from a few CUDA keywords, so a host compiler can build it with
+/// shims and check it line by line against the CPU parser (`tests/parser_on_host.rs`).
+pub fn parser_source(plan: &Plan) -> Result<String, GpuError> {
+    let (defs, parse_body) = program::specialise(plan)?;
+    Ok([COMMON, &defs, TIME, PARSE_LINE, JSON, &parse_body].join("\n"))
+}
+
 /// PTX per (source, architecture), shared by every backend of the process.
 fn ptx_cache() -> &'static Mutex<HashMap<(String, String), String>> {
     static CACHE: OnceLock<Mutex<HashMap<(String, String), String>>> = OnceLock::new();

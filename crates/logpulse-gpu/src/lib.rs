@@ -70,6 +70,20 @@ pub fn compile_kernels(plan: &logpulse_core::Plan) -> Result<String, BackendErro
     Ok(kernels::compile_for(plan, "compute_90")?)
 }
 
+/// The kernels' line parser for `plan` as C++ source without the kernels (see
+/// `tests/parser_on_host.rs`, which compiles it for the host and checks it against the CPU).
+pub fn parser_source(plan: &logpulse_core::Plan) -> Result<String, BackendError> {
+    Ok(kernels::parser_source(plan)?)
+}
+
+/// The W3C layout argument (`LpW3c`, raw bytes) the parse kernel gets for `bytes` when it is
+/// the first batch of a run of `plan`; all zero for other formats. For host checks of the
+/// parser.
+pub fn w3c_argument(plan: &logpulse_core::Plan, bytes: &[u8]) -> Result<Vec<u8>, BackendError> {
+    let mut t = w3c::W3cTracker::new(&plan.format.line)?;
+    Ok(t.layouts(bytes)?.as_bytes().to_vec())
+}
+
 /// True when the NVRTC library (the run-time CUDA compiler) can be loaded.
 pub fn nvrtc_available() -> bool {
     device::nvrtc_present()

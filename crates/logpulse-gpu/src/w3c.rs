@@ -97,6 +97,20 @@ impl W3cTracker {
     }
 }
 
+impl W3cLayouts {
+    /// The struct's bytes, as the kernel receives them.
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: `W3cLayouts` is `repr(C)` plain data (u32 and u8 arrays, no padding: 2308
+        // bytes at alignment 4), so every byte is initialised.
+        unsafe {
+            std::slice::from_raw_parts(
+                (self as *const W3cLayouts).cast::<u8>(),
+                std::mem::size_of::<W3cLayouts>(),
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub fn layout(l: GenLayout) -> GenFormat {
         GenLayout::Tsv => GenFormat::Tsv,
         GenLayout::Clf => GenFormat::Clf,
         GenLayout::Combined => GenFormat::Combined,
+        GenLayout::CaddyJson => GenFormat::CaddyJson,
     }
 }
 

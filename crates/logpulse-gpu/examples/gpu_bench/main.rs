@@ -367,6 +367,8 @@ fn main() {
     for (name, gf, preset) in [
         ("nasa_tsv", GenFormat::Tsv, "nasa_tsv"),
         ("clf", GenFormat::Clf, "common"),
+        ("combined", GenFormat::Combined, "combined"),
+        ("caddy_json", GenFormat::CaddyJson, "caddy_json"),
     ] {
         match bench(name, gf, preset, &a) {
             Ok(r) => rows.push(r),

@@ -1,6 +1,8 @@
 //! Helpers shared by the GPU tests: device detection, batch making, partial comparison.
 #![allow(dead_code)]
 
+pub mod lines;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
