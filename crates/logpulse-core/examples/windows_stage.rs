@@ -11,7 +11,7 @@ use std::time::Instant;
 use logpulse_core::batch::BufferPool;
 use logpulse_core::framer::{Framer, FramerConfig};
 use logpulse_core::gen::{GenConfig, GenFormat, Generator};
-use logpulse_core::window::Windows;
+use logpulse_core::window::{SplitPartial, Windows};
 use logpulse_core::{Backend, CpuBackend, Format, Partial, Plan};
 
 #[inline(never)]
@@ -20,6 +20,24 @@ fn stage(w: &mut Windows, partials: Vec<Partial>) -> (usize, u64) {
     let mut groups = 0u64;
     for p in partials {
         for r in w.absorb(p) {
+            closed += 1;
+            groups += r.group_count() as u64;
+        }
+    }
+    for r in w.finish() {
+        closed += 1;
+        groups += r.group_count() as u64;
+    }
+    w.sync_totals();
+    (closed, groups)
+}
+
+#[inline(never)]
+fn stage_split(w: &mut Windows, partials: Vec<SplitPartial>) -> (usize, u64) {
+    let mut closed = 0;
+    let mut groups = 0u64;
+    for p in partials {
+        for r in w.absorb_split(p) {
             closed += 1;
             groups += r.group_count() as u64;
         }
@@ -62,6 +80,25 @@ fn main() {
         partials.push(be.process(b).expect("process"));
     }
     let in_groups: usize = partials.iter().map(|p| p.groups.len()).sum();
+    for _ in 0..reps {
+        // As the pipeline runs it: partials split by window apart (splitter threads), then the
+        // windows thread places the parts and closes windows.
+        let ps = partials.clone();
+        let t = Instant::now();
+        let split: Vec<SplitPartial> = ps.into_iter().map(SplitPartial::new).collect();
+        let split_s = t.elapsed().as_secs_f64();
+        let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+        let t = Instant::now();
+        let (closed, out_groups) = stage_split(&mut w, split);
+        let s = t.elapsed().as_secs_f64();
+        println!(
+            "split apart {:.0} ns/group; windows thread: {closed} windows, {out_groups} groups, \
+             {:.1} M lines/s, {:.0} ns/group in",
+            split_s * 1e9 / in_groups as f64,
+            lines as f64 / s / 1e6,
+            s * 1e9 / in_groups as f64
+        );
+    }
     for _ in 0..reps {
         let ps = partials.clone();
         let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);

@@ -24,7 +24,7 @@ use crate::checkpoint::{Checkpoint, CheckpointConfig, CheckpointError, SourcePos
 use crate::framer::FramerConfig;
 use crate::plan::Plan;
 use crate::reject::Reject;
-use crate::window::{RunTotals, WindowResult, Windows};
+use crate::window::{RunTotals, SplitPartial, WindowResult, Windows};
 
 /// Hands batches from a source to the backends, numbering them across sources.
 #[derive(Clone)]
@@ -239,6 +239,12 @@ enum WorkerMsg {
     Failed(BackendError),
 }
 
+/// What a splitter passes on to the windows thread.
+enum SplitMsg {
+    Done(Box<(SplitPartial, BatchStats)>),
+    Failed(BackendError),
+}
+
 /// Runs sources through backends into windows and sinks until the sources end or `stop` is set.
 /// Returns the run totals.
 pub fn run(
@@ -256,7 +262,8 @@ pub fn run(
         .map(|b| b.pool())
         .ok_or_else(|| BackendError::Other("no backend".into()))?;
     let (batch_tx, batch_rx) = bounded::<Batch>(cfg.queue_depth.max(1));
-    let (part_tx, part_rx) = bounded::<WorkerMsg>(cfg.queue_depth.max(1) + backends.len());
+    let backends_len = backends.len();
+    let (part_tx, part_rx) = bounded::<WorkerMsg>(cfg.queue_depth.max(1) + backends_len);
     let sender = BatchSender {
         tx: batch_tx,
         next_seq: Arc::new(AtomicU64::new(0)),
@@ -310,20 +317,50 @@ pub fn run(
         }
         drop(batch_rx);
         drop(part_tx);
+        // Splitters move each partial's groups apart by window (most of the work of merging a
+        // partial into the windows) beside the windows thread, which is left with placing whole
+        // per-window tables and closing windows.
+        let (split_tx, split_rx) = bounded::<SplitMsg>(cfg.queue_depth.max(1) + backends_len);
+        for i in 0..crate::window::merge_threads() {
+            let rx = part_rx.clone();
+            let tx = split_tx.clone();
+            std::thread::Builder::new()
+                .name(format!("logpulse-split-{i}"))
+                .spawn_scoped(scope, move || {
+                    for msg in rx {
+                        let out = match msg {
+                            WorkerMsg::Done(done) => {
+                                let (p, st) = *done;
+                                SplitMsg::Done(Box::new((SplitPartial::new(p), st)))
+                            }
+                            WorkerMsg::Failed(e) => SplitMsg::Failed(e),
+                        };
+                        if tx.send(out).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| SourceError {
+                    context: "starting splitter".into(),
+                    source: e,
+                })?;
+        }
+        drop(part_rx);
+        drop(split_tx);
 
         // Merge partials in batch order, so results do not depend on which worker was faster.
-        let mut pending: BTreeMap<u64, (Partial, BatchStats)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (SplitPartial, BatchStats)> = BTreeMap::new();
         let mut next = 0u64;
         let mut failure: Option<PipelineError> = None;
-        for msg in part_rx.iter() {
+        for msg in split_rx.iter() {
             match msg {
-                WorkerMsg::Failed(e) => {
+                SplitMsg::Failed(e) => {
                     stop.store(true, Ordering::Relaxed);
                     failure.get_or_insert(PipelineError::Backend(e));
                 }
-                WorkerMsg::Done(done) => {
+                SplitMsg::Done(done) => {
                     let (p, st) = *done;
-                    pending.insert(p.seq, (p, st));
+                    pending.insert(p.partial().seq, (p, st));
                 }
             }
             while let Some((p, st)) = pending.remove(&next) {
@@ -371,13 +408,13 @@ pub fn run(
 
 fn deliver(
     windows: &mut Windows,
-    mut p: Partial,
+    mut p: SplitPartial,
     st: &BatchStats,
     sinks: &mut [&mut dyn Sink],
 ) -> Result<(), PipelineError> {
-    let rejects = std::mem::take(&mut p.rejects);
-    let source = p.source.clone();
-    let closed = windows.absorb(p);
+    let rejects = p.take_rejects();
+    let source = p.partial().source.clone();
+    let closed = windows.absorb_split(p);
     for s in sinks.iter_mut() {
         if !rejects.is_empty() {
             s.rejects(&source, &rejects)?;

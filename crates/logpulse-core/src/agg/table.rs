@@ -258,6 +258,27 @@ impl GroupTable {
         self.agg_mut_hashed(hash, window, key).merge(agg);
     }
 
+    /// Like [`GroupTable::merge_entry`], returning true when the group was new (a new group
+    /// takes a copy of `agg` rather than an empty aggregate merged with it).
+    #[inline]
+    pub fn merge_entry_new(&mut self, hash: u64, window: i64, key: &[u8], agg: &Agg) -> bool {
+        let before = self.entries.len();
+        let mut fresh = false;
+        let a = self
+            .find_or_insert(hash, window, key, || {
+                fresh = true;
+                true
+            })
+            .expect("always admitted");
+        if fresh {
+            *a = agg.clone();
+        } else {
+            a.merge(agg);
+        }
+        debug_assert_eq!(fresh, self.entries.len() > before);
+        fresh
+    }
+
     /// Adds every group of `other` (hashes are reused, keys are not rehashed).
     pub fn merge(&mut self, other: &GroupTable) {
         let entries = &self.entries;

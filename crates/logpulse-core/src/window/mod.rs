@@ -119,9 +119,63 @@ pub struct Windows {
     key_totals: key_totals::KeyTotals,
 }
 
+/// A partial whose groups were moved apart by window ([`SplitPartial::new`]): the costly half of
+/// absorbing a batch, done on any thread (the pipeline does it beside the windows thread), so
+/// [`Windows::absorb_split`] is left with placing whole per-window tables.
+#[derive(Debug, Default)]
+pub struct SplitPartial {
+    /// The partial, its `groups` empty.
+    partial: Partial,
+    /// Its groups, one table per window (windows in order of first appearance).
+    parts: Vec<(i64, GroupTable)>,
+}
+
+impl SplitPartial {
+    /// Moves the partial's groups apart by window.
+    pub fn new(mut p: Partial) -> Self {
+        let (parts, _) = std::mem::take(&mut p.groups).split_windows(|_| false);
+        SplitPartial { partial: p, parts }
+    }
+
+    /// The partial (without its groups).
+    pub fn partial(&self) -> &Partial {
+        &self.partial
+    }
+
+    /// Takes the partial's rejected lines (for the rejects sinks).
+    pub fn take_rejects(&mut self) -> Vec<crate::reject::Reject> {
+        std::mem::take(&mut self.partial.rejects)
+    }
+}
+
+/// Threads for the windows stage's helpers (splitting partials, per-key totals shards):
+/// `LOGPULSE_MERGE_THREADS` if set (measurements, tests), else a quarter of the cores, 1 to 4
+/// (the backends need the rest; on 2 cores one of each, as before).
+pub fn merge_threads() -> usize {
+    if let Some(n) = std::env::var("LOGPULSE_MERGE_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, 64);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 4).clamp(1, 4)
+}
+
 impl Windows {
-    /// A new operator.
+    /// A new operator, its per-key totals on [`merge_threads`] threads.
     pub fn new(spec: WindowSpec, lateness_secs: i64, thresholds: Thresholds) -> Self {
+        Self::with_totals_threads(spec, lateness_secs, thresholds, merge_threads())
+    }
+
+    /// A new operator, its per-key totals sharded over `totals_threads` threads (results do not
+    /// depend on the number).
+    pub fn with_totals_threads(
+        spec: WindowSpec,
+        lateness_secs: i64,
+        thresholds: Thresholds,
+        totals_threads: usize,
+    ) -> Self {
         Windows {
             spec,
             lateness: lateness_secs.max(0),
@@ -131,7 +185,7 @@ impl Windows {
             max_event_time: None,
             late_pending: 0,
             totals: RunTotals::default(),
-            key_totals: key_totals::KeyTotals::new(),
+            key_totals: key_totals::KeyTotals::new(totals_threads),
         }
     }
 
@@ -189,12 +243,23 @@ impl Windows {
 
     /// Merges a partial, returning the windows this closes (oldest first).
     pub fn absorb(&mut self, p: Partial) -> Vec<WindowResult> {
+        self.absorb_split(SplitPartial::new(p))
+    }
+
+    /// Merges a partial already split by window, returning the windows this closes (oldest
+    /// first). A window not open yet takes its part as it is, an open one merges it; parts of
+    /// closed windows are late (per-key totals get them, in the partial's window order).
+    pub fn absorb_split(&mut self, sp: SplitPartial) -> Vec<WindowResult> {
+        let SplitPartial { partial: p, parts } = sp;
         self.totals.add_partial(&p);
-        // The partial's table is moved apart by window (its aggregates are not copied); a window
-        // not open yet takes its part as it is, an open one merges it.
-        let closed_before = self.closed_before;
-        let (parts, late) = p.groups.split_windows(|w| w < closed_before);
         for (window, part) in parts {
+            if window < self.closed_before {
+                let n: u64 = part.entries().map(|(_, _, _, a)| a.requests).sum();
+                self.late_pending += n;
+                self.totals.late += n;
+                self.key_totals.add(std::sync::Arc::new(part));
+                continue;
+            }
             match self.open.entry(window) {
                 std::collections::btree_map::Entry::Vacant(v) => {
                     v.insert(OpenWindow {
@@ -206,12 +271,6 @@ impl Windows {
                     o.get_mut().groups.merge_owned(part)
                 }
             }
-        }
-        if !late.is_empty() {
-            let n: u64 = late.entries().map(|(_, _, _, a)| a.requests).sum();
-            self.late_pending += n;
-            self.totals.late += n;
-            self.key_totals.add(std::sync::Arc::new(late));
         }
         for (win, h) in p.latency {
             if win < self.closed_before {

@@ -43,3 +43,92 @@ fn per_batch_closes_every_batch() {
     let out = w.absorb(partial(1, &[(1, "a", 200, 10)]));
     assert_eq!((out.len(), out[0].start), (1, 1));
 }
+
+/// A stream of partials over overlapping windows, with late records, many keys and 5xx.
+fn stream() -> Vec<Partial> {
+    (0..12u64)
+        .map(|b| {
+            let rows: Vec<(i64, String, u16, u64)> = (0..300u64)
+                .map(|i| {
+                    let t = (b as i64 * 50 + (i as i64 * 7) % 90 - 60).max(0);
+                    let status = if i % 17 == 0 {
+                        503
+                    } else if i % 5 == 0 {
+                        404
+                    } else {
+                        200
+                    };
+                    (
+                        t,
+                        format!("client{}.example", (i * 31 + b * 7) % 173),
+                        status,
+                        i * 100,
+                    )
+                })
+                .collect();
+            let rows: Vec<(i64, &str, u16, u64)> = rows
+                .iter()
+                .map(|(t, k, s, n)| (*t / 60 * 60, k.as_str(), *s, *n))
+                .collect();
+            partial(b, &rows)
+        })
+        .collect()
+}
+
+fn result_rows(r: &WindowResult) -> String {
+    let groups: Vec<_> = r
+        .groups()
+        .map(|(k, a)| (k.to_string(), a.clone()))
+        .collect();
+    format!(
+        "{} {} {:?} late {} alerts {:?} groups {:?}",
+        r.start, r.end, r.totals, r.late, r.alerts, groups
+    )
+}
+
+#[test]
+fn totals_threads_do_not_change_results_totals_or_snapshots() {
+    let mut want: Option<Vec<String>> = None;
+    for threads in [1, 2, 5] {
+        let thresholds = Thresholds {
+            requests: 3,
+            ..Thresholds::default()
+        };
+        let mut w = Windows::with_totals_threads(
+            WindowSpec::Tumbling { secs: 60 },
+            0,
+            thresholds,
+            threads,
+        );
+        let mut out = Vec::new();
+        for (i, p) in stream().into_iter().enumerate() {
+            for r in w.absorb(p) {
+                out.push(result_rows(&r));
+            }
+            if i == 5 {
+                let snap = w.snapshot();
+                out.push(serde_json::to_string(&snap).expect("snapshot"));
+                // Restoring the snapshot into a fresh operator keeps going identically.
+                let mut again = Windows::with_totals_threads(
+                    WindowSpec::Tumbling { secs: 60 },
+                    0,
+                    thresholds,
+                    threads,
+                );
+                again.restore(snap);
+                w = again;
+            }
+        }
+        for r in w.finish() {
+            out.push(result_rows(&r));
+        }
+        assert!(w.totals().late > 0, "the stream has late records");
+        let totals = w.sync_totals().clone();
+        out.push(format!("{:?}", totals.by_key.iter().collect::<Vec<_>>()));
+        out.push(serde_json::to_string(&w.snapshot()).expect("snapshot"));
+        match &want {
+            None => want = Some(out),
+            Some(want) => assert_eq!(&out, want, "{threads} threads"),
+        }
+    }
+}
