@@ -143,8 +143,9 @@ pub fn parse_lines(
 }
 
 impl CpuBackend {
-    /// For W3C logs, the layout in force at the start of each piece (`None` = the plan's);
-    /// remembers the batch's last `#Fields:` for the next batch.
+    /// For W3C logs, the layout in force at the start of each piece (`None` = the plan's):
+    /// the batch's `#Fields:` directives are applied in order, skipping those that name no
+    /// field (as `parse_lines` skips them), and the last layout carries to the next batch.
     fn formats_at(&mut self, bytes: &[u8], ranges: &[(usize, usize)]) -> Vec<Option<LineFormat>> {
         if !self.plan.format.line.w3c {
             return vec![None; ranges.len()];
@@ -160,16 +161,23 @@ impl CpuBackend {
             let line = &bytes[p..end];
             w3c::parse_directive(line.strip_suffix(b"\r").unwrap_or(line)).and_then(Result::ok)
         };
-        let out = ranges
-            .iter()
-            .map(|&(s, _)| match directives.iter().rev().find(|&&d| d < s) {
-                Some(&d) => parse_at(d),
-                None => self.w3c_fields.clone(),
-            })
-            .collect();
-        if let Some(f) = directives.last().and_then(|&d| parse_at(d)) {
-            self.w3c_fields = Some(f);
+        let mut current = self.w3c_fields.take();
+        let mut next = directives.into_iter().peekable();
+        let mut out = Vec::with_capacity(ranges.len());
+        for &(start, _) in ranges {
+            while let Some(d) = next.next_if(|&d| d < start) {
+                if let Some(f) = parse_at(d) {
+                    current = Some(f);
+                }
+            }
+            out.push(current.clone());
         }
+        for d in next {
+            if let Some(f) = parse_at(d) {
+                current = Some(f);
+            }
+        }
+        self.w3c_fields = current;
         out
     }
 }
@@ -275,6 +283,36 @@ mod tests {
                 assert_eq!(text[w[0].1 - 1], b'\n');
             }
         }
+    }
+
+    #[test]
+    fn w3c_layouts_follow_valid_directives_across_pieces_and_batches() {
+        let plan = Arc::new(Plan::reference(Format::preset("iis_w3c").unwrap()));
+        let short = "#Fields: c-ip sc-status\n";
+        let row = "10.0.0.1 200\n";
+        // A valid layout, then a directive naming no field (ignored), then rows of the new
+        // layout: in one batch cut into pieces, and again in the next batch.
+        let mut text = format!("{short}#Fields:\n");
+        while text.len() < 600 * 1024 {
+            text.push_str(row);
+        }
+        let origin = |o| Origin {
+            source: "t".into(),
+            first_line: 1,
+            offset: o,
+        };
+        let mut be = CpuBackend::new(plan, 2, BufferPool::heap(2, 1024)).unwrap();
+        let rows = (text.len() - short.len() - 9) / row.len();
+        let p = be
+            .process(Batch::from_bytes(0, text.clone().into_bytes(), origin(0)))
+            .unwrap();
+        assert_eq!(
+            (p.records as usize, p.rejected(), p.directives),
+            (rows, 0, 2)
+        );
+        let next = Batch::from_bytes(1, row.repeat(3).into_bytes(), origin(text.len() as u64));
+        let p = be.process(next).unwrap();
+        assert_eq!((p.records, p.rejected()), (3, 0));
     }
 
     #[test]
