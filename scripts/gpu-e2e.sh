@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `logpulse` binary with the GPU backend, on a CUDA machine:
-#  1. every shared log the GPU supports: `run --backend gpu` summary == `run --backend cpu`;
-#  2. kill -9 at 10 moments with --backend gpu and --checkpoint: final results == uninterrupted;
-#  3. `logpulse bench --backend gpu` vs `--backend cpu` on generated TSV and CLF (CLI pipeline).
+#  1. every shared log: `run --backend gpu` summary == `run --backend cpu`;
+#  2. kill -9 at 20 moments with --backend gpu and --checkpoint: final results == uninterrupted;
+#  3. `logpulse bench --backend gpu` vs `--backend cpu` on generated TSV, CLF, combined and
+#     Caddy JSON (the whole CLI pipeline from memory).
 # Usage here:   cargo build --release -p logpulse && mkdir -p .carry && cp target/release/logpulse .carry/
 # On the device (run tool, carry [".carry"]):   bash scripts/gpu-e2e.sh .carry/logpulse
 set -uo pipefail
@@ -16,20 +17,20 @@ for f in samples/*.gz; do
   if [ "$(cat $W/gpu.rc)" != 0 ]; then echo "  $(basename $f): gpu refused: $(tail -1 $W/gpu.err)"; continue; fi
   if [ "$(strip $W/cpu.json)" == "$(strip $W/gpu.json)" ]; then echo "  $(basename $f): identical"; else echo "  $(basename $f): DIFFERENT"; fi
 done
-echo "== 2. kill -9 x10 with --backend gpu, resume from checkpoint"
+echo "== 2. kill -9 x20 with --backend gpu, resume from checkpoint"
 "$BIN" gen --lines 3000000 --format clf --bad-every 997 -o "$W/in.log"
 args=(run "$W/in.log" --format common --backend gpu --batch-lines 50000 -q --progress never)
 "$BIN" "${args[@]}" --jsonl "$W/ref.jsonl" --summary "$W/ref.json" > /dev/null 2>&1
 kills=0
-for i in $(seq 1 10); do
+for i in $(seq 1 20); do
   "$BIN" "${args[@]}" --jsonl "$W/crash.jsonl" --summary "$W/crash.json" --checkpoint "$W/ckpt" --checkpoint-interval 0 > /dev/null 2>&1 &
   pid=$!; sleep 0.$((RANDOM % 6 + 2)); if kill -9 $pid 2>/dev/null; then kills=$((kills+1)); fi; wait $pid 2>/dev/null
 done
 "$BIN" "${args[@]}" --jsonl "$W/crash.jsonl" --summary "$W/crash.json" --checkpoint "$W/ckpt" --checkpoint-interval 0 > /dev/null 2>&1
 if [ "$(strip $W/ref.json)" == "$(strip $W/crash.json)" ] && cmp -s <(grep '"type":"window"' $W/ref.jsonl) <(grep '"type":"window"' $W/crash.jsonl); then echo "  $kills kills: results identical to the uninterrupted run"; else echo "  $kills kills: DIFFERENT"; fi
 echo "== 3. logpulse bench (CLI pipeline from memory)"
-for fmt in tsv clf; do
-  "$BIN" gen --lines 10000000 --format $fmt -o "$W/b.$fmt"
+for fmt in ${LOGPULSE_E2E_FORMATS:-tsv clf combined caddy-json}; do
+  "$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format $fmt -o "$W/b.$fmt"
   for b in cpu gpu; do echo "-- $fmt $b"; "$BIN" bench "$W/b.$fmt" --backend $b --repeat 3 2>&1 | grep -E "backend|pipeline|latency|memory"; done
 done
 rm -rf "$W"

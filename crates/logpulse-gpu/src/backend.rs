@@ -70,7 +70,7 @@ impl GpuBackend {
             .collect::<Result<Vec<_>, _>>()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
-            out0: HostOut::new(&ctx, false),
+            out0: HostOut::new(&ctx, true),
             ctx,
             kernels,
             slots,
@@ -79,7 +79,7 @@ impl GpuBackend {
             ordinal,
             build_threads: cores.saturating_sub(2).clamp(1, 12),
             last_build_ms: 0.0,
-            pinned_readback: false,
+            pinned_readback: true,
             w3c: W3cTracker::new(&plan.format.line)?,
         })
     }
@@ -89,9 +89,10 @@ impl GpuBackend {
         &self.name
     }
 
-    /// Copies results back into page-locked memory (`true`) or ordinary memory (`false`, the
-    /// default: on the virtual machines measured so far the CPU read pinned memory several
-    /// times slower, and the partial's build reads every returned byte).
+    /// Copies results back into page-locked memory (`true`, the default: the copies are
+    /// asynchronous, so the thread feeding the device never waits for them) or ordinary
+    /// memory (`false`: the driver stages a synchronous copy; on some virtual machines the
+    /// CPU reads pinned memory more slowly, and the partial's build reads every byte).
     pub fn set_pinned_readback(&mut self, pinned: bool) {
         self.pinned_readback = pinned;
         self.out0 = HostOut::new(&self.ctx, pinned);
@@ -126,10 +127,14 @@ impl GpuBackend {
         }
         let w3c = self.w3c.layouts(batch.bytes())?;
         self.slots[0].enqueue(&self.kernels, batch.bytes(), batch.lines, batch.seq, &w3c)?;
-        let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx, false));
+        let pinned = self.pinned_readback;
+        let mut out = std::mem::replace(&mut self.out0, HostOut::new(&self.ctx, pinned));
         let counts = self.collect(0, &batch, &mut out);
         let started = Instant::now();
-        let p = counts.and_then(|c| build::partial(&mut batch, &c, &out.sections(&c)?));
+        let p = counts.and_then(|c| {
+            out.wait()?;
+            build::partial(&mut batch, &c, &out.sections(&c)?)
+        });
         self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
         self.out0 = out;
         let mut t = self.slots[0].stage_times()?;
@@ -341,7 +346,8 @@ impl Backend for GpuBackend {
                     for mut job in rx {
                         let p = match (&job.counts, &job.out) {
                             (Some(c), Some(o)) => o
-                                .sections(c)
+                                .wait()
+                                .and_then(|()| o.sections(c))
                                 .and_then(|s| build::partial(&mut job.batch, c, &s)),
                             _ => Ok(build::empty(&mut job.batch)),
                         };

@@ -2,13 +2,16 @@
 //!
 //! A [`HostOut`] is owned by whoever builds the batch's partial (a worker thread in
 //! [`crate::GpuBackend`]'s `run`), so the device's slot is free for the next batch while the
-//! host still reads this one's results.
+//! host still reads this one's results. Pinned memory is filled asynchronously: the copies
+//! are queued behind the batch's kernels and an event marks their end, which the builder
+//! waits for ([`HostOut::wait`]), so the thread feeding the device never waits for a
+//! readback.
 
 use std::sync::Arc;
 
-use cudarc::driver::CudaContext;
+use cudarc::driver::{sys, CudaContext, CudaEvent, CudaStream};
 
-use crate::error::GpuError;
+use crate::error::{DriverContext, GpuError};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
 use crate::pinned::PinnedStorage;
 
@@ -98,6 +101,8 @@ pub struct HostOut {
     ctx: Arc<CudaContext>,
     pinned: bool,
     buf: Option<Backing>,
+    /// Pinned memory: recorded after the copies into it (see [`HostOut::mark_ready`]).
+    ready: Option<CudaEvent>,
 }
 
 impl HostOut {
@@ -107,6 +112,35 @@ impl HostOut {
             ctx: ctx.clone(),
             pinned,
             buf: None,
+            ready: None,
+        }
+    }
+
+    /// True when the memory is page-locked (copies into it are asynchronous).
+    pub fn is_pinned(&self) -> bool {
+        self.pinned
+    }
+
+    /// Records, on `stream`, the end of the copies just queued into this memory.
+    pub fn mark_ready(&mut self, stream: &CudaStream) -> Result<(), GpuError> {
+        if self.ready.is_none() {
+            // Without timing: the cheapest event. A builder waits at most for one batch's
+            // results to cross PCIe (~0.1 ms): they are queued once its kernels are done.
+            let flags = sys::CUevent_flags::CU_EVENT_DISABLE_TIMING;
+            self.ready = Some(self.ctx.new_event(Some(flags)).ctx("creating an event")?);
+        }
+        match &self.ready {
+            Some(e) => e.record(stream).ctx("recording the readback's end"),
+            None => Err(GpuError::Result("no readback event".into())),
+        }
+    }
+
+    /// Waits until the copies into this memory are complete (at once for ordinary memory,
+    /// which is copied synchronously).
+    pub fn wait(&self) -> Result<(), GpuError> {
+        match &self.ready {
+            Some(e) => e.synchronize().ctx("waiting for the readback"),
+            None => Ok(()),
         }
     }
 
@@ -115,8 +149,13 @@ impl HostOut {
         let small = self.buf.as_ref().is_none_or(|b| b.bytes().len() < len);
         if small {
             self.buf = None;
-            // Headroom so a slowly growing batch does not reallocate every time.
-            let want = len + len / 4 + 4096;
+            // Headroom so a slowly growing batch does not reallocate every time (more for
+            // page-locked memory, whose allocation costs milliseconds).
+            let want = if self.pinned {
+                len + len / 2 + (1 << 20)
+            } else {
+                len + len / 4 + 4096
+            };
             self.buf = Some(if self.pinned {
                 Backing::Pinned(PinnedStorage::new(&self.ctx, want)?)
             } else {

@@ -431,7 +431,13 @@ impl Slot {
                 result::memcpy_dtoh_async(dst, src, s).ctx("copying results back")?;
             }
         }
-        self.stream.synchronize().ctx("waiting for the results")?;
+        if out.is_pinned() {
+            // Asynchronous: whoever reads `out` waits for this mark (`HostOut::wait`); the
+            // stream's order keeps the slot's buffers until the copies are done.
+            out.mark_ready(&self.stream)?;
+        } else {
+            self.stream.synchronize().ctx("waiting for the results")?;
+        }
         self.readback_ms = started.elapsed().as_secs_f32() * 1e3;
         Ok(Finished::Ready(Box::new(c)))
     }
