@@ -81,11 +81,14 @@ fn main() {
     }
     let in_groups: usize = partials.iter().map(|p| p.groups.len()).sum();
     for _ in 0..reps {
-        // As the pipeline runs it: partials split by window apart (splitter threads), then the
-        // windows thread places the parts and closes windows.
+        // As the pipeline runs it: partials split by window and summarized apart (splitter
+        // threads), then the windows thread places the parts and closes windows.
         let ps = partials.clone();
         let t = Instant::now();
-        let split: Vec<SplitPartial> = ps.into_iter().map(SplitPartial::new).collect();
+        let split: Vec<SplitPartial> = ps
+            .into_iter()
+            .map(|p| SplitPartial::summarized(p, plan.window, plan.thresholds))
+            .collect();
         let split_s = t.elapsed().as_secs_f64();
         let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
         let t = Instant::now();

@@ -321,6 +321,7 @@ pub fn run(
         // partial into the windows) beside the windows thread, which is left with placing whole
         // per-window tables and closing windows.
         let (split_tx, split_rx) = bounded::<SplitMsg>(cfg.queue_depth.max(1) + backends_len);
+        let (window, thresholds) = (plan.window, plan.thresholds);
         for i in 0..crate::window::merge_threads() {
             let rx = part_rx.clone();
             let tx = split_tx.clone();
@@ -331,7 +332,8 @@ pub fn run(
                         let out = match msg {
                             WorkerMsg::Done(done) => {
                                 let (p, st) = *done;
-                                SplitMsg::Done(Box::new((SplitPartial::new(p), st)))
+                                let sp = SplitPartial::summarized(p, window, thresholds);
+                                SplitMsg::Done(Box::new((sp, st)))
                             }
                             WorkerMsg::Failed(e) => SplitMsg::Failed(e),
                         };

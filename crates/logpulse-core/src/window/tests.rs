@@ -87,22 +87,24 @@ fn result_rows(r: &WindowResult) -> String {
 }
 
 #[test]
-fn totals_threads_do_not_change_results_totals_or_snapshots() {
+fn totals_threads_and_summaries_do_not_change_results_totals_or_snapshots() {
     let mut want: Option<Vec<String>> = None;
-    for threads in [1, 2, 5] {
+    // (per-key totals threads, window summaries computed when splitting, as the pipeline does)
+    for (threads, summarized) in [(1, false), (2, false), (5, false), (1, true), (3, true)] {
         let thresholds = Thresholds {
             requests: 3,
             ..Thresholds::default()
         };
-        let mut w = Windows::with_totals_threads(
-            WindowSpec::Tumbling { secs: 60 },
-            0,
-            thresholds,
-            threads,
-        );
+        let mut w =
+            Windows::with_totals_threads(WindowSpec::Tumbling { secs: 60 }, 0, thresholds, threads);
         let mut out = Vec::new();
         for (i, p) in stream().into_iter().enumerate() {
-            for r in w.absorb(p) {
+            let sp = if summarized {
+                SplitPartial::summarized(p, WindowSpec::Tumbling { secs: 60 }, thresholds)
+            } else {
+                SplitPartial::new(p)
+            };
+            for r in w.absorb_split(sp) {
                 out.push(result_rows(&r));
             }
             if i == 5 {
@@ -128,7 +130,28 @@ fn totals_threads_do_not_change_results_totals_or_snapshots() {
         out.push(serde_json::to_string(&w.snapshot()).expect("snapshot"));
         match &want {
             None => want = Some(out),
-            Some(want) => assert_eq!(&out, want, "{threads} threads"),
+            Some(want) => assert_eq!(&out, want, "{threads} threads, summarized {summarized}"),
         }
     }
+}
+
+#[test]
+fn summaries_for_other_thresholds_are_not_used() {
+    let mut w = Windows::with_totals_threads(WindowSpec::PerBatch, 0, Thresholds::default(), 1);
+    let strict = Thresholds {
+        requests: 0,
+        ..Thresholds::default()
+    };
+    let sp = SplitPartial::summarized(
+        partial(0, &[(0, "a", 200, 10)]),
+        WindowSpec::PerBatch,
+        strict,
+    );
+    let out = w.absorb_split(sp);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].alerts.is_empty(),
+        "the operator's own thresholds decide"
+    );
+    assert_eq!(out[0].totals.requests, 1);
 }
