@@ -71,7 +71,10 @@ impl Backend for Replay {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let lines: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3_000_000);
+    let lines: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(3_000_000);
     let reps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
     let clf = args.next().is_some_and(|a| a == "clf");
     let mut data = Vec::new();
