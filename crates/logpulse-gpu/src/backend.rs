@@ -52,6 +52,9 @@ pub struct GpuBackend {
     pinned_readback: bool,
     /// W3C logs: the column layout carried from batch to batch.
     w3c: W3cTracker,
+    /// Readback buffers kept from one `run` to the next (page-locked memory costs
+    /// milliseconds a buffer to allocate).
+    spare_outs: Vec<HostOut>,
 }
 
 impl GpuBackend {
@@ -81,6 +84,7 @@ impl GpuBackend {
             last_build_ms: 0.0,
             pinned_readback: true,
             w3c: W3cTracker::new(&plan.format.line)?,
+            spare_outs: Vec::new(),
         })
     }
 
@@ -96,6 +100,7 @@ impl GpuBackend {
     pub fn set_pinned_readback(&mut self, pinned: bool) {
         self.pinned_readback = pinned;
         self.out0 = HostOut::new(&self.ctx, pinned);
+        self.spare_outs.clear();
     }
 
     /// Sets how many host threads build partials in `run` (at least 1).
@@ -188,11 +193,12 @@ impl GpuBackend {
         jobs: &Sender<Job>,
         built: &Receiver<Built>,
     ) -> Result<(), GpuError> {
+        let spare = std::mem::take(&mut self.spare_outs);
         let mut st = RunState {
             inflight: VecDeque::new(),
             ready: BTreeMap::new(),
-            free_outs: Vec::new(),
-            made_outs: 0,
+            made_outs: spare.len(),
+            free_outs: spare,
             max_outs: self.build_threads + 2,
             next_in: 0,
             next_out: 0,
@@ -256,6 +262,7 @@ impl GpuBackend {
                 }
             }
         }
+        self.spare_outs = st.free_outs;
         Ok(())
     }
 
