@@ -23,6 +23,27 @@ use crate::w3c::W3cTracker;
 /// overlaps the kernels of the other.
 const DEPTH: usize = 2;
 
+/// Where the last [`Backend::run`] of a [`GpuBackend`] spent its time, in seconds: the
+/// feeding thread's waits and work, and the builders' work summed over threads. For
+/// benchmarks (`gpu_bench` prints it), to tell which side bounds the throughput.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunStats {
+    /// Batches that went through the device.
+    pub batches: u64,
+    /// Feeding thread: queuing a batch's copy and kernels.
+    pub enqueue_s: f64,
+    /// Feeding thread: waiting for the device to finish a slot's batch.
+    pub wait_device_s: f64,
+    /// Feeding thread: reading results back (only queuing the copies, for pinned memory).
+    pub readback_s: f64,
+    /// Feeding thread: waiting for a builder or a free readback buffer.
+    pub wait_builders_s: f64,
+    /// Builders: turning results into partials, summed over builder threads.
+    pub build_s: f64,
+    /// The run's wall time.
+    pub wall_s: f64,
+}
+
 /// A batch whose results are back, for a host worker to turn into a partial.
 struct Job {
     idx: u64,
@@ -55,6 +76,8 @@ pub struct GpuBackend {
     /// Readback buffers kept from one `run` to the next (page-locked memory costs
     /// milliseconds a buffer to allocate).
     spare_outs: Vec<HostOut>,
+    /// The last run's time accounting.
+    stats: RunStats,
 }
 
 impl GpuBackend {
@@ -85,6 +108,7 @@ impl GpuBackend {
             pinned_readback: true,
             w3c: W3cTracker::new(&plan.format.line)?,
             spare_outs: Vec::new(),
+            stats: RunStats::default(),
         })
     }
 
@@ -101,6 +125,11 @@ impl GpuBackend {
         self.pinned_readback = pinned;
         self.out0 = HostOut::new(&self.ctx, pinned);
         self.spare_outs.clear();
+    }
+
+    /// Where the last `run` spent its time.
+    pub fn last_run_stats(&self) -> RunStats {
+        self.stats
     }
 
     /// Sets how many host threads build partials in `run` (at least 1).
@@ -228,6 +257,7 @@ impl GpuBackend {
                     while st.inflight.iter().any(|(_, s, _)| *s == next_slot) {
                         self.retire(&mut st, jobs, built)?;
                     }
+                    let t = Instant::now();
                     let w3c = self.w3c.layouts(batch.bytes())?;
                     self.slots[next_slot].enqueue(
                         &self.kernels,
@@ -236,6 +266,8 @@ impl GpuBackend {
                         batch.seq,
                         &w3c,
                     )?;
+                    self.stats.enqueue_s += t.elapsed().as_secs_f64();
+                    self.stats.batches += 1;
                     let idx = st.take_index();
                     st.inflight.push_back((idx, next_slot, batch));
                     next_slot = (next_slot + 1) % self.slots.len();
@@ -276,6 +308,7 @@ impl GpuBackend {
     ) -> Result<(), GpuError> {
         let gone = || GpuError::Result("partial builders stopped".into());
         let (idx, slot, batch) = st.inflight.pop_front().ok_or_else(gone)?;
+        let waited = Instant::now();
         let mut hout = match st.free_outs.pop() {
             Some(o) => o,
             None if st.made_outs < st.max_outs => {
@@ -291,14 +324,23 @@ impl GpuBackend {
                 }
             },
         };
+        self.stats.wait_builders_s += waited.elapsed().as_secs_f64();
+        let t = Instant::now();
         let counts = self.collect(slot, &batch, &mut hout)?;
+        let collect_s = t.elapsed().as_secs_f64();
+        let readback_s = f64::from(self.slots[slot].last_readback_ms()) / 1e3;
+        self.stats.readback_s += readback_s;
+        self.stats.wait_device_s += (collect_s - readback_s).max(0.0);
         let job = Job {
             idx,
             batch,
             counts: Some(counts),
             out: Some(hout),
         };
-        jobs.send(job).map_err(|_| gone())
+        let t = Instant::now();
+        let sent = jobs.send(job).map_err(|_| gone());
+        self.stats.wait_builders_s += t.elapsed().as_secs_f64();
+        sent
     }
 }
 
@@ -344,13 +386,18 @@ impl Backend for GpuBackend {
         out: &mut dyn FnMut(Partial) -> bool,
     ) -> Result<(), BackendError> {
         let threads = self.build_threads;
+        self.stats = RunStats::default();
+        let started = Instant::now();
+        let build_ns = std::sync::atomic::AtomicU64::new(0);
         let (job_tx, job_rx) = bounded::<Job>(threads * 2 + DEPTH);
         let (built_tx, built_rx) = unbounded::<Built>();
         let result = std::thread::scope(|scope| {
             for _ in 0..threads {
                 let (rx, tx) = (job_rx.clone(), built_tx.clone());
+                let build_ns = &build_ns;
                 scope.spawn(move || {
                     for mut job in rx {
+                        let t = Instant::now();
                         let p = match (&job.counts, &job.out) {
                             (Some(c), Some(o)) => o
                                 .wait()
@@ -360,6 +407,8 @@ impl Backend for GpuBackend {
                         };
                         // Free the batch buffer before handing the partial over.
                         drop(job.batch);
+                        let ns = t.elapsed().as_nanos() as u64;
+                        build_ns.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
                         if tx.send((job.idx, p, job.out)).is_err() {
                             break;
                         }
@@ -371,6 +420,8 @@ impl Backend for GpuBackend {
             drop(job_tx);
             r
         });
+        self.stats.build_s = build_ns.into_inner() as f64 / 1e9;
+        self.stats.wall_s = started.elapsed().as_secs_f64();
         if result.is_err() {
             // Batches still queued must not be freed while the device copies from them.
             for s in &self.slots {

@@ -27,7 +27,7 @@ mod readback;
 mod slot;
 mod w3c;
 
-pub use backend::{run_shared, GpuBackend};
+pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
 pub use pinned::{pinned_pool, pinned_pool_lazy, PinnedStorage};
 pub use slot::StageTimes;

@@ -179,6 +179,12 @@ impl Slot {
         Ok(())
     }
 
+    /// Host milliseconds the last [`Slot::finish`] spent after the batch was done (reading
+    /// the results back, or queuing that for pinned memory).
+    pub fn last_readback_ms(&self) -> f32 {
+        self.readback_ms
+    }
+
     /// The W3C layouts of the batch in flight.
     pub fn w3c(&self) -> &W3cLayouts {
         &self.w3c
