@@ -20,7 +20,7 @@ use kafka_support::*;
 const LINES: u64 = 300_000;
 const BAD_EVERY: u64 = 997;
 /// Restarts killed with SIGKILL.
-const KILLS: usize = 16;
+const KILLS: usize = 20;
 
 /// Consumer settings that make the group join after a kill fast on the test broker.
 const JOIN_OPTIONS: &[&str] = &["session.timeout.ms=1000", "heartbeat.interval.ms=200"];

@@ -23,10 +23,11 @@ use logpulse_core::window::{RunTotals, WindowResult};
 use logpulse_core::{Backend, BufferPool, CpuBackend, Format};
 use logpulse_io::kafka::test_broker::TestBroker;
 use logpulse_io::kafka::{KafkaConfig, KafkaJob};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::ClientContext;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -88,16 +89,50 @@ fn produce(
     Ok(sent)
 }
 
-/// Messages/s and lines/s of a bare consumer: poll, touch the payload, count.
-fn bare(bs: &str, topic: &str, lines: u64, group: &str) -> Res<f64> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bs)
+/// Counts librdkafka's "Fetch backoff" debug lines (with `debug=fetch`): each one is a
+/// partition whose fetching pauses for `fetch.queue.backoff.ms`.
+#[derive(Default)]
+struct BareContext {
+    backoffs: AtomicU64,
+}
+
+impl ClientContext for BareContext {
+    fn log(&self, _level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if fac == "BACKOFF" && message.contains("Fetch backoff") {
+            self.backoffs.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl ConsumerContext for BareContext {}
+
+/// The bare consumer's properties: librdkafka's defaults but for the group and offsets.
+fn bare_config(bs: &str, group: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bs)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         .set("fetch.wait.max.ms", "100")
-        .set("queued.max.messages.kbytes", "262144")
-        .create()?;
+        .set("queued.max.messages.kbytes", "262144");
+    c
+}
+
+/// Messages/s of a bare consumer (poll, touch the payload, count) with properties `c` plus
+/// `extra`, and how many fetch back-offs librdkafka logged (with `debug=fetch` in `extra`).
+fn bare(
+    mut c: ClientConfig,
+    topic: &str,
+    lines: u64,
+    extra: &[(String, String)],
+) -> Res<(f64, u64)> {
+    for (k, v) in extra {
+        c.set(k, v);
+        if k == "debug" {
+            c.set_log_level(RDKafkaLogLevel::Debug);
+        }
+    }
+    let c: BaseConsumer<BareContext> = c.create_with_context(BareContext::default())?;
     c.subscribe(&[topic])?;
     let mut n = 0u64;
     let mut bytes = 0u64;
@@ -111,8 +146,15 @@ fn bare(bs: &str, topic: &str, lines: u64, group: &str) -> Res<f64> {
         }
     }
     let secs = t0.map_or(1.0, |t| t.elapsed().as_secs_f64());
+    if let Some(t) = t0 {
+        mark(&format!("bare {topic}: first message"), t);
+        mark(&format!("bare {topic}: last message"), Instant::now());
+    }
     std::hint::black_box(bytes);
-    Ok(n as f64 / secs)
+    Ok((
+        n as f64 / secs,
+        c.context().backoffs.load(Ordering::Relaxed),
+    ))
 }
 
 /// Counts merged lines and notes when the last one arrived; per-batch window results feed the
@@ -170,7 +212,7 @@ fn logpulse(
         brokers: bs.to_string(),
         topic: topic.to_string(),
         group: format!("logpulse-{topic}"),
-        options: Vec::new(),
+        options: bench_options()?,
         linger,
         exit_idle: Some(exit_idle),
         out_topic: None,
@@ -186,18 +228,25 @@ fn logpulse(
     };
     let mut commit = job.commit_sink();
     let bytes_read = Arc::new(AtomicU64::new(0));
-    // The first byte read starts the clock.
-    let first = Arc::new(Mutex::new(None::<Instant>));
+    // The first byte read starts the clock; the last change of the count is when the last
+    // message was taken (1 ms resolution).
+    let first = Arc::new(Mutex::new(None::<(Instant, Instant)>));
     let watch_stop = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (b, f, s) = (bytes_read.clone(), first.clone(), watch_stop.clone());
         std::thread::spawn(move || {
+            let mut seen = 0;
             while !s.load(Ordering::Relaxed) {
-                if b.load(Ordering::Relaxed) > 0 {
-                    *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                    return;
+                let now = b.load(Ordering::Relaxed);
+                if now != seen {
+                    seen = now;
+                    let t = Instant::now();
+                    let mut g = f.lock().unwrap_or_else(|p| p.into_inner());
+                    g.get_or_insert((t, t)).1 = t;
                 }
-                std::thread::sleep(Duration::from_micros(200));
+                // Fine-grained until the first byte, then 1 ms (fewer wake-ups while
+                // logpulse runs).
+                std::thread::sleep(Duration::from_micros(if seen == 0 { 200 } else { 1000 }));
             }
         })
     };
@@ -222,7 +271,7 @@ fn logpulse(
     watch_stop.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     drop(sinks);
-    let t0 = first
+    let (t0, last_read) = first
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .ok_or("nothing read")?;
@@ -233,7 +282,48 @@ fn logpulse(
     if totals.lines < want {
         return Err(format!("merged {} of {want} lines", totals.lines).into());
     }
+    mark(&format!("logpulse {topic}: first message"), t0);
+    mark(&format!("logpulse {topic}: last message"), last_read);
+    mark(&format!("logpulse {topic}: last line merged"), t1);
+    eprintln!(
+        "kafka_bench: logpulse {topic}: messages taken in {:.3} s, last line merged {:.3} s after the first message",
+        (last_read - t0).as_secs_f64(),
+        (t1 - t0).as_secs_f64()
+    );
     Ok((want as f64 / (t1 - t0).as_secs_f64(), meter.latencies))
+}
+
+/// Extra librdkafka properties for logpulse's clients, from `KAFKA_BENCH_OPTIONS`
+/// (`key=value,key=value`): for experiments with the consumer's settings.
+fn bench_options() -> Res<Vec<(String, String)>> {
+    let Ok(s) = std::env::var("KAFKA_BENCH_OPTIONS") else {
+        return Ok(Vec::new());
+    };
+    s.split(',')
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| logpulse_io::kafka::parse_option(o).map_err(|e| e.into()))
+        .collect()
+}
+
+/// Extra librdkafka properties for the bare consumers, from `KAFKA_BENCH_BARE_OPTIONS`.
+fn bare_options() -> Res<Vec<(String, String)>> {
+    let Ok(s) = std::env::var("KAFKA_BENCH_BARE_OPTIONS") else {
+        return Ok(Vec::new());
+    };
+    s.split(',')
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| logpulse_io::kafka::parse_option(o).map_err(|e| e.into()))
+        .collect()
+}
+
+/// Notes on stderr when a phase starts or ends (Unix time in ms), to line up with CPU samples
+/// of the threads (`/proc/PID/task/*/stat`).
+fn mark(what: &str, at: Instant) {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+        .saturating_sub(at.elapsed().as_millis());
+    eprintln!("kafka_bench: {what} at {ms}");
 }
 
 fn quantile(v: &mut [Duration], q: f64) -> Duration {
@@ -285,11 +375,46 @@ fn main() -> Res<()> {
         );
     }
     if parts.contains("single") {
-        let bare_rate = bare(&bs, "single", total, "bare")?;
-        println!(
-            "bare rdkafka consumer (1 line/message): {:.2} M messages/s",
-            bare_rate / 1e6
-        );
+        // The reference: librdkafka's defaults, and the same with logpulse's fetch back-off
+        // (`fetch.queue.backoff.ms=10`): with the default 1 s back-off the bare consumer too
+        // stalls whenever it falls 100,000 messages behind on a partition.
+        let extra = bare_options()?;
+        let mut refs = Vec::new();
+        for (label, group, backoff) in [
+            ("defaults", "bare", None),
+            ("backoff 10 ms", "bare-10", Some("10")),
+        ] {
+            let mut c = bare_config(&bs, group);
+            if let Some(b) = backoff {
+                c.set("fetch.queue.backoff.ms", b);
+            }
+            let (rate, backoffs) = bare(c, "single", total, &extra)?;
+            println!(
+                "bare rdkafka consumer (1 line/message, {label}): {:.2} M messages/s ({backoffs} fetch back-offs logged)",
+                rate / 1e6
+            );
+            refs.push(rate);
+        }
+        let bare_rate = refs.iter().copied().fold(0.0, f64::max);
+        if parts.contains("like") {
+            // Experiment: a bare poll loop with exactly logpulse's consumer properties.
+            let cfg = KafkaConfig {
+                brokers: bs.clone(),
+                topic: "single".into(),
+                group: "bare-like".into(),
+                options: bench_options()?,
+                linger: Duration::from_millis(200),
+                exit_idle: None,
+                out_topic: None,
+                dlq_topic: None,
+                partials_topic: None,
+            };
+            let (r, b) = bare(cfg.consumer_config(), "single", total, &extra)?;
+            println!(
+                "bare poll loop, logpulse's consumer properties: {:.2} M messages/s ({b} fetch back-offs)",
+                r / 1e6
+            );
+        }
         let (single, _) = logpulse(
             &bs,
             "single",
@@ -300,14 +425,20 @@ fn main() -> Res<()> {
             Duration::from_secs(2),
         )?;
         println!(
-            "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of bare",
+            "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of the best bare before it",
             single / 1e6,
             100.0 * single / bare_rate
         );
-        let bare_after = bare(&bs, "single", total, "bare-after")?;
+        let mut c = bare_config(&bs, "bare-after");
+        c.set("fetch.queue.backoff.ms", "10");
+        let (bare_after, backoffs) = bare(c, "single", total, &extra)?;
         println!(
-            "bare rdkafka consumer again, after logpulse: {:.2} M messages/s",
+            "bare rdkafka consumer again, after logpulse (backoff 10 ms): {:.2} M messages/s ({backoffs} fetch back-offs logged)",
             bare_after / 1e6
+        );
+        println!(
+            "logpulse / best bare of all three: {:.0}%",
+            100.0 * single / bare_rate.max(bare_after)
         );
     }
     if !parts.contains("latency") {

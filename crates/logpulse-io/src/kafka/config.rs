@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 
 use super::KafkaError;
 
@@ -55,6 +55,12 @@ impl KafkaConfig {
     fn with_options(&self, mut c: ClientConfig) -> ClientConfig {
         for (k, v) in &self.options {
             c.set(k, v);
+            if k == "debug" && !v.trim().is_empty() {
+                // rdkafka sets the client's log level after creating it (from the `log`
+                // crate's, which nothing configures here: errors only); `debug=...` asks for
+                // debug lines, which the contexts print to stderr.
+                c.set_log_level(RDKafkaLogLevel::Debug);
+            }
         }
         c
     }
@@ -71,7 +77,15 @@ impl KafkaConfig {
             // Eager rebalancing: revoked partitions are drained and committed in the callback.
             .set("partition.assignment.strategy", "range,roundrobin")
             .set("fetch.wait.max.ms", "100")
-            .set("queued.max.messages.kbytes", "262144");
+            .set("queued.max.messages.kbytes", "262144")
+            // When a partition's prefetch queue is above `queued.min.messages` (100,000
+            // messages: only ~10 MB of one-line messages), librdkafka stops fetching it for
+            // `fetch.queue.backoff.ms`, 1000 ms by default, however soon the queue drains.
+            // logpulse drains 100,000 messages in tens of ms, then sat idle for the rest of
+            // the second: one-line messages were read at 0.2-0.4 M/s instead of ~2 M/s
+            // (BENCHMARKS.md, Kafka). 10 ms: the fetcher looks at the queue again soon after;
+            // the queue limits still bound memory.
+            .set("fetch.queue.backoff.ms", "10");
         self.with_options(c)
     }
 

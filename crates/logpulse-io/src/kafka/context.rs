@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, RebalanceProtocol};
 use rdkafka::error::{KafkaError as RdError, KafkaResult};
 use rdkafka::types::RDKafkaRespErr;
@@ -73,6 +74,12 @@ pub(crate) struct GroupContext {
 impl ClientContext for GroupContext {
     fn error(&self, error: RdError, reason: &str) {
         eprintln!("logpulse: kafka: {error}: {reason}");
+    }
+
+    /// librdkafka's own log lines (at or above `log_level`, and everything `debug=...` asks
+    /// for) go to stderr: without this they went to the `log` crate, which nothing reads.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        eprintln!("logpulse: kafka: librdkafka {level:?} {fac}: {message}");
     }
 }
 
