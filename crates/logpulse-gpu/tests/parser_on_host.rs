@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::lines::{adversarial_text, custom_formats, Rng};
 use logpulse_core::format::line::looks_binary;
-use logpulse_core::format::{w3c, Format, KeyField, LineKind, Record};
+use logpulse_core::format::{w3c, Format, KeyField, LineKind, LineParser, Record};
 use logpulse_core::plan::Plan;
 
 /// Host stand-ins for the CUDA keywords and intrinsics the parser's files use, then the source,
@@ -104,6 +104,8 @@ fn compiler() -> Option<&'static str> {
 fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut layout = plan.format.line.clone();
+    // What the CPU backend runs: the straight-line parser of a preset that has one.
+    let parser = LineParser::new(&plan.format.line);
     let mut status_buf = [0u8; 3];
     let mut pos = 0;
     while pos < text.len() {
@@ -118,8 +120,10 @@ fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
         let mut rec = Record::default();
         let parsed = if line.is_empty() {
             Err(logpulse_core::RejectReason::EmptyLine)
-        } else {
+        } else if layout.w3c {
             layout.parse(line, &mut rec)
+        } else {
+            parser.parse(line, &mut rec)
         };
         out.push(match parsed {
             Ok(LineKind::Directive) => "100".to_string(),

@@ -9,7 +9,7 @@ use super::{Backend, BackendError};
 use crate::agg::Partial;
 use crate::batch::{Batch, BufferPool};
 use crate::format::line::looks_binary;
-use crate::format::{w3c, LineFormat, LineKind, Record};
+use crate::format::{w3c, LineFormat, LineKind, LineParser, Record};
 use crate::plan::Plan;
 use crate::reject::{Reject, RejectReason};
 use std::borrow::Cow;
@@ -96,6 +96,9 @@ pub fn parse_lines(
     let mut idx = 0u64;
     let mut status_buf = [0u8; 3];
     let mut current = Cow::Borrowed(format);
+    // W3C layouts switch as the lines go and have no straight-line parser; the others keep
+    // the format they start with.
+    let parser = LineParser::new(format);
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];
@@ -108,8 +111,10 @@ pub fn parse_lines(
         }
         let outcome = if line.is_empty() {
             Err(RejectReason::EmptyLine)
-        } else {
+        } else if current.w3c {
             current.parse(line, &mut rec)
+        } else {
+            parser.parse(line, &mut rec)
         };
         let outcome = match outcome {
             Ok(LineKind::Record) => {

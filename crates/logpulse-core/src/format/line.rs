@@ -18,7 +18,7 @@ pub enum LineKind {
 
 /// Finds the closing quote of a quoted field starting at `b[0]`, honouring `\"` and `\\`.
 #[inline]
-fn find_quote(b: &[u8]) -> Option<usize> {
+pub(crate) fn find_quote(b: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(p) = find_byte2(b'"', b'\\', &b[i..]) {
         let at = i + p;

@@ -2,6 +2,7 @@
 //! parser, presets and detection.
 
 pub mod detect;
+pub mod fast;
 pub mod json;
 pub mod line;
 pub mod logformat;
@@ -13,6 +14,7 @@ pub mod spec;
 pub mod time;
 pub mod w3c;
 
+pub use fast::LineParser;
 pub use line::LineKind;
 pub use record::{KeyField, Record};
 pub use spec::{FieldEnd, FieldKind, JsonMap, LineFormat, Piece, Token};

@@ -1,0 +1,259 @@
+//! Straight-line parsers for the hottest presets (the notebook's NASA TSV, NCSA common and
+//! combined), chosen when a format *is* one of them: the same outcome as the interpreter in
+//! `line.rs` on every line — same record, same reject reason — without its per-token
+//! dispatch, which profiling showed to be most of the CPU backend's parsing cost (callgrind,
+//! 300k TSV lines: ~1,370 instructions a line in `LineFormat::parse`).
+//!
+//! Each function below is the interpreter's walk over that preset's program, unrolled: a field
+//! ending at a byte is a search for it (a miss is `Truncated`, or the end of the line for the
+//! last field), a literal after such a field can only fail for the bytes after the first, and
+//! errors come in the order the program would meet them. `fast_parsers_equal_the_interpreter`
+//! and the GPU crate's `parser_on_host` test check the equivalence line by line.
+
+use super::line::{assign, find_quote, LineKind};
+use super::presets;
+use super::record::Record;
+use super::scan::find_byte;
+use super::spec::{FieldKind as F, LineFormat};
+use crate::reject::RejectReason;
+
+/// A line parser for one format: a straight-line one for a preset that has it, else the
+/// format's interpreter.
+#[derive(Debug, Clone, Copy)]
+pub struct LineParser<'f> {
+    format: &'f LineFormat,
+    fast: Fast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fast {
+    None,
+    NasaTsv,
+    Common,
+    Combined,
+}
+
+impl<'f> LineParser<'f> {
+    /// The parser for `format` (compares it with the presets: build it once per batch or
+    /// piece, not per line).
+    pub fn new(format: &'f LineFormat) -> Self {
+        let fast = if *format == presets::nasa_tsv() {
+            Fast::NasaTsv
+        } else if *format == presets::common() {
+            Fast::Common
+        } else if *format == presets::combined() {
+            Fast::Combined
+        } else {
+            Fast::None
+        };
+        LineParser { format, fast }
+    }
+
+    /// True when a straight-line parser serves this format.
+    pub fn is_fast(&self) -> bool {
+        self.fast != Fast::None
+    }
+
+    /// Parses one line (without its newline and `\r`), as [`LineFormat::parse`] does.
+    #[inline]
+    pub fn parse<'a>(
+        &self,
+        line: &'a [u8],
+        rec: &mut Record<'a>,
+    ) -> Result<LineKind, RejectReason> {
+        match self.fast {
+            Fast::NasaTsv => nasa_tsv(line, rec),
+            Fast::Common => clf(line, rec, false),
+            Fast::Combined => clf(line, rec, true),
+            Fast::None => self.format.parse(line, rec),
+        }
+    }
+}
+
+/// A field ending at `sep` that is not the program's last: its bytes, and the rest after the
+/// separator (the one-byte literal that follows it cannot fail once the byte was found).
+#[inline(always)]
+fn upto(sep: u8, rest: &[u8]) -> Result<(&[u8], &[u8]), RejectReason> {
+    match find_byte(sep, rest) {
+        Some(p) => Ok((&rest[..p], &rest[p + 1..])),
+        None => Err(RejectReason::Truncated),
+    }
+}
+
+/// A literal whose first byte is known to be there (the end byte of the field before it):
+/// the interpreter's `Lit` step for the bytes after it.
+#[inline(always)]
+fn lit_tail<'a>(rest: &'a [u8], tail: &[u8]) -> Result<&'a [u8], RejectReason> {
+    if rest.len() >= tail.len() && rest[..tail.len()] == *tail {
+        Ok(&rest[tail.len()..])
+    } else if rest.len() < tail.len() && tail.starts_with(rest) {
+        Err(RejectReason::Truncated)
+    } else {
+        Err(RejectReason::FormatMismatch)
+    }
+}
+
+/// `host logname time method url response bytes` with tabs, a header line, an optional
+/// trailing tab and anything after it ignored (`presets::nasa_tsv`).
+fn nasa_tsv<'a>(line: &'a [u8], rec: &mut Record<'a>) -> Result<LineKind, RejectReason> {
+    if line.starts_with(b"host\tlogname\t") {
+        return Ok(LineKind::Directive);
+    }
+    let (v, rest) = upto(b'\t', line)?;
+    assign(F::Client, v, rec)?;
+    let (_, rest) = upto(b'\t', rest)?;
+    let (v, rest) = upto(b'\t', rest)?;
+    assign(F::TimeEpoch, v, rec)?;
+    let (v, rest) = upto(b'\t', rest)?;
+    assign(F::Method, v, rec)?;
+    let (v, rest) = upto(b'\t', rest)?;
+    assign(F::Url, v, rec)?;
+    let (v, rest) = upto(b'\t', rest)?;
+    assign(F::Status, v, rec)?;
+    // The last field: to the next tab or the end of the line; the rest is ignored.
+    let end = find_byte(b'\t', rest).unwrap_or(rest.len());
+    assign(F::Bytes, &rest[..end], rec)?;
+    Ok(LineKind::Record)
+}
+
+/// NCSA common `%h %l %u %t "%r" %>s %b` (`presets::common`: what follows `%b` after a space
+/// is ignored) and combined, which adds ` "%{Referer}i" "%{User-agent}i"`, each part of the
+/// addition allowed to be missing at the end of the line (`presets::combined`).
+fn clf<'a>(line: &'a [u8], rec: &mut Record<'a>, combined: bool) -> Result<LineKind, RejectReason> {
+    let (v, rest) = upto(b' ', line)?;
+    assign(F::Client, v, rec)?;
+    let (_, rest) = upto(b' ', rest)?;
+    // `%u`, then the literal ` [`.
+    let p = find_byte(b' ', rest).ok_or(RejectReason::Truncated)?;
+    let rest = lit_tail(&rest[p + 1..], b"[")?;
+    let p = find_byte(b']', rest).ok_or(RejectReason::Truncated)?;
+    assign(F::TimeClf, &rest[..p], rec)?;
+    let rest = lit_tail(&rest[p + 1..], b" \"")?;
+    let p = find_quote(rest).ok_or(RejectReason::Truncated)?;
+    assign(F::Request, &rest[..p], rec)?;
+    let rest = lit_tail(&rest[p + 1..], b" ")?;
+    let (v, rest) = upto(b' ', rest)?;
+    assign(F::Status, v, rec)?;
+    // `%b`: to the next space or the end of the line.
+    let end = find_byte(b' ', rest).unwrap_or(rest.len());
+    assign(F::Bytes, &rest[..end], rec)?;
+    if !combined {
+        return Ok(LineKind::Record);
+    }
+    // Combined's optional part: each step may find the line ended right before it.
+    let rest = &rest[end..];
+    if rest.is_empty() {
+        return Ok(LineKind::Record);
+    }
+    let rest = lit_tail(&rest[1..], b"\"")?; // ` "`: the space is the byte `%b` ended at
+    if rest.is_empty() {
+        return Ok(LineKind::Record);
+    }
+    let p = find_quote(rest).ok_or(RejectReason::Truncated)?;
+    assign(F::Referer, &rest[..p], rec)?;
+    let rest = lit_tail(&rest[p + 1..], b" \"")?;
+    if rest.is_empty() {
+        return Ok(LineKind::Record);
+    }
+    match find_quote(rest) {
+        Some(p) => assign(F::UserAgent, &rest[..p], rec)?,
+        // A quoted last field cut off by truncation: keep what is there.
+        None => assign(F::UserAgent, rest, rec)?,
+    }
+    // The closing quote was found (or the line ended inside the field); trailing bytes are
+    // ignored.
+    Ok(LineKind::Record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Format;
+
+    /// SplitMix64, for deterministic mutations.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n.max(1) as u64) as usize
+        }
+    }
+
+    /// Real-looking lines of each preset, then mutated: cut anywhere, a byte replaced, or one
+    /// of the bytes the formats care about inserted or removed.
+    fn lines(seeds: &[&[u8]], n: usize, r: &mut Rng) -> Vec<Vec<u8>> {
+        const SPECIAL: &[u8] = b" \t\"\\[]-0123456789:/?";
+        let mut out = Vec::new();
+        for i in 0..n {
+            let mut l = seeds[i % seeds.len()].to_vec();
+            for _ in 0..r.below(4) {
+                let at = r.below(l.len() + 1);
+                match r.below(5) {
+                    0 => l.truncate(at),
+                    1 if at < l.len() => l[at] = SPECIAL[r.below(SPECIAL.len())],
+                    2 => l.insert(at, SPECIAL[r.below(SPECIAL.len())]),
+                    3 if at < l.len() => {
+                        l.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            out.push(l);
+        }
+        out
+    }
+
+    #[test]
+    fn fast_parsers_equal_the_interpreter() {
+        let tsv: &[&[u8]] = &[
+            b"host\tlogname\ttime\tmethod\turl\tresponse\tbytes",
+            b"199.72.81.55\t-\t804571201\tGET\t/history/apollo/\t200\t6245\t\t",
+            b"unicomp6.unicomp.net\t-\t804571206\tGET\t/shuttle/countdown/\t200\t3985",
+            b"burger.letters.com\t-\t804571211\tGET\t/shuttle/countdown/video/livevideo.gif\t200\t0\t\t",
+            b"d104.aa.net\t-\t804571213\tGET\t/a?b=c\t404\t-\t\t",
+        ];
+        let clf: &[&[u8]] = &[
+            br#"199.72.81.55 - - [01/Jul/1995:00:00:01 -0400] "GET /history/apollo/ HTTP/1.0" 200 6245"#,
+            br#"unicomp6.unicomp.net - - [01/Jul/1995:00:00:06 -0400] "GET /shuttle/countdown/ HTTP/1.0" 200 3985"#,
+            br#"d104.aa.net - - [01/Jul/1995:00:00:13 -0400] "GET /a\"b HTTP/1.0" 404 -"#,
+            br#"1.2.3.4 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326 "http://www.example.com/start.html" "Mozilla/4.08 [en] (Win98; I ;Nav)""#,
+            br#"5.6.7.8 - - [17/May/2015:10:05:03 +0000] "GET /x HTTP/1.1" 304 - "-" "Mozilla/5.0 \"x\"" extra"#,
+            br#"5.6.7.8 - - [17/May/2015:10:05:03 +0000] "\x16\x03\x01" 400 0 "-" "-""#,
+        ];
+        let mut r = Rng(7);
+        let mut fast_records = 0;
+        for (preset, seeds) in [("nasa_tsv", tsv), ("common", clf), ("combined", clf)] {
+            let format = Format::preset(preset).unwrap().line;
+            let parser = LineParser::new(&format);
+            assert!(parser.is_fast(), "{preset}");
+            for l in lines(seeds, 60_000, &mut r) {
+                let (mut a, mut b) = (Record::default(), Record::default());
+                let fast = parser.parse(&l, &mut a);
+                let slow = format.parse(&l, &mut b);
+                assert_eq!(fast, slow, "{preset}: {:?}", String::from_utf8_lossy(&l));
+                if fast.is_ok() {
+                    assert_eq!(a, b, "{preset}: {:?}", String::from_utf8_lossy(&l));
+                    fast_records += 1;
+                }
+            }
+        }
+        assert!(fast_records > 20_000, "{fast_records} records compared");
+    }
+
+    #[test]
+    fn other_formats_use_the_interpreter() {
+        for name in ["vhost_combined", "haproxy_http", "iis_w3c", "caddy_json"] {
+            let f = Format::preset(name).unwrap().line;
+            assert!(!LineParser::new(&f).is_fast(), "{name}");
+        }
+        let mut changed = Format::preset("combined").unwrap().line;
+        changed.allow_trailing = false;
+        assert!(!LineParser::new(&changed).is_fast());
+    }
+}
