@@ -96,7 +96,7 @@ impl GpuBackend {
             .collect::<Result<Vec<_>, _>>()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
-            out0: HostOut::new(&ctx, true),
+            out0: HostOut::new(&ctx, false),
             ctx,
             kernels,
             slots,
@@ -105,7 +105,7 @@ impl GpuBackend {
             ordinal,
             build_threads: cores.saturating_sub(2).clamp(1, 12),
             last_build_ms: 0.0,
-            pinned_readback: true,
+            pinned_readback: false,
             w3c: W3cTracker::new(&plan.format.line)?,
             spare_outs: Vec::new(),
             stats: RunStats::default(),
@@ -117,10 +117,12 @@ impl GpuBackend {
         &self.name
     }
 
-    /// Copies results back into page-locked memory (`true`, the default: the copies are
-    /// asynchronous, so the thread feeding the device never waits for them) or ordinary
-    /// memory (`false`: the driver stages a synchronous copy; on some virtual machines the
-    /// CPU reads pinned memory more slowly, and the partial's build reads every byte).
+    /// Copies results back into page-locked memory (`true`: the copies are asynchronous, so
+    /// the thread feeding the device never waits for them) or ordinary memory (`false`, the
+    /// default: the driver stages a synchronous copy). Measured on the H200 VM (BENCHMARKS.md)
+    /// the ordinary-memory path was faster end to end, page-locked buffers costing
+    /// milliseconds each to allocate; they are now kept from run to run, which was not
+    /// measured yet.
     pub fn set_pinned_readback(&mut self, pinned: bool) {
         self.pinned_readback = pinned;
         self.out0 = HostOut::new(&self.ctx, pinned);
