@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use logpulse_core::agg::Partial;
+use logpulse_core::backend::BackendError;
+use logpulse_core::batch::Batch;
 use logpulse_core::framer::FramerConfig;
 use logpulse_core::gen::{GenConfig, Generator};
 use logpulse_core::pipeline::{self, BatchStats, PipelineConfig, Sink};
@@ -191,6 +194,28 @@ impl Sink for Meter {
     }
 }
 
+/// Experiment: a backend that parses nothing (each line counted as a record), to tell the
+/// consumer path's cost from parsing's and from the CPU the parsing threads take on 2 cores.
+struct NullBackend {
+    pool: BufferPool,
+}
+
+impl Backend for NullBackend {
+    fn describe(&self) -> String {
+        "null".into()
+    }
+    fn pool(&self) -> BufferPool {
+        self.pool.clone()
+    }
+    fn process(&mut self, batch: Batch) -> Result<Partial, BackendError> {
+        let mut p = Partial::new(batch.seq, batch.origin.source.clone());
+        p.input_bytes = batch.buf.len() as u64;
+        p.lines = batch.lines;
+        p.records = batch.lines;
+        Ok(p)
+    }
+}
+
 /// Runs logpulse on `topic` until `want` lines are merged; returns (lines/s, latencies).
 fn logpulse(
     bs: &str,
@@ -200,6 +225,7 @@ fn logpulse(
     linger: Duration,
     sent: Option<Arc<Vec<Instant>>>,
     exit_idle: Duration,
+    null_backend: bool,
 ) -> Res<(f64, Vec<Duration>)> {
     let format = Format::preset("nasa_tsv").ok_or("no nasa_tsv preset")?;
     let mut plan = Plan::reference(format);
@@ -207,11 +233,24 @@ fn logpulse(
     plan.lateness_secs = 3600;
     let plan = Arc::new(plan);
     let pool = BufferPool::heap(8, 64 << 20);
-    let cpu: Box<dyn Backend> = Box::new(CpuBackend::new(plan.clone(), 0, pool)?);
+    let cpu: Box<dyn Backend> = if null_backend {
+        Box::new(NullBackend { pool })
+    } else {
+        // `KAFKA_BENCH_THREADS`: the CPU backend's threads (default 0: one per core).
+        let threads = std::env::var("KAFKA_BENCH_THREADS")
+            .ok()
+            .map(|t| t.parse::<usize>())
+            .transpose()?
+            .unwrap_or(0);
+        Box::new(CpuBackend::new(plan.clone(), threads, pool)?)
+    };
     let job = KafkaJob::connect(KafkaConfig {
         brokers: bs.to_string(),
         topic: topic.to_string(),
-        group: format!("logpulse-{topic}"),
+        group: format!(
+            "logpulse-{topic}{}",
+            if null_backend { "-null" } else { "" }
+        ),
         options: bench_options()?,
         linger,
         exit_idle: Some(exit_idle),
@@ -368,6 +407,7 @@ fn main() -> Res<()> {
             Duration::from_millis(200),
             None,
             Duration::from_secs(2),
+            false,
         )?;
         println!(
             "batched (1000 lines/message): {:.2} M lines/s",
@@ -423,12 +463,29 @@ fn main() -> Res<()> {
             Duration::from_millis(200),
             None,
             Duration::from_secs(2),
+            false,
         )?;
         println!(
             "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of the best bare before it",
             single / 1e6,
             100.0 * single / bare_rate
         );
+        if parts.contains("null") {
+            let (r, _) = logpulse(
+                &bs,
+                "single",
+                total,
+                WindowSpec::Tumbling { secs: 60 },
+                Duration::from_millis(200),
+                None,
+                Duration::from_secs(2),
+                true,
+            )?;
+            println!(
+                "logpulse, backend parsing nothing (1 line/message): {:.2} M lines/s",
+                r / 1e6
+            );
+        }
         let mut c = bare_config(&bs, "bare-after");
         c.set("fetch.queue.backoff.ms", "10");
         let (bare_after, backoffs) = bare(c, "single", total, &extra)?;
@@ -475,6 +532,7 @@ fn main() -> Res<()> {
         Duration::from_millis(50),
         Some(sent),
         Duration::from_secs(40),
+        false,
     )?;
     producer.join().map_err(|_| "producer panicked")??;
     println!(

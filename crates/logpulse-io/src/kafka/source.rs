@@ -317,6 +317,11 @@ impl Source for KafkaSource {
         let mut last_cut = Instant::now();
         let mut last_msg = Instant::now();
         let mut pending = false;
+        // Messages taken since the last cut, and the count at which a topic gone quiet (a
+        // poll that waited and got nothing) is cut at once rather than after the linger:
+        // the end of a burst or of a backlog, where waiting only delays the results.
+        let mut since_cut = 0usize;
+        let quiet_cut = (framing.max_lines / 16).max(1);
         let result = loop {
             if out.stopping() {
                 break Ok(());
@@ -373,15 +378,18 @@ impl Source for KafkaSource {
             }
             if got > 0 {
                 last_msg = Instant::now();
+                since_cut += got;
                 if !pending {
                     pending = true;
                 }
             }
-            if pending && last_cut.elapsed() >= cfg.linger {
+            let quiet = got == 0 && since_cut >= quiet_cut;
+            if pending && (quiet || last_cut.elapsed() >= cfg.linger) {
                 if self.with_ingest(|ing| ing.flush()) != Some(true) {
                     break Ok(());
                 }
                 pending = false;
+                since_cut = 0;
                 last_cut = Instant::now();
             }
             if let Some(idle) = cfg.exit_idle {
