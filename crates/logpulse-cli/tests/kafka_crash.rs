@@ -98,7 +98,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
     args.extend(job_flags(dir, "crashed"));
     let ckpt = dir.join("ckpt.json").display().to_string();
     args.extend(["--checkpoint", &ckpt, "--checkpoint-interval"].map(String::from));
-    // Every other restart checkpoints at most every 100 ms rather than after every batch:
+    // Every other restart checkpoints at most every 30 ms rather than after every batch:
     // merged batches then wait in memory for the next checkpoint, and committing their
     // offsets before it (as a run without checkpoints does) would lose them in a crash.
     let with_interval = |interval: &str| {
@@ -106,11 +106,12 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         a.push(interval.to_string());
         a
     };
-    let (every_batch, every_100ms) = (with_interval("0"), with_interval("100ms"));
+    // (Not much longer: the checkpoint then jumps so far that the kill moments bunch up.)
+    let (every_batch, every_30ms) = (with_interval("0"), with_interval("30ms"));
 
     // Kill moments spread over the whole stream whatever the machine's speed: restart `i` is
-    // killed once the checkpoint passed `i / (KILLS + 1)` of the messages, plus a
-    // deterministic "random" 0-40 ms (mid-batch, mid-save, between save and commit, ...).
+    // killed once the checkpoint passed `(i + 1) / (KILLS + 1)` of the messages, plus a
+    // deterministic "random" 0-10 ms (mid-batch, mid-save, between save and commit, ...).
     let messages = LINES.div_ceil(50) as i64;
     let mut seed: u64 = 0x6b61666b61;
     let (mut kills, mut finished_early) = (0, 0);
@@ -120,7 +121,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let after = Duration::from_millis((seed >> 33) % 40);
+        let after = Duration::from_millis((seed >> 33) % 10);
         // Each restart gets at least one checkpoint further.
         let done = checkpointed_messages(dir);
         if done >= messages {
@@ -131,7 +132,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         let args = if i % 2 == 0 {
             &every_batch
         } else {
-            &every_100ms
+            &every_30ms
         };
         let mut child = spawn(args, dir, &name);
         let t0 = Instant::now();
@@ -194,7 +195,18 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
     assert!(k == f, "summary (by_client) after {kills} kills differs");
     let kw = windows(&dir.join("crashed.jsonl"));
     let fw = windows(&dir.join("ref.jsonl"));
-    assert_eq!(kw.len(), fw.len(), "window count");
+    let kinds = |v: &[serde_json::Value]| -> Vec<String> {
+        v.iter()
+            .map(|l| format!("{} {} {}", l["type"], l["start"], l["totals"]))
+            .collect()
+    };
+    assert_eq!(
+        kw.len(),
+        fw.len(),
+        "window count after {kills} kills: {:?} vs uninterrupted {:?}",
+        kinds(&kw),
+        kinds(&fw)
+    );
     for (i, (a, b)) in kw.iter().zip(&fw).enumerate() {
         assert!(a == b, "window {i} differs");
     }
