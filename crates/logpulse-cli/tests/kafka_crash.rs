@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use kafka_support::*;
 
 /// Lines of the generated log, and one bad line every `BAD_EVERY`.
-const LINES: u64 = 300_000;
+const LINES: u64 = 1_500_000;
 const BAD_EVERY: u64 = 997;
 /// Restarts killed with SIGKILL.
 const KILLS: usize = 20;
@@ -98,7 +98,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
     args.extend(job_flags(dir, "crashed"));
     let ckpt = dir.join("ckpt.json").display().to_string();
     args.extend(["--checkpoint", &ckpt, "--checkpoint-interval"].map(String::from));
-    // Every other restart checkpoints at most every 30 ms rather than after every batch:
+    // Every other restart checkpoints at most every 10 ms rather than after every batch:
     // merged batches then wait in memory for the next checkpoint, and committing their
     // offsets before it (as a run without checkpoints does) would lose them in a crash.
     let with_interval = |interval: &str| {
@@ -106,8 +106,9 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         a.push(interval.to_string());
         a
     };
-    // (Not much longer: the checkpoint then jumps so far that the kill moments bunch up.)
-    let (every_batch, every_30ms) = (with_interval("0"), with_interval("30ms"));
+    // (Not much longer: a restart reads ~100,000 lines in 10-20 ms here, so a longer interval
+    // makes the checkpoint jump past the next kill moments, and the kills bunch up.)
+    let (every_batch, every_10ms) = (with_interval("0"), with_interval("10ms"));
 
     // Kill moments spread over the whole stream whatever the machine's speed: restart `i` is
     // killed once the checkpoint passed `(i + 1) / (KILLS + 1)` of the messages, plus a
@@ -132,7 +133,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         let args = if i % 2 == 0 {
             &every_batch
         } else {
-            &every_30ms
+            &every_10ms
         };
         let mut child = spawn(args, dir, &name);
         let t0 = Instant::now();

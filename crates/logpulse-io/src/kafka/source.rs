@@ -340,6 +340,9 @@ impl Source for KafkaSource {
             let mut got = 0usize;
             let mut failed = None;
             let mut stopped = false;
+            // The partition being read and its next offset: `positions` is updated when the
+            // partition changes and after the burst, not once per message.
+            let mut run: Option<(i32, i64)> = None;
             let mut next = consumer.poll(wait);
             while let Some(r) = next {
                 match r {
@@ -350,7 +353,14 @@ impl Source for KafkaSource {
                             stopped = true;
                             break;
                         }
-                        positions.insert(p, o + 1);
+                        match &mut run {
+                            Some((rp, next)) if *rp == p => *next = o + 1,
+                            _ => {
+                                if let Some((rp, next)) = run.replace((p, o + 1)) {
+                                    positions.insert(rp, next);
+                                }
+                            }
+                        }
                         got += 1;
                     }
                     Err(e) => {
@@ -365,6 +375,9 @@ impl Source for KafkaSource {
                     break;
                 }
                 next = consumer.poll(Duration::ZERO);
+            }
+            if let Some((rp, next)) = run {
+                positions.insert(rp, next);
             }
             // The burst's messages go into the framer together.
             if got > 0 && !stopped && self.with_ingest(|ing| ing.drain()) != Some(true) {
