@@ -37,6 +37,19 @@ impl Default for FramerConfig {
     }
 }
 
+/// See [`Framer::room`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Whole lines in the batch being filled.
+    pub lines: usize,
+    /// Its bytes.
+    pub bytes: usize,
+    /// Lines at which it is cut.
+    pub max_lines: usize,
+    /// Bytes at which it is cut (the buffer's capacity).
+    pub max_bytes: usize,
+}
+
 /// A line being dropped because it is too long.
 struct Skipping {
     reject: Reject,
@@ -160,6 +173,20 @@ impl Framer {
     fn scan_all(&mut self) {
         while self.scanned < self.cur.len() {
             self.scan();
+        }
+    }
+
+    /// The batch being filled: its whole lines and bytes so far, and the most it may hold of
+    /// each (a batch is cut on reaching either). For sources that must cut only between units
+    /// of their own (a Kafka message: a checkpoint names whole messages), which flush before a
+    /// unit that would not fit.
+    pub fn room(&mut self) -> Room {
+        self.scan_all();
+        Room {
+            lines: self.lines as usize,
+            bytes: self.cur.len(),
+            max_lines: self.cfg.max_lines,
+            max_bytes: self.cur.capacity(),
         }
     }
 

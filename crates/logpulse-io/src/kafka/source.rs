@@ -43,6 +43,9 @@ pub(crate) struct Ingest {
     stage: Vec<u8>,
     /// Message bytes in `stage` (without added newlines), for the pipeline's byte count.
     staged_payload: u64,
+    /// Each staged message's end in `stage` and its line count: batches are cut between
+    /// messages, never inside one (see [`Ingest::drain`]).
+    staged_msgs: Vec<(usize, usize)>,
     out: BatchSender,
     coord: Arc<Coord>,
     ready: Vec<Batch>,
@@ -63,10 +66,13 @@ impl Ingest {
             self.stage.extend_from_slice(payload);
             self.pushed += payload.len() as u64;
             self.staged_payload += payload.len() as u64;
+            let mut lines = memchr::memchr_iter(b'\n', payload).count();
             if payload.last() != Some(&b'\n') {
                 self.stage.push(b'\n');
                 self.pushed += 1;
+                lines += 1;
             }
+            self.staged_msgs.push((self.stage.len(), lines));
         }
         self.marks.push_back((self.pushed, partition, offset + 1));
         if self.stage.len() >= STAGE_MAX {
@@ -77,10 +83,35 @@ impl Ingest {
 
     /// Moves the staged messages into the framer and sends the batches cut meanwhile. False
     /// when the run is stopping.
+    ///
+    /// A batch is cut before a message that would not fit in it, so every batch ends at a
+    /// message's end: the offsets a checkpoint records then cover exactly the lines its state
+    /// holds. (A message cut in two would be counted once in the state and read again whole
+    /// from its offset after a restart.) Only a message larger than a whole batch is split.
     fn drain(&mut self) -> bool {
         if !self.stage.is_empty() {
-            self.framer.push(&self.stage);
+            let room = self.framer.room();
+            let (mut lines, mut bytes) = (room.lines, room.bytes);
+            let (mut from, mut prev) = (0usize, 0usize);
+            for &(end, n) in &self.staged_msgs {
+                let len = end - prev;
+                if lines > 0 && (lines + n > room.max_lines || bytes + len > room.max_bytes) {
+                    self.framer.push(&self.stage[from..prev]);
+                    self.framer.flush();
+                    from = prev;
+                    (lines, bytes) = (0, 0);
+                }
+                lines += n;
+                bytes += len;
+                if lines >= room.max_lines || bytes >= room.max_bytes {
+                    // The framer cuts right at this message's end by itself.
+                    (lines, bytes) = (0, 0);
+                }
+                prev = end;
+            }
+            self.framer.push(&self.stage[from..]);
             self.stage.clear();
+            self.staged_msgs.clear();
             self.out.add_bytes(std::mem::take(&mut self.staged_payload));
         }
         self.send_ready()
@@ -298,6 +329,7 @@ impl Source for KafkaSource {
             pushed: 0,
             stage: Vec::with_capacity(STAGE_MAX + (64 << 10)),
             staged_payload: 0,
+            staged_msgs: Vec::new(),
             out: out.clone(),
             coord: self.shared.coord.clone(),
             ready: Vec::new(),
