@@ -170,19 +170,10 @@ mod tests {
     use super::*;
     use crate::format::Format;
 
-    /// SplitMix64, for deterministic mutations.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
+    use crate::gen::Rng;
+
+    fn below(r: &mut Rng, n: usize) -> usize {
+        (r.next() % n.max(1) as u64) as usize
     }
 
     /// Real-looking lines of each preset, then mutated: cut anywhere, a byte replaced, or one
@@ -192,12 +183,12 @@ mod tests {
         let mut out = Vec::new();
         for i in 0..n {
             let mut l = seeds[i % seeds.len()].to_vec();
-            for _ in 0..r.below(4) {
-                let at = r.below(l.len() + 1);
-                match r.below(5) {
+            for _ in 0..below(r, 4) {
+                let at = below(r, l.len() + 1);
+                match below(r, 5) {
                     0 => l.truncate(at),
-                    1 if at < l.len() => l[at] = SPECIAL[r.below(SPECIAL.len())],
-                    2 => l.insert(at, SPECIAL[r.below(SPECIAL.len())]),
+                    1 if at < l.len() => l[at] = SPECIAL[below(r, SPECIAL.len())],
+                    2 => l.insert(at, SPECIAL[below(r, SPECIAL.len())]),
                     3 if at < l.len() => {
                         l.remove(at);
                     }
