@@ -44,6 +44,24 @@ pub struct RunStats {
     pub wall_s: f64,
 }
 
+impl std::fmt::Display for RunStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} batches in {:.3}s; feeding thread: enqueue {:.3}s, wait device {:.3}s, \
+             readback {:.3}s, wait builders {:.3}s; builders {:.3}s in all ({:.2} ms a batch)",
+            self.batches,
+            self.wall_s,
+            self.enqueue_s,
+            self.wait_device_s,
+            self.readback_s,
+            self.wait_builders_s,
+            self.build_s,
+            self.build_s * 1e3 / self.batches.max(1) as f64
+        )
+    }
+}
+
 /// A batch whose results are back, for a host worker to turn into a partial.
 struct Job {
     idx: u64,

@@ -34,21 +34,6 @@ pub use slot::StageTimes;
 
 use logpulse_core::BackendError;
 
-/// Presets the GPU backend runs and is tested on: all of them (every field kind, syslog
-/// prefixes, JSON field maps and W3C `#Fields:` layouts run in the kernels).
-pub const SUPPORTED_PRESETS: &[&str] = &[
-    "nasa_tsv",
-    "common",
-    "combined",
-    "vhost_combined",
-    "haproxy_http",
-    "elb_classic",
-    "alb",
-    "iis_w3c",
-    "caddy_json",
-    "caddy_console",
-];
-
 /// Number of CUDA devices (0 when the driver library or a device is missing).
 pub fn device_count() -> Result<usize, BackendError> {
     Ok(device::device_count()?)

@@ -277,7 +277,7 @@ mod tests {
 
     #[test]
     fn decodes_every_preset_round_trip() {
-        for name in crate::SUPPORTED_PRESETS {
+        for (name, _) in logpulse_core::format::PRESETS {
             let f = Format::preset(name).unwrap();
             let p = decode(&f.line.encode()).unwrap();
             assert_eq!(p.tokens.len(), f.line.tokens.len(), "{name}");

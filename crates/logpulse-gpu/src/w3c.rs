@@ -1,6 +1,6 @@
 //! W3C (IIS) logs on the GPU: `#Fields:` directives (re)define the columns as the file goes.
 //!
-//! The host finds the batch's `#Fields:` lines (a `memmem` pass, as the CPU backend does) and
+//! The host finds the batch's `#Fields:` lines (`w3c::layouts_in`, as the CPU backend does) and
 //! hands the kernel one column layout per stretch of lines ([`W3cLayouts`]); the kernel picks a
 //! line's layout by its byte offset. Directives that repeat the layout in force (IIS writes one
 //! per file and restart) start no new stretch, so a batch of a concatenated daily log needs one.
@@ -74,19 +74,7 @@ impl W3cTracker {
             Ok(())
         };
         push(&mut out, 0, current)?;
-        let first = bytes
-            .starts_with(w3c::FIELDS_DIRECTIVE)
-            .then_some(0)
-            .into_iter();
-        let rest = memchr::memmem::find_iter(bytes, b"\n#Fields:").map(|p| p + 1);
-        for d in first.chain(rest) {
-            let end = memchr::memchr(b'\n', &bytes[d..]).map_or(bytes.len(), |e| d + e);
-            let line = &bytes[d..end];
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            // A directive without names is ignored, as the CPU backend ignores it.
-            let Some(Ok(f)) = w3c::parse_directive(line) else {
-                continue;
-            };
+        for (d, f) in w3c::layouts_in(bytes) {
             let kinds = columns(&f)?;
             if kinds != *current {
                 push(&mut out, d, &kinds)?;

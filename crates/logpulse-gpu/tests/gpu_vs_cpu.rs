@@ -191,9 +191,10 @@ fn randomised_adversarial_lines_match_cpu() {
     if !have_gpu() {
         return;
     }
-    let mut formats: Vec<Format> = logpulse_gpu::SUPPORTED_PRESETS
+    // Every preset: the GPU runs them all.
+    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
         .iter()
-        .filter_map(|n| Format::preset(n))
+        .filter_map(|(n, _)| Format::preset(n))
         .collect();
     formats.extend(custom_formats());
     let mut r = Rng(0x5eed);

@@ -9,7 +9,7 @@ fn kernels_compile_for_every_preset_and_key() {
         eprintln!("SKIPPED: no NVRTC library");
         return;
     }
-    for name in logpulse_gpu::SUPPORTED_PRESETS {
+    for (name, _) in logpulse_core::format::PRESETS {
         for (_, key) in KeyField::NAMES {
             let mut plan = Plan::reference(Format::preset(name).expect("preset"));
             plan.key = key;

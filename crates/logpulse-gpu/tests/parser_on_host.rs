@@ -209,9 +209,10 @@ fn kernels_parser_equals_cpu_parser_on_adversarial_lines() {
         return;
     };
     let dir = scratch();
-    let mut formats: Vec<Format> = logpulse_gpu::SUPPORTED_PRESETS
+    // Every preset: the GPU runs them all.
+    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
         .iter()
-        .filter_map(|n| Format::preset(n))
+        .filter_map(|(n, _)| Format::preset(n))
         .collect();
     formats.extend(custom_formats());
     let mut r = Rng(0x0b57);

@@ -216,6 +216,14 @@ impl Backend for NullBackend {
     }
 }
 
+/// Lines/s of logpulse over `topic` (1-minute windows, 200 ms linger, stop when idle 2 s);
+/// `null_backend` parses nothing.
+fn throughput(bs: &str, topic: &str, want: u64, null_backend: bool) -> Res<(f64, Vec<Duration>)> {
+    let window = WindowSpec::Tumbling { secs: 60 };
+    let (linger, idle) = (Duration::from_millis(200), Duration::from_secs(2));
+    logpulse(bs, topic, want, window, linger, None, idle, null_backend)
+}
+
 /// Runs logpulse on `topic` until `want` lines are merged; returns (lines/s, latencies).
 #[allow(clippy::too_many_arguments)] // one call per measurement, each spelled out
 fn logpulse(
@@ -400,16 +408,7 @@ fn main() -> Res<()> {
     produce(&bs, "single", &lines, 1, None)?;
 
     if parts.contains("batched") {
-        let (batched, _) = logpulse(
-            &bs,
-            "batched",
-            total,
-            WindowSpec::Tumbling { secs: 60 },
-            Duration::from_millis(200),
-            None,
-            Duration::from_secs(2),
-            false,
-        )?;
+        let (batched, _) = throughput(&bs, "batched", total, false)?;
         println!(
             "batched (1000 lines/message): {:.2} M lines/s",
             batched / 1e6
@@ -456,32 +455,14 @@ fn main() -> Res<()> {
                 r / 1e6
             );
         }
-        let (single, _) = logpulse(
-            &bs,
-            "single",
-            total,
-            WindowSpec::Tumbling { secs: 60 },
-            Duration::from_millis(200),
-            None,
-            Duration::from_secs(2),
-            false,
-        )?;
+        let (single, _) = throughput(&bs, "single", total, false)?;
         println!(
             "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of the best bare before it",
             single / 1e6,
             100.0 * single / bare_rate
         );
         if parts.contains("null") {
-            let (r, _) = logpulse(
-                &bs,
-                "single",
-                total,
-                WindowSpec::Tumbling { secs: 60 },
-                Duration::from_millis(200),
-                None,
-                Duration::from_secs(2),
-                true,
-            )?;
+            let (r, _) = throughput(&bs, "single", total, true)?;
             println!(
                 "logpulse, backend parsing nothing (1 line/message): {:.2} M lines/s",
                 r / 1e6

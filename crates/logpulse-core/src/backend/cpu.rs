@@ -155,32 +155,17 @@ impl CpuBackend {
         if !self.plan.format.line.w3c {
             return vec![None; ranges.len()];
         }
-        let mut directives: Vec<usize> = memchr::memmem::find_iter(bytes, b"\n#Fields:")
-            .map(|p| p + 1)
-            .collect();
-        if bytes.starts_with(w3c::FIELDS_DIRECTIVE) {
-            directives.insert(0, 0);
-        }
-        let parse_at = |p: usize| {
-            let end = memchr::memchr(b'\n', &bytes[p..]).map_or(bytes.len(), |e| p + e);
-            let line = &bytes[p..end];
-            w3c::parse_directive(line.strip_suffix(b"\r").unwrap_or(line)).and_then(Result::ok)
-        };
         let mut current = self.w3c_fields.take();
-        let mut next = directives.into_iter().peekable();
+        let mut next = w3c::layouts_in(bytes).peekable();
         let mut out = Vec::with_capacity(ranges.len());
         for &(start, _) in ranges {
-            while let Some(d) = next.next_if(|&d| d < start) {
-                if let Some(f) = parse_at(d) {
-                    current = Some(f);
-                }
+            while let Some((_, f)) = next.next_if(|(d, _)| *d < start) {
+                current = Some(f);
             }
             out.push(current.clone());
         }
-        for d in next {
-            if let Some(f) = parse_at(d) {
-                current = Some(f);
-            }
+        if let Some((_, f)) = next.last() {
+            current = Some(f);
         }
         self.w3c_fields = current;
         out

@@ -53,6 +53,20 @@ pub fn parse_directive(line: &[u8]) -> Option<Result<LineFormat, String>> {
     Some(format_for(&String::from_utf8_lossy(rest)))
 }
 
+/// The `#Fields:` directives of `bytes` (whole lines) that define a layout, in order: each
+/// line's byte offset and its layout. Directives naming no field are left out, as the parser
+/// ignores them. Both backends place layouts with this (the CPU per piece, the GPU per stretch).
+pub fn layouts_in(bytes: &[u8]) -> impl Iterator<Item = (usize, LineFormat)> + '_ {
+    let first = bytes.starts_with(FIELDS_DIRECTIVE).then_some(0);
+    let rest = memchr::memmem::find_iter(bytes, b"\n#Fields:").map(|p| p + 1);
+    first.into_iter().chain(rest).filter_map(move |d| {
+        let end = memchr::memchr(b'\n', &bytes[d..]).map_or(bytes.len(), |e| d + e);
+        let line = &bytes[d..end];
+        let f = parse_directive(line.strip_suffix(b"\r").unwrap_or(line))?.ok()?;
+        Some((d, f))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -257,17 +257,10 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
             let gbs = bytes.len() as f64 / s / 1e9;
             let best = if pinned { &mut e2e } else { &mut e2e_heap };
             *best = best.max(gbs);
-            let st = gpu.last_run_stats();
             eprintln!(
-                "[{name}] run (readback {}): {records} records in {s:.3}s = {gbs:.1} GB/s; \
-                 feeding thread: enqueue {:.3}s, wait device {:.3}s, readback {:.3}s, wait \
-                 builders {:.3}s; builders {:.3}s in all",
+                "[{name}] run (readback {}): {records} records in {s:.3}s = {gbs:.1} GB/s; {}",
                 if pinned { "pinned" } else { "pageable" },
-                st.enqueue_s,
-                st.wait_device_s,
-                st.readback_s,
-                st.wait_builders_s,
-                st.build_s,
+                gpu.last_run_stats()
             );
         }
     }

@@ -185,20 +185,7 @@ fn drive(
             total_bytes as f64 / s / 1e9
         );
         for (i, g) in gpus.iter().enumerate() {
-            let t = g.last_run_stats();
-            eprintln!(
-                "[{name}] rep {rep} worker {i}: {} batches; feeding thread: enqueue {:.3}s, \
-                 wait device {:.3}s, readback {:.3}s, wait builders {:.3}s; builders {:.3}s \
-                 in all ({:.2} ms a batch) over {:.3}s",
-                t.batches,
-                t.enqueue_s,
-                t.wait_device_s,
-                t.readback_s,
-                t.wait_builders_s,
-                t.build_s,
-                t.build_s * 1e3 / t.batches.max(1) as f64,
-                t.wall_s
-            );
+            eprintln!("[{name}] rep {rep} worker {i}: {}", g.last_run_stats());
         }
     }
     // Correctness pass (digests cost host time, so not timed).
