@@ -44,6 +44,8 @@ for line in open(src):
     print(f"staged {kind:8} {out}")
 PY
 
+# Debug info is most of their size, and the device tool carries at most 64 MiB.
+strip "$CARRY"/bin/* 2>/dev/null || true
 cp "$DATA_DIR"/*.gz "$CARRY/data/"
 cat >"$CARRY/run.sh" <<'RUN'
 #!/usr/bin/env bash

@@ -62,6 +62,8 @@ pub fn backends(
 ) -> Result<(Vec<Box<dyn Backend>>, String)> {
     let pool =
         logpulse_gpu::pinned_pool(buffers, capacity).context("allocating pinned batch buffers")?;
+    // Page-locked buffers are slow to allocate: all of them now, not as the stream starts.
+    pool.prefill();
     let mut out: Vec<Box<dyn Backend>> = Vec::new();
     let mut desc = Vec::new();
     for &i in ordinals {

@@ -157,12 +157,23 @@ pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
         },
         queue_depth: 2,
         checkpoint: None,
+        clock: Default::default(),
     }
 }
 
 /// Buffers in the batch pool: queued + one per worker in flight (two for overlap) + framing.
 fn pool_buffers(workers: usize, queue_depth: usize) -> usize {
     queue_depth + 2 * workers + 2
+}
+
+/// A pool of `buffers` batch buffers of `capacity` bytes for the backends `job` asks for:
+/// page-locked when they are GPUs (copies to the device at full speed), else ordinary memory.
+pub fn batch_pool(job: &JobArgs, buffers: usize, capacity: usize) -> Result<BufferPool> {
+    Ok(match crate::gpu::ordinals(job.backend.as_str())? {
+        Some(_) => logpulse_gpu::pinned_pool(buffers, capacity)
+            .context("allocating pinned batch buffers")?,
+        None => BufferPool::heap(buffers, capacity),
+    })
 }
 
 /// Creates the backends the flags ask for. Returns them and a description for the user.
@@ -179,7 +190,9 @@ pub fn backends(
         return crate::gpu::backends(
             plan,
             &ordinals,
-            pool_buffers(ordinals.len(), queue_depth),
+            // A GPU worker holds more buffers than a CPU one: batches on the device and
+            // batches whose rejected lines are being cut.
+            pool_buffers(2 * ordinals.len(), queue_depth),
             capacity,
         );
     }

@@ -5,7 +5,9 @@
 //! page-locked (pinned) buffers that copy to the device with no staging copy, and the number of
 //! buffers in flight (hence memory) is bounded.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -36,6 +38,9 @@ struct PoolInner {
     free_rx: Receiver<Box<dyn BatchStorage>>,
     /// One token per buffer that may still be created; bounds the pool's size.
     create_tokens: Receiver<()>,
+    /// Nanoseconds `acquire` spent waiting for a buffer to come back, and making new ones.
+    waited_ns: AtomicU64,
+    created_ns: AtomicU64,
 }
 
 /// A bounded pool of equally sized buffers. `acquire` blocks while every buffer is in use,
@@ -61,6 +66,8 @@ impl BufferPool {
                 free_tx,
                 free_rx,
                 create_tokens,
+                waited_ns: AtomicU64::new(0),
+                created_ns: AtomicU64::new(0),
             }),
         }
     }
@@ -75,25 +82,62 @@ impl BufferPool {
         self.inner.capacity
     }
 
-    /// Takes a free buffer, making one if the pool is not full yet, else waiting for one.
-    pub fn acquire(&self) -> BatchBuf {
-        let storage = match self.inner.free_rx.try_recv() {
-            Ok(s) => s,
-            Err(_) => match self.inner.create_tokens.try_recv() {
-                Ok(()) => (self.inner.factory)(self.inner.capacity),
-                Err(_) => self
-                    .inner
-                    .free_rx
-                    .recv()
-                    .expect("pool holds its own sender, so the channel never closes"),
-            },
-        };
+    /// Makes every buffer the pool may hold now, so that a stream does not pay for them as it
+    /// starts (page-locked buffers take milliseconds each to allocate).
+    pub fn prefill(&self) {
+        let made: Vec<BatchBuf> = std::iter::from_fn(|| {
+            self.inner.create_tokens.try_recv().ok()?;
+            let storage = (self.inner.factory)(self.inner.capacity);
+            Some(self.wrap(storage))
+        })
+        .collect();
+        drop(made);
+    }
+
+    /// Seconds `acquire` has spent waiting for buffers to come back (the stages after the
+    /// framer are behind) and making new buffers (not counting [`BufferPool::prefill`]).
+    pub fn wait_secs(&self) -> (f64, f64) {
+        let secs = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64 / 1e9;
+        (secs(&self.inner.waited_ns), secs(&self.inner.created_ns))
+    }
+
+    fn wrap(&self, storage: Box<dyn BatchStorage>) -> BatchBuf {
         BatchBuf {
             storage: Some(storage),
             len: 0,
             pool: Some(self.inner.clone()),
         }
     }
+
+    /// Takes a free buffer, making one if the pool is not full yet, else waiting for one.
+    pub fn acquire(&self) -> BatchBuf {
+        let storage = match self.inner.free_rx.try_recv() {
+            Ok(s) => s,
+            Err(_) => match self.inner.create_tokens.try_recv() {
+                Ok(()) => {
+                    let t = Instant::now();
+                    let s = (self.inner.factory)(self.inner.capacity);
+                    add_ns(&self.inner.created_ns, t);
+                    s
+                }
+                Err(_) => {
+                    let t = Instant::now();
+                    let s = self
+                        .inner
+                        .free_rx
+                        .recv()
+                        .expect("pool holds its own sender, so the channel never closes");
+                    add_ns(&self.inner.waited_ns, t);
+                    s
+                }
+            },
+        };
+        self.wrap(storage)
+    }
+}
+
+fn add_ns(c: &AtomicU64, since: Instant) {
+    c.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 /// A buffer with a length; returns its storage to its pool when dropped.

@@ -152,6 +152,25 @@ impl GpuBackend {
         self.stats
     }
 
+    /// Sets how many batches may be on the device at once (at least 2: one copying while one
+    /// computes; more keep the copy engine busy while the feeding thread reads results back).
+    pub fn set_depth(&mut self, n: usize) -> Result<(), BackendError> {
+        let n = n.max(2);
+        for s in &self.slots {
+            s.stream().synchronize().ctx("waiting before resizing the slots")?;
+        }
+        self.slots.truncate(n);
+        while self.slots.len() < n {
+            self.slots.push(Slot::new(&self.ctx)?);
+        }
+        Ok(())
+    }
+
+    /// Batches that may be on the device at once.
+    pub fn depth(&self) -> usize {
+        self.slots.len()
+    }
+
     /// Sets how many host threads build partials in `run` (at least 1).
     pub fn set_build_threads(&mut self, n: usize) {
         self.build_threads = n.max(1);
@@ -187,7 +206,7 @@ impl GpuBackend {
         let started = Instant::now();
         let p = counts.and_then(|c| {
             out.wait()?;
-            build::partial(&mut batch, &c, &out.sections(&c)?)
+            build::partial(batch, &c, &out.sections(&c)?)
         });
         self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
         self.out0 = out;
@@ -416,20 +435,25 @@ impl Backend for GpuBackend {
                 let (rx, tx) = (job_rx.clone(), built_tx.clone());
                 let build_ns = &build_ns;
                 scope.spawn(move || {
-                    for mut job in rx {
+                    for job in rx {
                         let t = Instant::now();
-                        let p = match (&job.counts, &job.out) {
+                        let Job {
+                            idx,
+                            mut batch,
+                            counts,
+                            out,
+                        } = job;
+                        // Either way the batch buffer goes back to the pool here.
+                        let p = match (&counts, &out) {
                             (Some(c), Some(o)) => o
                                 .wait()
                                 .and_then(|()| o.sections(c))
-                                .and_then(|s| build::partial(&mut job.batch, c, &s)),
-                            _ => Ok(build::empty(&mut job.batch)),
+                                .and_then(|s| build::partial(batch, c, &s)),
+                            _ => Ok(build::empty(&mut batch)),
                         };
-                        // Free the batch buffer before handing the partial over.
-                        drop(job.batch);
                         let ns = t.elapsed().as_nanos() as u64;
                         build_ns.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
-                        if tx.send((job.idx, p, job.out)).is_err() {
+                        if tx.send((idx, p, out)).is_err() {
                             break;
                         }
                     }

@@ -48,9 +48,11 @@ fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
     }
 }
 
-/// Builds the batch's partial from its readback.
-pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partial, GpuError> {
-    let mut p = empty(batch);
+/// Builds the batch's partial from its readback. The batch is dropped (its buffer back in
+/// the pool for the framer) as soon as the rejected lines are cut from it, before the groups'
+/// table is built: that build is the long part, and the pool is small.
+pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partial, GpuError> {
+    let mut p = empty(&mut batch);
     let bytes = batch.bytes();
     let h = &c.header;
     p.lines += h[header::LINES];
@@ -88,6 +90,7 @@ pub fn partial(batch: &mut Batch, c: &Counts, rb: &Sections<'_>) -> Result<Parti
             raw_line(bytes, off),
         ));
     }
+    drop(batch);
 
     // Groups: key text from the packed arena, hashes as the device computed them (the same
     // function as `group_hash`), and the device made them unique per (window, key), so the

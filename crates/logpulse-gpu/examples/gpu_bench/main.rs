@@ -36,6 +36,8 @@ struct Args {
     devices: Vec<usize>,
     /// Formats of the single-device mode (`--formats clf,combined`; default all).
     formats: Vec<String>,
+    /// Device depths (batches in flight) the end-to-end run is measured at (`--depths 2,4`).
+    depths: Vec<usize>,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         reps: 3,
         devices: Vec::new(),
         formats: Vec::new(),
+        depths: vec![2, 3, 4],
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for w in v.windows(2) {
@@ -54,6 +57,7 @@ fn args() -> Args {
             "--batch-lines" if n > 0 => a.batch_lines = n as usize,
             "--reps" if n > 0 => a.reps = n as usize,
             "--formats" => a.formats = w[1].split(',').map(|f| f.trim().to_string()).collect(),
+            "--depths" => a.depths = w[1].split(',').filter_map(|d| d.trim().parse().ok()).collect(),
             "--devices" => {
                 a.devices = w[1]
                     .split(',')
@@ -242,7 +246,13 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     // into pinned memory (asynchronous, the default) and into ordinary memory (synchronous,
     // staged by the driver); best of `reps` each.
     let (mut e2e, mut e2e_heap): (f64, f64) = (0.0, 0.0);
-    for pinned in [true, false] {
+    let sweep = a
+        .depths
+        .iter()
+        .flat_map(|&d| [(d, true), (d, false)])
+        .collect::<Vec<_>>();
+    for (depth, pinned) in sweep {
+        gpu.set_depth(depth).map_err(|e| e.to_string())?;
         gpu.set_pinned_readback(pinned);
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
@@ -258,7 +268,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
             let best = if pinned { &mut e2e } else { &mut e2e_heap };
             *best = best.max(gbs);
             eprintln!(
-                "[{name}] run (readback {}): {records} records in {s:.3}s = {gbs:.1} GB/s; {}",
+                "[{name}] run (depth {depth}, readback {}): {records} records in {s:.3}s = {gbs:.1} GB/s; {}",
                 if pinned { "pinned" } else { "pageable" },
                 gpu.last_run_stats()
             );

@@ -26,6 +26,10 @@ use crate::plan::Plan;
 use crate::reject::Reject;
 use crate::window::{RunTotals, SplitPartial, WindowResult, Windows};
 
+mod stage_clock;
+use stage_clock::{add, add_since};
+pub use stage_clock::StageClock;
+
 /// Hands batches from a source to the backends, numbering them across sources.
 #[derive(Clone)]
 pub struct BatchSender {
@@ -34,13 +38,17 @@ pub struct BatchSender {
     stop: Arc<AtomicBool>,
     /// Source bytes read so far (for progress).
     pub bytes_read: Arc<AtomicU64>,
+    clock: Arc<StageClock>,
 }
 
 impl BatchSender {
     /// Sends a batch; false when the run is stopping (the caller should return).
     pub fn send(&self, mut batch: Batch) -> bool {
         batch.seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        self.tx.send(batch).is_ok()
+        let t = Instant::now();
+        let sent = self.tx.send(batch).is_ok();
+        add_since(&self.clock.source_blocked, t);
+        sent
     }
 
     /// Sends every batch the framer has ready; false when the run is stopping.
@@ -156,6 +164,8 @@ pub struct PipelineConfig {
     pub queue_depth: usize,
     /// Checkpointing, and the checkpoint to resume from.
     pub checkpoint: Option<(CheckpointConfig, Option<Checkpoint>)>,
+    /// Where the run's threads spend their time (read it after the run).
+    pub clock: Arc<StageClock>,
 }
 
 impl Default for PipelineConfig {
@@ -164,6 +174,7 @@ impl Default for PipelineConfig {
             framing: FramerConfig::default(),
             queue_depth: 2,
             checkpoint: None,
+            clock: Arc::default(),
         }
     }
 }
@@ -269,6 +280,7 @@ pub fn run(
         next_seq: Arc::new(AtomicU64::new(0)),
         stop: stop.clone(),
         bytes_read,
+        clock: cfg.clock.clone(),
     };
     let mut windows = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
     let mut checkpointer = cfg.checkpoint.as_ref().map(|(c, resume)| {
@@ -290,6 +302,9 @@ pub fn run(
         let source_thread = std::thread::Builder::new()
             .name("logpulse-source".into())
             .spawn_scoped(scope, move || -> Result<(), SourceError> {
+                let t = Instant::now();
+                let clock = src_sender.clock.clone();
+                let _total = DropAdd(&clock.source_total, t);
                 for s in &mut sources {
                     s.run(&pool, &framing, &src_sender)?;
                     if src_sender.stopping() {
@@ -307,9 +322,10 @@ pub fn run(
             let rx = batch_rx.clone();
             let tx = part_tx.clone();
             let stop = stop.clone();
+            let clock = cfg.clock.clone();
             std::thread::Builder::new()
                 .name(format!("logpulse-worker-{i}"))
-                .spawn_scoped(scope, move || worker(&mut *backend, rx, tx, stop))
+                .spawn_scoped(scope, move || worker(&mut *backend, rx, tx, stop, &clock))
                 .map_err(|e| SourceError {
                     context: "starting backend worker".into(),
                     source: e,
@@ -325,10 +341,12 @@ pub fn run(
         for i in 0..crate::window::merge_threads() {
             let rx = part_rx.clone();
             let tx = split_tx.clone();
+            let clock = cfg.clock.clone();
             std::thread::Builder::new()
                 .name(format!("logpulse-split-{i}"))
                 .spawn_scoped(scope, move || {
                     for msg in rx {
+                        let t = Instant::now();
                         let out = match msg {
                             WorkerMsg::Done(done) => {
                                 let (p, st) = *done;
@@ -337,6 +355,7 @@ pub fn run(
                             }
                             WorkerMsg::Failed(e) => SplitMsg::Failed(e),
                         };
+                        add_since(&clock.split_busy, t);
                         if tx.send(out).is_err() {
                             break;
                         }
@@ -354,7 +373,10 @@ pub fn run(
         let mut pending: BTreeMap<u64, (SplitPartial, BatchStats)> = BTreeMap::new();
         let mut next = 0u64;
         let mut failure: Option<PipelineError> = None;
+        let windows_started = Instant::now();
+        let _windows_total = DropAdd(&cfg.clock.windows_total, windows_started);
         for msg in split_rx.iter() {
+            let busy = Instant::now();
             match msg {
                 SplitMsg::Failed(e) => {
                     stop.store(true, Ordering::Relaxed);
@@ -381,6 +403,7 @@ pub fn run(
                     }
                 }
             }
+            add_since(&cfg.clock.windows_busy, busy);
         }
         let source_result = source_thread.join().unwrap_or_else(|_| {
             Err(SourceError {
@@ -434,12 +457,18 @@ fn worker(
     rx: Receiver<Batch>,
     tx: Sender<WorkerMsg>,
     stop: Arc<AtomicBool>,
+    clock: &StageClock,
 ) {
+    let _total = DropAdd(&clock.workers_total, Instant::now());
     // Dispatch time and facts per batch in flight; read back when its partial is out.
     let started: RefCell<BTreeMap<u64, (Instant, BatchStats)>> = RefCell::default();
-    let mut batches = rx
-        .iter()
-        .take_while(|_| !stop.load(Ordering::Relaxed))
+    let mut batches = std::iter::from_fn(|| {
+        let t = Instant::now();
+        let b = rx.recv().ok();
+        add_since(&clock.workers_starved, t);
+        b
+    })
+    .take_while(|_| !stop.load(Ordering::Relaxed))
         .inspect(|b| {
             let st = BatchStats {
                 seq: b.seq,
@@ -459,9 +488,21 @@ fn worker(
             return false;
         };
         st.latency = t0.elapsed();
-        tx.send(WorkerMsg::Done(Box::new((p, st)))).is_ok()
+        let t = Instant::now();
+        let sent = tx.send(WorkerMsg::Done(Box::new((p, st)))).is_ok();
+        add(&clock.workers_blocked, t.elapsed());
+        sent
     };
     if let Err(e) = backend.run(&mut batches, &mut out) {
         let _ = tx.send(WorkerMsg::Failed(e));
+    }
+}
+
+/// Adds the time since its start to a counter when dropped (however the scope ends).
+struct DropAdd<'a>(&'a AtomicU64, Instant);
+
+impl Drop for DropAdd<'_> {
+    fn drop(&mut self) {
+        add_since(self.0, self.1);
     }
 }
