@@ -161,9 +161,10 @@ pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
     }
 }
 
-/// Buffers in the batch pool: queued + one per worker in flight (two for overlap) + framing.
+/// Buffers in the batch pool: queued + one per worker in flight (two for overlap) + framing
+/// (one per copy thread of the in-memory source's parallel framer).
 fn pool_buffers(workers: usize, queue_depth: usize) -> usize {
-    queue_depth + 2 * workers + 2
+    queue_depth + 2 * workers + 1 + logpulse_core::framer::frame_threads()
 }
 
 /// A pool of `buffers` batch buffers of `capacity` bytes for the backends `job` asks for:

@@ -33,6 +33,7 @@ pub type StorageFactory = Arc<dyn Fn(usize) -> Box<dyn BatchStorage> + Send + Sy
 
 struct PoolInner {
     capacity: usize,
+    count: usize,
     factory: StorageFactory,
     free_tx: Sender<Box<dyn BatchStorage>>,
     free_rx: Receiver<Box<dyn BatchStorage>>,
@@ -62,6 +63,7 @@ impl BufferPool {
         BufferPool {
             inner: Arc::new(PoolInner {
                 capacity,
+                count,
                 factory,
                 free_tx,
                 free_rx,
@@ -75,6 +77,11 @@ impl BufferPool {
     /// A pool of heap buffers.
     pub fn heap(count: usize, capacity: usize) -> Self {
         Self::new(count, capacity, Arc::new(|cap| Box::new(vec![0u8; cap])))
+    }
+
+    /// Most buffers the pool holds.
+    pub fn count(&self) -> usize {
+        self.inner.count
     }
 
     /// Capacity of each buffer in bytes.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use logpulse_core::batch::BufferPool;
-use logpulse_core::framer::{Framer, FramerConfig};
+use logpulse_core::framer::{frame_parallel, frame_threads, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
 /// Frames a shared byte buffer.
@@ -29,17 +29,19 @@ impl Source for MemorySource {
         framing: &FramerConfig,
         out: &BatchSender,
     ) -> Result<(), SourceError> {
-        let mut framer = Framer::new(pool.clone(), framing.clone(), self.name.clone());
-        for chunk in self.data.chunks(4 << 20) {
-            if out.stopping() {
-                return Ok(());
-            }
-            out.add_bytes(chunk.len() as u64);
-            if !framer.push_each(chunk, &mut |b| out.send(b)) {
-                return Ok(());
-            }
-        }
-        out.finish(&mut framer);
+        // Several copy threads: one thread copying into the pool's buffers is slower than a
+        // GPU takes batches (frame_parallel makes the same batches as the one-thread framer).
+        frame_parallel(
+            &self.data,
+            pool,
+            framing,
+            self.name.clone(),
+            frame_threads(),
+            &mut |b| {
+                out.add_bytes(b.bytes().len() as u64);
+                !out.stopping() && out.send(b)
+            },
+        );
         Ok(())
     }
 }

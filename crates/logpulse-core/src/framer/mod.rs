@@ -13,7 +13,10 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
-use crate::reject::{Reject, RejectReason};
+use crate::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
+
+mod parallel;
+pub use parallel::{frame_parallel, frame_threads};
 
 /// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a
 /// batch is cut, and how far reading runs ahead of cutting.
@@ -84,10 +87,7 @@ impl Framer {
     /// A framer for the source named `source`, taking buffers from `pool`; `first_seq` numbers
     /// its first batch (several sources share one sequence in a run).
     pub fn new(pool: BufferPool, cfg: FramerConfig, source: Arc<str>) -> Self {
-        let mut cfg = cfg;
-        // A line must fit a buffer with room to spare, or the framer could not make progress.
-        cfg.max_line_len = cfg.max_line_len.min(pool.capacity() / 2).max(1);
-        cfg.max_lines = cfg.max_lines.max(1);
+        let cfg = Self::effective(&cfg, &pool);
         let cur = pool.acquire();
         Framer {
             pool,
@@ -104,6 +104,15 @@ impl Framer {
             next_seq: 0,
             ready: VecDeque::new(),
         }
+    }
+
+    /// The settings a framer over `pool` applies: a line must fit a buffer with room to spare,
+    /// or the framer could not make progress.
+    pub(crate) fn effective(cfg: &FramerConfig, pool: &BufferPool) -> FramerConfig {
+        let mut cfg = cfg.clone();
+        cfg.max_line_len = cfg.max_line_len.min(pool.capacity() / 2).max(1);
+        cfg.max_lines = cfg.max_lines.max(1);
+        cfg
     }
 
     /// Starts numbering at a source position (resume from a checkpoint).
@@ -250,7 +259,14 @@ impl Framer {
         if let Some(mut skip) = self.skipping.take() {
             // Drop bytes until the over-long line ends.
             let region = &self.cur.bytes()[self.line_start..len];
-            match memchr::memchr(b'\n', region) {
+            let nl = memchr::memchr(b'\n', region);
+            // The reject keeps the line's first bytes whatever the read boundaries were.
+            let room = REJECT_KEEP_BYTES.saturating_sub(skip.reject.line.len());
+            let line_part = &region[..nl.unwrap_or(region.len())];
+            skip.reject
+                .line
+                .extend_from_slice(&line_part[..line_part.len().min(room)]);
+            match nl {
                 None => {
                     skip.seen += region.len() as u64;
                     self.cur.set_len(self.line_start);
@@ -479,6 +495,53 @@ mod tests {
             .collect()
     }
 
+    /// A random case: lines of random lengths around the limit (some empty, some too long, maybe
+    /// no final newline), random batch size, buffer size and read chunk. Returns the input, the
+    /// settings, the buffer size, the chunk, the lines kept and the rejects (line, offset)
+    /// a plain split gives.
+    #[allow(clippy::type_complexity)]
+    fn random_case(
+        below: &mut impl FnMut(u64) -> u64,
+    ) -> (Vec<u8>, FramerConfig, usize, usize, Vec<Vec<u8>>, Vec<(u64, u64)>) {
+        let max_len = [1, 5, 40, 64, 100, 1000][below(6) as usize];
+        let max_lines = 1 + below(50) as usize;
+        let mut input = Vec::new();
+        let mut kept = Vec::new();
+        let mut rejects = Vec::new();
+        let n = below(400);
+        for i in 0..n {
+            let len = match below(10) {
+                0 => 0,
+                1 => max_len + 1 + below(3 * max_len as u64 + 5) as usize,
+                2 => max_len,
+                _ => below(max_len as u64 + 1) as usize,
+            };
+            let offset = input.len() as u64;
+            let line: Vec<u8> = (0..len)
+                .map(|j| b'a' + ((i as usize + j) % 26) as u8)
+                .collect();
+            input.extend_from_slice(&line);
+            let last = i + 1 == n;
+            if !(last && below(2) == 0) {
+                input.push(b'\n');
+            } else if len == 0 {
+                continue; // an empty unterminated tail is no line
+            }
+            if len > max_len {
+                rejects.push((i + 1, offset));
+            } else {
+                kept.push(line);
+            }
+        }
+        let cap = (2 * max_len + 2).max(64) * (1 + below(4) as usize);
+        let chunk = 1 + below(300) as usize;
+        let cfg = FramerConfig {
+            max_lines,
+            max_line_len: max_len,
+        };
+        (input, cfg, cap, chunk, kept, rejects)
+    }
+
     /// Random line lengths around the limit, random chunking and batch sizes: the framer's
     /// kept lines, rejects (with line numbers and offsets) and batch origins equal a plain
     /// split of the input.
@@ -487,42 +550,10 @@ mod tests {
         let mut r = crate::gen::Rng(7);
         let mut below = move |n: u64| r.next() % n.max(1);
         for round in 0..300 {
-            let max_len = [1, 5, 40, 64, 100, 1000][below(6) as usize];
-            let max_lines = 1 + below(50) as usize;
-            let mut input = Vec::new();
-            let mut expect_kept = Vec::new();
-            let mut expect_rejects = Vec::new(); // (line_no, offset)
-            let n = below(400);
-            for i in 0..n {
-                let len = match below(10) {
-                    0 => 0,
-                    1 => max_len + 1 + below(3 * max_len as u64 + 5) as usize,
-                    2 => max_len,
-                    _ => below(max_len as u64 + 1) as usize,
-                };
-                let offset = input.len() as u64;
-                let line: Vec<u8> = (0..len).map(|j| b'a' + ((i as usize + j) % 26) as u8).collect();
-                input.extend_from_slice(&line);
-                let last = i + 1 == n;
-                if !(last && below(2) == 0) {
-                    input.push(b'\n');
-                } else if len == 0 {
-                    continue; // an empty unterminated tail is no line
-                }
-                if len > max_len {
-                    expect_rejects.push((i + 1, offset));
-                } else {
-                    expect_kept.push(line);
-                }
-            }
-            let cap = (2 * max_len + 2).max(64) * (1 + below(4) as usize);
-            let chunk = 1 + below(300) as usize;
-            let cfg = FramerConfig {
-                max_lines,
-                max_line_len: max_len,
-            };
+            let (input, cfg, cap, chunk, expect_kept, expect_rejects) = random_case(&mut below);
+            let max_lines = cfg.max_lines;
             // Every batch is held at once: a pool with room for one per line and reject.
-            let bs = Framer::new(BufferPool::heap(2 * n as usize + 4, cap), cfg, "test".into())
+            let bs = Framer::new(BufferPool::heap(2 * input.len() + 4, cap), cfg, "test".into())
                 .frame_all(&input, chunk);
             assert_eq!(lines_of(&bs), expect_kept, "round {round}");
             let rejects: Vec<(u64, u64)> = bs
@@ -540,6 +571,103 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Everything a batch is, for comparing two framings.
+    fn describe(b: &Batch) -> (Vec<u8>, u64, u64, u64, Vec<(u64, u64, Vec<u8>)>) {
+        (
+            b.bytes().to_vec(),
+            b.lines,
+            b.origin.first_line,
+            b.origin.offset,
+            b.skipped
+                .iter()
+                .map(|r| (r.line_no, r.offset, r.line.clone()))
+                .collect(),
+        )
+    }
+
+    /// The parallel framer makes exactly the one-thread framer's batches, for any thread count,
+    /// on random inputs and on generated logs with small batches and buffers.
+    #[test]
+    fn parallel_framing_equals_one_thread() {
+        let mut r = crate::gen::Rng(11);
+        let mut below = move |n: u64| r.next() % n.max(1);
+        let mut cases: Vec<(Vec<u8>, FramerConfig, usize)> = (0..300)
+            .map(|_| {
+                let (input, cfg, cap, _, _, _) = random_case(&mut below);
+                (input, cfg, cap)
+            })
+            .collect();
+        let mut log = Vec::new();
+        crate::gen::Generator::new(crate::gen::GenConfig {
+            lines: 20_000,
+            ..Default::default()
+        })
+        .fill(&mut log, usize::MAX);
+        for (max_lines, cap) in [(1000, 1 << 20), (250_000, 64 << 10), (777, 100 << 10)] {
+            let cfg = FramerConfig {
+                max_lines,
+                max_line_len: 300,
+            };
+            cases.push((log.clone(), cfg, cap));
+        }
+        let mut with_long = log[..50_000].to_vec();
+        with_long.extend(std::iter::repeat_n(b'x', 5000));
+        with_long.extend_from_slice(&log[50_000..60_000]);
+        cases.push((with_long, FramerConfig { max_lines: 100, max_line_len: 1000 }, 64 << 10));
+        for (i, (input, cfg, cap)) in cases.iter().enumerate() {
+            let pool = || BufferPool::heap(2 * input.len() / 8 + 64, *cap);
+            let one: Vec<_> = Framer::new(pool(), cfg.clone(), "t".into())
+                .frame_all(input, 4 << 20)
+                .iter()
+                .map(describe)
+                .collect();
+            for threads in [2, 3, 8] {
+                let mut got = Vec::new();
+                assert!(frame_parallel(input, &pool(), cfg, "t".into(), threads, &mut |b| {
+                    got.push(describe(&b));
+                    true
+                }));
+                assert_eq!(got.len(), one.len(), "case {i}, {threads} threads: batch count");
+                if let Some(k) = (0..one.len()).find(|&k| got[k] != one[k]) {
+                    let short = |d: &(Vec<u8>, u64, u64, u64, Vec<(u64, u64, Vec<u8>)>)| {
+                        (String::from_utf8_lossy(&d.0).to_string(), d.1, d.2, d.3, d.4.clone())
+                    };
+                    panic!(
+                        "case {i} ({cfg:?}, cap {cap}), {threads} threads: batch {k} of {}: \
+                         got (bytes, lines, first line, offset, rejects) {:?}, one thread {:?}",
+                        one.len(),
+                        short(&got[k]),
+                        short(&one[k])
+                    );
+                }
+            }
+        }
+    }
+
+    /// Stopping early (the consumer refuses a batch) returns false without hanging, even with a
+    /// pool smaller than the thread count.
+    #[test]
+    fn parallel_framing_stops_when_the_consumer_does() {
+        let mut log = Vec::new();
+        crate::gen::Generator::new(crate::gen::GenConfig {
+            lines: 20_000,
+            ..Default::default()
+        })
+        .fill(&mut log, usize::MAX);
+        let cfg = FramerConfig {
+            max_lines: 100,
+            max_line_len: 1000,
+        };
+        let pool = BufferPool::heap(3, 64 << 10);
+        let mut n = 0;
+        let ok = frame_parallel(&log, &pool, &cfg, "t".into(), 8, &mut |_| {
+            n += 1;
+            n < 5
+        });
+        assert!(!ok);
+        assert_eq!(n, 5);
     }
 
     #[test]
