@@ -157,7 +157,9 @@ impl GpuBackend {
     pub fn set_depth(&mut self, n: usize) -> Result<(), BackendError> {
         let n = n.max(2);
         for s in &self.slots {
-            s.stream().synchronize().ctx("waiting before resizing the slots")?;
+            s.stream()
+                .synchronize()
+                .ctx("waiting before resizing the slots")?;
         }
         self.slots.truncate(n);
         while self.slots.len() < n {

@@ -502,7 +502,14 @@ mod tests {
     #[allow(clippy::type_complexity)]
     fn random_case(
         below: &mut impl FnMut(u64) -> u64,
-    ) -> (Vec<u8>, FramerConfig, usize, usize, Vec<Vec<u8>>, Vec<(u64, u64)>) {
+    ) -> (
+        Vec<u8>,
+        FramerConfig,
+        usize,
+        usize,
+        Vec<Vec<u8>>,
+        Vec<(u64, u64)>,
+    ) {
         let max_len = [1, 5, 40, 64, 100, 1000][below(6) as usize];
         let max_lines = 1 + below(50) as usize;
         let mut input = Vec::new();
@@ -553,8 +560,12 @@ mod tests {
             let (input, cfg, cap, chunk, expect_kept, expect_rejects) = random_case(&mut below);
             let max_lines = cfg.max_lines;
             // Every batch is held at once: a pool with room for one per line and reject.
-            let bs = Framer::new(BufferPool::heap(2 * input.len() + 4, cap), cfg, "test".into())
-                .frame_all(&input, chunk);
+            let bs = Framer::new(
+                BufferPool::heap(2 * input.len() + 4, cap),
+                cfg,
+                "test".into(),
+            )
+            .frame_all(&input, chunk);
             assert_eq!(lines_of(&bs), expect_kept, "round {round}");
             let rejects: Vec<(u64, u64)> = bs
                 .iter()
@@ -573,8 +584,11 @@ mod tests {
         }
     }
 
-    /// Everything a batch is, for comparing two framings.
-    fn describe(b: &Batch) -> (Vec<u8>, u64, u64, u64, Vec<(u64, u64, Vec<u8>)>) {
+    /// Everything a batch is, for comparing two framings: bytes, lines, first line, offset,
+    /// rejects (line, offset, kept bytes).
+    type Described = (Vec<u8>, u64, u64, u64, Vec<(u64, u64, Vec<u8>)>);
+
+    fn describe(b: &Batch) -> Described {
         (
             b.bytes().to_vec(),
             b.lines,
@@ -615,7 +629,14 @@ mod tests {
         let mut with_long = log[..50_000].to_vec();
         with_long.extend(std::iter::repeat_n(b'x', 5000));
         with_long.extend_from_slice(&log[50_000..60_000]);
-        cases.push((with_long, FramerConfig { max_lines: 100, max_line_len: 1000 }, 64 << 10));
+        cases.push((
+            with_long,
+            FramerConfig {
+                max_lines: 100,
+                max_line_len: 1000,
+            },
+            64 << 10,
+        ));
         for (i, (input, cfg, cap)) in cases.iter().enumerate() {
             let pool = || BufferPool::heap(2 * input.len() / 8 + 64, *cap);
             let one: Vec<_> = Framer::new(pool(), cfg.clone(), "t".into())
@@ -625,14 +646,31 @@ mod tests {
                 .collect();
             for threads in [2, 3, 8] {
                 let mut got = Vec::new();
-                assert!(frame_parallel(input, &pool(), cfg, "t".into(), threads, &mut |b| {
-                    got.push(describe(&b));
-                    true
-                }));
-                assert_eq!(got.len(), one.len(), "case {i}, {threads} threads: batch count");
+                assert!(frame_parallel(
+                    input,
+                    &pool(),
+                    cfg,
+                    "t".into(),
+                    threads,
+                    &mut |b| {
+                        got.push(describe(&b));
+                        true
+                    }
+                ));
+                assert_eq!(
+                    got.len(),
+                    one.len(),
+                    "case {i}, {threads} threads: batch count"
+                );
                 if let Some(k) = (0..one.len()).find(|&k| got[k] != one[k]) {
-                    let short = |d: &(Vec<u8>, u64, u64, u64, Vec<(u64, u64, Vec<u8>)>)| {
-                        (String::from_utf8_lossy(&d.0).to_string(), d.1, d.2, d.3, d.4.clone())
+                    let short = |d: &Described| {
+                        (
+                            String::from_utf8_lossy(&d.0).to_string(),
+                            d.1,
+                            d.2,
+                            d.3,
+                            d.4.clone(),
+                        )
                     };
                     panic!(
                         "case {i} ({cfg:?}, cap {cap}), {threads} threads: batch {k} of {}: \

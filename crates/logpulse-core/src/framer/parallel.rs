@@ -58,7 +58,17 @@ pub fn frame_parallel(
     send: &mut dyn FnMut(Batch) -> bool,
 ) -> bool {
     if threads <= 1 {
-        return frame_rest(data, pool, cfg, source, Rest { at: 0, next_line: 1 }, send);
+        return frame_rest(
+            data,
+            pool,
+            cfg,
+            source,
+            Rest {
+                at: 0,
+                next_line: 1,
+            },
+            send,
+        );
     }
     let cfg = Framer::effective(cfg, pool);
     // At most this many batches between planned and sent, each holding one buffer: the batch

@@ -27,8 +27,8 @@ use crate::reject::Reject;
 use crate::window::{RunTotals, SplitPartial, WindowResult, Windows};
 
 mod stage_clock;
-use stage_clock::{add, add_since};
 pub use stage_clock::StageClock;
+use stage_clock::{add, add_since};
 
 /// Hands batches from a source to the backends, numbering them across sources.
 #[derive(Clone)]
@@ -469,20 +469,20 @@ fn worker(
         b
     })
     .take_while(|_| !stop.load(Ordering::Relaxed))
-        .inspect(|b| {
-            let st = BatchStats {
-                seq: b.seq,
-                source: b.origin.source.clone(),
-                end: SourcePosition {
-                    offset: b.origin.offset + b.buf.len() as u64,
-                    next_line: b.origin.first_line + b.lines,
-                },
-                bytes: b.buf.len() as u64,
-                lines: b.lines,
-                latency: Duration::ZERO,
-            };
-            started.borrow_mut().insert(b.seq, (Instant::now(), st));
-        });
+    .inspect(|b| {
+        let st = BatchStats {
+            seq: b.seq,
+            source: b.origin.source.clone(),
+            end: SourcePosition {
+                offset: b.origin.offset + b.buf.len() as u64,
+                next_line: b.origin.first_line + b.lines,
+            },
+            bytes: b.buf.len() as u64,
+            lines: b.lines,
+            latency: Duration::ZERO,
+        };
+        started.borrow_mut().insert(b.seq, (Instant::now(), st));
+    });
     let mut out = |p: Partial| {
         let Some((t0, mut st)) = started.borrow_mut().remove(&p.seq) else {
             return false;

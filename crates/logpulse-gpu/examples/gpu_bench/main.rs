@@ -57,7 +57,12 @@ fn args() -> Args {
             "--batch-lines" if n > 0 => a.batch_lines = n as usize,
             "--reps" if n > 0 => a.reps = n as usize,
             "--formats" => a.formats = w[1].split(',').map(|f| f.trim().to_string()).collect(),
-            "--depths" => a.depths = w[1].split(',').filter_map(|d| d.trim().parse().ok()).collect(),
+            "--depths" => {
+                a.depths = w[1]
+                    .split(',')
+                    .filter_map(|d| d.trim().parse().ok())
+                    .collect()
+            }
             "--devices" => {
                 a.devices = w[1]
                     .split(',')
