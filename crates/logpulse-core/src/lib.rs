@@ -23,6 +23,19 @@ pub mod reject;
 pub mod window;
 
 pub use agg::{Agg, GroupTable, Partial};
+
+/// Threads for a helper stage: the environment variable `var` if set (measurements, tests; 1 to
+/// 64), else a quarter of the cores, 1 to `max` (the backends need the rest).
+pub fn threads_from_env(var: &str, max: usize) -> usize {
+    if let Some(n) = std::env::var(var)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return n.clamp(1, 64);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / 4).clamp(1, max.max(1))
+}
 pub use backend::{Backend, BackendError, CpuBackend};
 pub use batch::{Batch, BatchBuf, BufferPool, Origin};
 pub use format::{Format, Record};

@@ -150,12 +150,18 @@ impl Framer {
     /// For small pieces (messages); large inputs should use [`Framer::push_each`].
     pub fn push(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let spare = self.spare();
-            let n = spare.len().min(bytes.len());
-            spare[..n].copy_from_slice(&bytes[..n]);
-            self.commit(n);
+            let n = self.copy_in(bytes);
             bytes = &bytes[n..];
         }
+    }
+
+    /// Copies as much of `bytes` as the next [`Framer::spare`] takes; returns how much.
+    fn copy_in(&mut self, bytes: &[u8]) -> usize {
+        let spare = self.spare();
+        let n = spare.len().min(bytes.len());
+        spare[..n].copy_from_slice(&bytes[..n]);
+        self.commit(n);
+        n
     }
 
     /// Copies `bytes` in (for sources that already hold their bytes in memory), handing every
@@ -163,10 +169,7 @@ impl Framer {
     /// waiting here. Returns false as soon as `send` does.
     pub fn push_each(&mut self, mut bytes: &[u8], send: &mut dyn FnMut(Batch) -> bool) -> bool {
         while !bytes.is_empty() {
-            let spare = self.spare();
-            let n = spare.len().min(bytes.len());
-            spare[..n].copy_from_slice(&bytes[..n]);
-            self.commit(n);
+            let n = self.copy_in(bytes);
             bytes = &bytes[n..];
             while let Some(b) = self.pop() {
                 if !send(b) {

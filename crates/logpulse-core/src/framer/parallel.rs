@@ -20,14 +20,7 @@ use crate::batch::{Batch, BufferPool, Origin};
 /// Copy threads for [`frame_parallel`]: `LOGPULSE_FRAME_THREADS` if set, else a quarter of the
 /// cores, 1 to 8 (1 means the one-thread framer).
 pub fn frame_threads() -> usize {
-    if let Some(n) = std::env::var("LOGPULSE_FRAME_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        return n.clamp(1, 64);
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 4).clamp(1, 8)
+    crate::threads_from_env("LOGPULSE_FRAME_THREADS", 8)
 }
 
 /// One batch to copy: `data[start..end]`, `lines` lines.
@@ -135,15 +128,15 @@ pub fn frame_parallel(
                 }
             }
         }
-        planner.join().ok()
+        // A planner that panicked is a bug: never a silent end of the input.
+        planner
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     if stop.load(Ordering::Relaxed) {
         return false;
     }
-    match rest {
-        Some(rest) => frame_rest(data, pool, &cfg, source, rest, send),
-        None => false,
-    }
+    frame_rest(data, pool, &cfg, source, rest, send)
 }
 
 /// The one-thread framer over `data[rest.at..]`, to the stream's end.

@@ -198,14 +198,7 @@ impl SplitPartial {
 /// `LOGPULSE_MERGE_THREADS` if set (measurements, tests), else a quarter of the cores, 1 to 4
 /// (the backends need the rest; on 2 cores one of each, as before).
 pub fn merge_threads() -> usize {
-    if let Some(n) = std::env::var("LOGPULSE_MERGE_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        return n.clamp(1, 64);
-    }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / 4).clamp(1, 4)
+    crate::threads_from_env("LOGPULSE_MERGE_THREADS", 4)
 }
 
 impl Windows {
