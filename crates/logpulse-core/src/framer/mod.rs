@@ -16,7 +16,7 @@ use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
 use crate::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 mod parallel;
-pub use parallel::{frame_parallel, frame_threads};
+pub use parallel::{frame_parallel, frame_piece, frame_threads, Piece, PieceEnd};
 
 /// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a
 /// batch is cut, and how far reading runs ahead of cutting.

@@ -37,6 +37,37 @@ struct Cut {
 struct Rest {
     at: usize,
     next_line: u64,
+    /// It stopped at a line longer than `max_line_len` (else at the data's end).
+    long_line: bool,
+}
+
+/// Part of a stream for [`frame_piece`]: `data` starts at source offset `offset`, line
+/// `first_line`, on a line's start.
+pub struct Piece<'a> {
+    /// The bytes.
+    pub data: &'a [u8],
+    /// Source offset of `data[0]`.
+    pub offset: u64,
+    /// Source line number of `data`'s first line.
+    pub first_line: u64,
+}
+
+/// How [`frame_piece`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PieceEnd {
+    /// The consumer refused a batch.
+    Stopped,
+    /// `data[at..]`, from source line `next_line`, was not framed: it holds the batch that was
+    /// still incomplete at the data's end, or (`long_line`) the batch with the first line
+    /// longer than `max_line_len`. Frame it with more bytes after it, or with a [`Framer`].
+    Rest {
+        /// Offset in `data`.
+        at: usize,
+        /// Its first line's number.
+        next_line: u64,
+        /// It holds an over-long line.
+        long_line: bool,
+    },
 }
 
 /// Frames all of `data` (source `source`, starting at source offset 0, line 1) into batches
@@ -50,19 +81,34 @@ pub fn frame_parallel(
     threads: usize,
     send: &mut dyn FnMut(Batch) -> bool,
 ) -> bool {
-    if threads <= 1 {
-        return frame_rest(
-            data,
-            pool,
-            cfg,
-            source,
-            Rest {
-                at: 0,
-                next_line: 1,
-            },
-            send,
-        );
-    }
+    let whole = Piece {
+        data,
+        offset: 0,
+        first_line: 1,
+    };
+    let (at, next_line) = if threads <= 1 {
+        (0, 1)
+    } else {
+        match frame_piece(&whole, pool, cfg, source.clone(), threads, send) {
+            PieceEnd::Stopped => return false,
+            PieceEnd::Rest { at, next_line, .. } => (at, next_line),
+        }
+    };
+    frame_rest(data, 0, pool, cfg, source, at, next_line, send)
+}
+
+/// Frames the whole batches of `piece` on `threads` copy threads (see the module docs), handing
+/// them to `send` in order; says where it stopped.
+pub fn frame_piece(
+    piece: &Piece<'_>,
+    pool: &BufferPool,
+    cfg: &FramerConfig,
+    source: Arc<str>,
+    threads: usize,
+    send: &mut dyn FnMut(Batch) -> bool,
+) -> PieceEnd {
+    let data = piece.data;
+    let threads = threads.max(1);
     let cfg = Framer::effective(cfg, pool);
     // At most this many batches between planned and sent, each holding one buffer: the batch
     // sent next always gets a buffer once the stages after return theirs.
@@ -78,7 +124,18 @@ pub fn frame_parallel(
     let rest = std::thread::scope(|scope| {
         let planner = {
             let (stop, cfg) = (&stop, &cfg);
-            scope.spawn(move || plan(data, cfg, pool.capacity(), stop, &job_tx, &token_rx))
+            let first_line = piece.first_line;
+            scope.spawn(move || {
+                plan(
+                    data,
+                    first_line,
+                    cfg,
+                    pool.capacity(),
+                    stop,
+                    &job_tx,
+                    &token_rx,
+                )
+            })
         };
         for _ in 0..threads {
             let (jobs, done, stop, source) = (job_rx.clone(), done_tx.clone(), &stop, &source);
@@ -96,7 +153,7 @@ pub fn frame_parallel(
                         origin: Origin {
                             source: source.clone(),
                             first_line: c.first_line,
-                            offset: c.start as u64,
+                            offset: piece.offset + c.start as u64,
                         },
                         skipped: Vec::new(),
                     };
@@ -134,23 +191,31 @@ pub fn frame_parallel(
             .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
     if stop.load(Ordering::Relaxed) {
-        return false;
+        return PieceEnd::Stopped;
     }
-    frame_rest(data, pool, &cfg, source, rest, send)
+    PieceEnd::Rest {
+        at: rest.at,
+        next_line: rest.next_line,
+        long_line: rest.long_line,
+    }
 }
 
-/// The one-thread framer over `data[rest.at..]`, to the stream's end.
+/// The one-thread framer over `data[at..]` (source offset `offset + at`, line `next_line`), to
+/// the stream's end.
+#[allow(clippy::too_many_arguments)]
 fn frame_rest(
     data: &[u8],
+    offset: u64,
     pool: &BufferPool,
     cfg: &FramerConfig,
     source: Arc<str>,
-    rest: Rest,
+    at: usize,
+    next_line: u64,
     send: &mut dyn FnMut(Batch) -> bool,
 ) -> bool {
     let mut f = Framer::new(pool.clone(), cfg.clone(), source);
-    f.set_position(rest.at as u64, rest.next_line);
-    for chunk in data[rest.at..].chunks(4 << 20) {
+    f.set_position(offset + at as u64, next_line);
+    for chunk in data[at..].chunks(4 << 20) {
         if !f.push_each(chunk, send) {
             return false;
         }
@@ -168,6 +233,7 @@ fn frame_rest(
 /// must go on (the last batch, or the batch holding the first over-long line).
 fn plan(
     data: &[u8],
+    first_line: u64,
     cfg: &FramerConfig,
     cap: usize,
     stop: &AtomicBool,
@@ -177,10 +243,12 @@ fn plan(
     let (max_len, max_lines) = (cfg.max_line_len, cfg.max_lines as u64);
     let block = max_len.clamp(1, 1 << 16);
     let (mut start, mut lines, mut line_start, mut scanned) = (0usize, 0u64, 0usize, 0usize);
-    let (mut idx, mut first_line) = (0usize, 1u64);
-    let rest = |at, first_line| Rest {
+    let mut idx = 0usize;
+    let mut first_line = first_line;
+    let rest = |at, first_line, long_line| Rest {
         at,
         next_line: first_line,
+        long_line,
     };
     while scanned < data.len() {
         if stop.load(Ordering::Relaxed) {
@@ -195,7 +263,7 @@ fn plan(
         // Gaps between newlines of one block are shorter than the block (<= max_len): only the
         // gap into the block can make a line too long.
         if scanned + first - line_start > max_len {
-            return rest(start, first_line);
+            return rest(start, first_line, true);
         }
         let n = memchr::memchr_iter(b'\n', region).count() as u64;
         if end - start <= cap && lines + n < max_lines {
@@ -235,9 +303,10 @@ fn plan(
                 first_line += lines;
                 (start, lines, line_start, scanned) = (at, 0, at, at);
             }
-            Some(_) => return rest(start, first_line),
+            Some(_) => return rest(start, first_line, true),
             None => scanned = end,
         }
     }
-    rest(start, first_line)
+    // A last line already longer than allowed, its newline not seen yet.
+    rest(start, first_line, data.len() - line_start > max_len)
 }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use flate2::read::MultiGzDecoder;
 use logpulse_core::batch::BufferPool;
 use logpulse_core::checkpoint::SourcePosition;
-use logpulse_core::framer::{Framer, FramerConfig};
+use logpulse_core::framer::{frame_threads, Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
+use super::file_parallel::frame_file_parallel;
 use super::{io_err, is_gzip};
 
 /// Reads one file from start (or a checkpointed position) to end.
@@ -33,6 +34,20 @@ impl FileSource {
         self.resume = pos;
         self
     }
+}
+
+/// A regular file not gzip-compressed (by its first bytes): one the parallel reader can take.
+fn is_plain_file(file: &File) -> Result<bool, SourceError> {
+    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    let mut head = [0u8; 2];
+    let n = read_full_at_start(file, &mut head)?;
+    Ok(regular && !is_gzip(&head[..n]))
+}
+
+fn read_full_at_start(file: &File, buf: &mut [u8]) -> Result<usize, SourceError> {
+    use std::os::unix::fs::FileExt;
+    file.read_at(buf, 0)
+        .map_err(|e| io_err("reading a file's first bytes", e))
 }
 
 /// Skips the first `n` bytes of `r` (a gzip stream cannot seek).
@@ -93,6 +108,19 @@ impl Source for FileSource {
         out: &BatchSender,
     ) -> Result<(), SourceError> {
         let name = self.path.display().to_string();
+        let mut start = self.resume.unwrap_or(SourcePosition {
+            offset: 0,
+            next_line: 1,
+        });
+        let threads = frame_threads();
+        let file = File::open(&self.path).map_err(|e| io_err(format!("opening {name}"), e))?;
+        if threads > 1 && is_plain_file(&file)? {
+            let name: Arc<str> = Arc::from(name.as_str());
+            match frame_file_parallel(&file, start, pool, framing, out, &name, threads)? {
+                None => return Ok(()),
+                Some(rest) => start = rest,
+            }
+        }
         let file = File::open(&self.path).map_err(|e| io_err(format!("opening {name}"), e))?;
         let mut reader = BufReader::with_capacity(1 << 16, Counting { inner: file, out });
         let head = {
@@ -103,10 +131,6 @@ impl Source for FileSource {
                 .to_vec()
         };
         let mut framer = Framer::new(pool.clone(), framing.clone(), Arc::from(name.as_str()));
-        let start = self.resume.unwrap_or(SourcePosition {
-            offset: 0,
-            next_line: 1,
-        });
         framer.set_position(start.offset, start.next_line);
         let completed = if is_gzip(&head) {
             let mut gz = MultiGzDecoder::new(reader);

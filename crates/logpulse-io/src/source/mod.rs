@@ -1,6 +1,7 @@
 //! Sources: read bytes, frame them into batches, send them.
 
 mod file;
+mod file_parallel;
 mod follow;
 mod memory;
 mod stream;
