@@ -3,7 +3,9 @@
 #  1. every shared log: `run --backend gpu` summary == `run --backend cpu`;
 #  2. kill -9 at 20 moments with --backend gpu and --checkpoint: final results == uninterrupted;
 #  3. `logpulse bench --backend gpu` vs `--backend cpu` on generated TSV, CLF, combined and
-#     Caddy JSON (the whole CLI pipeline from memory).
+#     Caddy JSON (the whole CLI pipeline from memory);
+#  4. `logpulse run FILE --backend gpu` from the page cache (issue 4's cuDF-like read), reading
+#     with one thread and with the default thread count (LOGPULSE_FRAME_THREADS).
 # Usage here:   cargo build --release -p logpulse && mkdir -p .carry && cp target/release/logpulse .carry/
 # On the device (run tool, carry [".carry"]):   bash scripts/gpu-e2e.sh .carry/logpulse
 set -uo pipefail
@@ -33,4 +35,13 @@ for fmt in ${LOGPULSE_E2E_FORMATS:-tsv clf combined caddy-json}; do
   "$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format $fmt -o "$W/b.$fmt"
   for b in cpu gpu; do echo "-- $fmt $b"; "$BIN" bench "$W/b.$fmt" --backend $b --repeat 3 2>&1 | grep -E "backend|pipeline|latency|memory"; done
 done
+echo "== 4. run from a page-cached file (wall clock; GB/s of the summary)"
+"$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format clf -o "$W/p.clf"
+cat "$W/p.clf" > /dev/null
+for t in 1 ""; do for b in gpu cpu; do
+  s=$(date +%s.%N)
+  LOGPULSE_FRAME_THREADS=$t "$BIN" run "$W/p.clf" --backend $b -q --progress never --summary "$W/p.json" > /dev/null 2>&1
+  e=$(date +%s.%N)
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'  {sys.argv[2]:>3} frame threads {sys.argv[3] or \"default\"}: {d.get(\"gb_per_s\",0):.2f} GB/s in the run, {float(sys.argv[5])-float(sys.argv[4]):.2f} s wall incl. start-up')" "$W/p.json" $b "$t" $s $e
+done; done
 rm -rf "$W"
