@@ -340,19 +340,16 @@ impl Framer {
         let len = self.cur.len();
         let max_len = self.cfg.max_line_len;
         let max_lines = self.cfg.max_lines as u64;
-        let block = max_len.clamp(1, 1 << 16);
+        let block = block_len(max_len);
         let (mut lines, mut line_start, mut scanned) = (self.lines, self.line_start, self.scanned);
         let bytes = self.cur.bytes();
         let mut full = false;
         while scanned < len {
             let region = &bytes[scanned..(scanned + block).min(len)];
-            let Some(first) = memchr::memchr(b'\n', region) else {
-                break;
+            let Block::Lines { count: n, last } = scan_block(region, scanned - line_start, max_len)
+            else {
+                break; // no newline, or an over-long line: the careful loop decides
             };
-            if scanned + first - line_start > max_len {
-                break;
-            }
-            let n = memchr::memchr_iter(b'\n', region).count() as u64;
             if lines + n >= max_lines {
                 // The batch ends in this block: line by line to its last line.
                 for rel in memchr::memchr_iter(b'\n', region) {
@@ -366,7 +363,6 @@ impl Framer {
                 full = true;
                 break;
             }
-            let last = memchr::memrchr(b'\n', region).unwrap_or(first);
             lines += n;
             line_start = scanned + last + 1;
             scanned += region.len();
@@ -460,6 +456,37 @@ impl Framer {
         self.lines = 0;
         self.scanned -= at.min(self.scanned);
         self.line_start -= at.min(self.line_start);
+    }
+}
+
+/// Bytes a block-at-a-time scan looks at at once: at most `max_line_len`, so that a gap
+/// between two newlines of one block is never an over-long line.
+fn block_len(max_line_len: usize) -> usize {
+    max_line_len.clamp(1, 1 << 16)
+}
+
+/// What a block of [`block_len`] bytes holds.
+enum Block {
+    /// No newline.
+    NoNewline,
+    /// Its first newline ends a line longer than `max_line_len`.
+    LongLine,
+    /// `count` newlines, the last at `last`; every line they end is short enough.
+    Lines { count: u64, last: usize },
+}
+
+/// Scans `region` (at most [`block_len`] bytes), which starts `gap` bytes after the start of
+/// the current line: only the gap into the block can make a line too long.
+fn scan_block(region: &[u8], gap: usize, max_len: usize) -> Block {
+    let Some(first) = memchr::memchr(b'\n', region) else {
+        return Block::NoNewline;
+    };
+    if gap + first > max_len {
+        return Block::LongLine;
+    }
+    Block::Lines {
+        count: memchr::memchr_iter(b'\n', region).count() as u64,
+        last: memchr::memrchr(b'\n', region).unwrap_or(first),
     }
 }
 

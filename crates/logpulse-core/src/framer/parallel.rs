@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{bounded, unbounded};
 
-use super::{Framer, FramerConfig};
+use super::{block_len, scan_block, Block, Framer, FramerConfig};
 use crate::batch::{Batch, BufferPool, Origin};
 
 /// Copy threads for [`frame_parallel`]: `LOGPULSE_FRAME_THREADS` if set, else a quarter of the
@@ -241,7 +241,7 @@ fn plan(
     tokens: &crossbeam_channel::Receiver<()>,
 ) -> Rest {
     let (max_len, max_lines) = (cfg.max_line_len, cfg.max_lines as u64);
-    let block = max_len.clamp(1, 1 << 16);
+    let block = block_len(max_len);
     let (mut start, mut lines, mut line_start, mut scanned) = (0usize, 0u64, 0usize, 0usize);
     let mut idx = 0usize;
     let mut first_line = first_line;
@@ -256,19 +256,17 @@ fn plan(
         }
         let end = (scanned + block).min(data.len());
         let region = &data[scanned..end];
-        let Some(first) = memchr::memchr(b'\n', region) else {
-            scanned = end;
-            continue;
+        let (n, last) = match scan_block(region, scanned - line_start, max_len) {
+            Block::NoNewline => {
+                scanned = end;
+                continue;
+            }
+            Block::LongLine => return rest(start, first_line, true),
+            Block::Lines { count, last } => (count, last),
         };
-        // Gaps between newlines of one block are shorter than the block (<= max_len): only the
-        // gap into the block can make a line too long.
-        if scanned + first - line_start > max_len {
-            return rest(start, first_line, true);
-        }
-        let n = memchr::memchr_iter(b'\n', region).count() as u64;
         if end - start <= cap && lines + n < max_lines {
             lines += n;
-            line_start = scanned + memchr::memrchr(b'\n', region).unwrap_or(first) + 1;
+            line_start = scanned + last + 1;
             scanned = end;
             continue;
         }

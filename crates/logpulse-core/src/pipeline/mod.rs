@@ -27,8 +27,8 @@ use crate::reject::Reject;
 use crate::window::{RunTotals, SplitPartial, WindowResult, Windows};
 
 mod stage_clock;
+use stage_clock::add_since;
 pub use stage_clock::StageClock;
-use stage_clock::{add, add_since};
 
 /// Hands batches from a source to the backends, numbering them across sources.
 #[derive(Clone)]
@@ -490,7 +490,7 @@ fn worker(
         st.latency = t0.elapsed();
         let t = Instant::now();
         let sent = tx.send(WorkerMsg::Done(Box::new((p, st)))).is_ok();
-        add(&clock.workers_blocked, t.elapsed());
+        add_since(&clock.workers_blocked, t);
         sent
     };
     if let Err(e) = backend.run(&mut batches, &mut out) {

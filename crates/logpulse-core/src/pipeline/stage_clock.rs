@@ -3,7 +3,7 @@
 //! bench` prints this so a figure comes with its bottleneck.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Nanosecond counters, shared by the run's threads (relaxed atomics: read after the run).
 #[derive(Debug, Default)]
@@ -29,12 +29,7 @@ pub struct StageClock {
 /// Adds the time since `t` to `counter`.
 #[inline]
 pub(crate) fn add_since(counter: &AtomicU64, t: Instant) {
-    add(counter, t.elapsed());
-}
-
-#[inline]
-pub(crate) fn add(counter: &AtomicU64, d: Duration) {
-    counter.fetch_add(d.as_nanos() as u64, Ordering::Relaxed);
+    counter.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
 fn secs(c: &AtomicU64) -> f64 {

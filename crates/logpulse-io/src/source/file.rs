@@ -38,16 +38,13 @@ impl FileSource {
 
 /// A regular file not gzip-compressed (by its first bytes): one the parallel reader can take.
 fn is_plain_file(file: &File) -> Result<bool, SourceError> {
+    use std::os::unix::fs::FileExt;
     let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
     let mut head = [0u8; 2];
-    let n = read_full_at_start(file, &mut head)?;
+    let n = file
+        .read_at(&mut head, 0)
+        .map_err(|e| io_err("reading a file's first bytes", e))?;
     Ok(regular && !is_gzip(&head[..n]))
-}
-
-fn read_full_at_start(file: &File, buf: &mut [u8]) -> Result<usize, SourceError> {
-    use std::os::unix::fs::FileExt;
-    file.read_at(buf, 0)
-        .map_err(|e| io_err("reading a file's first bytes", e))
 }
 
 /// Skips the first `n` bytes of `r` (a gzip stream cannot seek).

@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use logpulse_core::batch::BufferPool;
@@ -74,48 +73,36 @@ pub(crate) fn frame_file_parallel(
     }
 }
 
-/// Fills `buf` from `file` at `offset` with `threads` threads, `READ_PIECE` bytes each at a
-/// time. Returns the bytes read: less than `buf.len()` only at the end of the file.
+/// Fills `buf` from `file` at `offset` on `threads` threads, each reading a run of
+/// `READ_PIECE`-byte pieces. Returns the bytes read: less than `buf.len()` only at the end of
+/// the file.
 fn read_at_parallel(
     file: &File,
     offset: u64,
     buf: &mut [u8],
     threads: usize,
 ) -> std::io::Result<usize> {
-    let pieces: Vec<&mut [u8]> = buf.chunks_mut(READ_PIECE).collect();
-    let count = pieces.len();
-    let filled: Vec<std::sync::Mutex<Option<std::io::Result<usize>>>> =
-        (0..count).map(|_| std::sync::Mutex::new(None)).collect();
-    let slots: Vec<std::sync::Mutex<Option<&mut [u8]>>> = pieces
-        .into_iter()
-        .map(|p| std::sync::Mutex::new(Some(p)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, count.max(1)) {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    break;
-                }
-                let Some(piece) = slots[i].lock().ok().and_then(|mut s| s.take()) else {
-                    continue;
-                };
-                let r = read_full_at(file, offset + (i * READ_PIECE) as u64, piece);
-                if let Ok(mut f) = filled[i].lock() {
-                    *f = Some(r);
-                }
-            });
-        }
+    let mut pieces: Vec<(usize, &mut [u8])> = buf.chunks_mut(READ_PIECE).enumerate().collect();
+    let per_thread = pieces.len().div_ceil(threads.max(1)).max(1);
+    let filled: Vec<std::io::Result<usize>> = std::thread::scope(|scope| {
+        let runs: Vec<_> = pieces
+            .chunks_mut(per_thread)
+            .map(|run| {
+                scope.spawn(move || {
+                    run.iter_mut()
+                        .map(|(i, p)| read_full_at(file, offset + (*i * READ_PIECE) as u64, p))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        runs.into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
     });
     // The bytes up to the first piece the file did not fill.
     let mut total = 0;
-    for f in filled {
-        let n = f
-            .into_inner()
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Err(std::io::Error::other("a reading thread stopped")))?;
+    for n in filled {
+        let n = n?;
         total += n;
         if n < READ_PIECE {
             break;
