@@ -120,6 +120,9 @@ pub struct RunArgs {
     /// Print only the final totals on stdout, not a line per window.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// At the end, print on stderr where the time went: each stage's busy and blocked time.
+    #[arg(long)]
+    pub timings: bool,
     /// Progress bar: auto (on a terminal), always, never.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,

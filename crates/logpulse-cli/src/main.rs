@@ -16,9 +16,10 @@ use clap::Parser;
 // mimalloc keeps freed memory for reuse: per-batch hash maps would otherwise page-fault fresh
 // pages from the kernel on every batch (measured: ~15% of CPU time in clear_page).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: logpulse_core::alloc::MiMalloc = logpulse_core::alloc::MiMalloc;
 
 fn main() {
+    logpulse_core::alloc::keep_freed_memory();
     let cli = args::Cli::parse();
     let result = match cli.command {
         args::Command::Run(a) => cmd::run::run(a),

@@ -11,6 +11,7 @@
 //! - [`pipeline`]: the threads and bounded queues that wire the stages.
 
 pub mod agg;
+pub mod alloc;
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;

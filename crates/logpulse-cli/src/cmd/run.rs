@@ -222,8 +222,16 @@ pub fn run(a: RunArgs) -> Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing Ctrl-C handler")?;
     }
+    let pool = backends.first().map(|b| b.pool());
     pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read)
         .context("run failed")?;
+    if a.timings {
+        let (waited, made) = pool.map_or((0.0, 0.0), |p| p.wait_secs());
+        eprintln!(
+            "logpulse: stages {}; framer waited {waited:.3}s for free buffers (made {made:.3}s)",
+            cfg.clock
+        );
+    }
     if let Some(rss) = logpulse_io::memory::peak_rss_bytes() {
         eprintln!(
             "logpulse: peak RSS {:.1} MiB",

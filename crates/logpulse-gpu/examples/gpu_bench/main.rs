@@ -17,7 +17,7 @@ use std::sync::Arc;
 // As the `logpulse` binary does: freed per-batch tables are reused instead of page-faulting
 // fresh memory for every partial (which costs more than building it).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: logpulse_core::alloc::MiMalloc = logpulse_core::alloc::MiMalloc;
 use std::time::Instant;
 
 use logpulse_core::batch::{Batch, BatchBuf, BufferPool, Origin};
@@ -360,6 +360,7 @@ fn read_gbs(buf: &[u8]) -> f64 {
 }
 
 fn main() {
+    logpulse_core::alloc::keep_freed_memory();
     let a = args();
     match logpulse_gpu::device_count() {
         Ok(n) if n > 0 => {}

@@ -1,5 +1,6 @@
 //! Reading a plain file on several threads: `pread` of large pieces into a scratch buffer at
-//! once, then the parallel framer copies its batches into the pool. One thread reads the page
+//! once, then the parallel framer copies its batches into the pool while the next round is
+//! read. One thread reads the page
 //! cache at ~4 GB/s on the GPU host, a tenth of what the GPU takes.
 //!
 //! The batches are exactly the one-thread framer's: what the planner cannot frame (the file's
@@ -21,6 +22,11 @@ const READ_PIECE: usize = 8 << 20;
 
 /// Frames `file` from `start` with `threads` threads while whole batches can be cut. Returns
 /// where the one-thread framer must go on, or `None` when the run is stopping.
+///
+/// Two scratch buffers take turns: while the copy threads frame one round, the readers fill
+/// the other with the bytes that follow it, so reading and copying overlap. A round's bytes
+/// sit after room for one batch: the carry-over (the batch still incomplete at a round's end)
+/// is never longer, else the planner would have cut it.
 pub(crate) fn frame_file_parallel(
     file: &File,
     start: SourcePosition,
@@ -30,46 +36,59 @@ pub(crate) fn frame_file_parallel(
     name: &Arc<str>,
     threads: usize,
 ) -> Result<Option<SourcePosition>, SourceError> {
-    // Several batches a round, so the copy threads have work side by side.
-    let mut scratch = vec![0u8; (4 * pool.capacity()).max(1 << 20)];
-    let (mut pos, mut carry) = (start, 0usize);
+    let room = pool.capacity();
+    // Several batches a round (batches seldom fill their buffers), so the copy threads have
+    // work side by side; the two rounds together hold what one round of 4 buffers did.
+    let fresh = (2 * room).max(1 << 20);
+    let read = |buf: &mut [u8], at: u64| {
+        read_at_parallel(file, at, &mut buf[room..], threads)
+            .map_err(|e| io_err(format!("reading {name} at byte {at}"), e))
+    };
+    let (mut cur, mut next) = (vec![0u8; room + fresh], vec![0u8; room + fresh]);
+    let mut file_at = start.offset;
+    let mut n = read(&mut cur, file_at)?;
+    // This round's bytes are `cur[from..room + n]`, from source position `pos`.
+    let (mut pos, mut from) = (start, room);
     loop {
         if out.stopping() {
             return Ok(None);
         }
-        let file_at = pos.offset + carry as u64;
-        let n = read_at_parallel(file, file_at, &mut scratch[carry..], threads)
-            .map_err(|e| io_err(format!("reading {name} at byte {file_at}"), e))?;
-        let len = carry + n;
-        let at_end = carry + n < scratch.len();
-        let piece = Piece {
-            data: &scratch[..len],
-            offset: pos.offset,
-            first_line: pos.next_line,
+        let at_end = n < fresh;
+        let next_at = file_at + n as u64;
+        let (framed, next_n) = std::thread::scope(|scope| {
+            let reader = (!at_end).then(|| scope.spawn(|| read(&mut next, next_at)));
+            let piece = Piece {
+                data: &cur[from..room + n],
+                offset: pos.offset,
+                first_line: pos.next_line,
+            };
+            let send = &mut |b| !out.stopping() && out.send(b);
+            let framed = frame_piece(&piece, pool, cfg, name.clone(), threads, send);
+            let next_n = reader.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            (framed, next_n)
+        });
+        let PieceEnd::Rest {
+            at,
+            next_line,
+            long_line,
+        } = framed
+        else {
+            return Ok(None);
         };
-        let send = &mut |b| !out.stopping() && out.send(b);
-        match frame_piece(&piece, pool, cfg, name.clone(), threads, send) {
-            PieceEnd::Stopped => return Ok(None),
-            PieceEnd::Rest {
-                at,
-                next_line,
-                long_line,
-            } => {
-                let rest = SourcePosition {
-                    offset: pos.offset + at as u64,
-                    next_line,
-                };
-                out.add_bytes(at as u64); // the rest is counted by whoever reads it
-                                          // The end of the file, an over-long line, or (never with batches smaller
-                                          // than the scratch) no whole batch in a full scratch: the one-thread framer.
-                if at_end || long_line || at == 0 {
-                    return Ok(Some(rest));
-                }
-                scratch.copy_within(at..len, 0);
-                carry = len - at;
-                pos = rest;
-            }
-        }
+        let rest = SourcePosition {
+            offset: pos.offset + at as u64,
+            next_line,
+        };
+        out.add_bytes(at as u64); // the rest is counted by whoever reads it
+        let carry = room + n - from - at;
+        // The end of the file, an over-long line, or (never with batches smaller than a round)
+        // no whole batch in a round: the one-thread framer.
+        let Some(next_n) = next_n.filter(|_| !long_line && at > 0 && carry <= room) else {
+            return Ok(Some(rest));
+        };
+        next[room - carry..room].copy_from_slice(&cur[from + at..room + n]);
+        std::mem::swap(&mut cur, &mut next);
+        (n, from, file_at, pos) = (next_n?, room - carry, next_at, rest);
     }
 }
 
