@@ -35,7 +35,7 @@ pub fn keep_freed_memory() {
 /// The purge delay in force, in milliseconds.
 pub fn purge_delay_ms() -> i64 {
     // SAFETY: a plain option read.
-    unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64 }
+    i64::from(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) })
 }
 
 #[cfg(test)]
@@ -49,10 +49,10 @@ mod tests {
         }
         assert_eq!(
             purge_delay_ms(),
-            PURGE_DELAY_DEFAULT as i64,
+            i64::from(PURGE_DELAY_DEFAULT),
             "mimalloc's default"
         );
         keep_freed_memory();
-        assert_eq!(purge_delay_ms(), KEEP_FREED_MS as i64);
+        assert_eq!(purge_delay_ms(), i64::from(KEEP_FREED_MS));
     }
 }
