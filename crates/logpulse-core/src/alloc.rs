@@ -33,9 +33,9 @@ pub fn keep_freed_memory() {
 }
 
 /// The purge delay in force, in milliseconds.
-pub fn purge_delay_ms() -> i64 {
+pub fn purge_delay_ms() -> std::os::raw::c_long {
     // SAFETY: a plain option read.
-    i64::from(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) })
+    unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }
 }
 
 #[cfg(test)]
@@ -47,12 +47,8 @@ mod tests {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
             return; // the user's value wins, by design
         }
-        assert_eq!(
-            purge_delay_ms(),
-            i64::from(PURGE_DELAY_DEFAULT),
-            "mimalloc's default"
-        );
+        assert_eq!(purge_delay_ms(), PURGE_DELAY_DEFAULT, "mimalloc's default");
         keep_freed_memory();
-        assert_eq!(purge_delay_ms(), i64::from(KEEP_FREED_MS));
+        assert_eq!(purge_delay_ms(), KEEP_FREED_MS);
     }
 }
