@@ -8,17 +8,23 @@
 #     with one thread and with the default thread count (LOGPULSE_FRAME_THREADS).
 # Usage here:   cargo build --release -p logpulse && mkdir -p .carry && cp target/release/logpulse .carry/
 # On the device (run tool, carry [".carry"]):   bash scripts/gpu-e2e.sh .carry/logpulse
+# LOGPULSE_E2E_STEPS="3 4" runs only those steps (default: all).
 set -uo pipefail
 BIN="${1:-target/release/logpulse}"
+STEPS="${LOGPULSE_E2E_STEPS:-1 2 3 4}"
+step() { [[ " $STEPS " == *" $1 "* ]]; }
 OUT="${OUT:-/tmp/gpu-e2e}"; mkdir -p "$OUT"
 W=$(mktemp -d)
 strip() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k,None) for k in ('elapsed_s','gb_per_s','peak_rss_bytes','batches')]; print(json.dumps(d,sort_keys=True))" "$1"; }
+if step 1; then
 echo "== 1. GPU == CPU on the real logs"
 for f in samples/*.gz; do
   for b in cpu gpu; do "$BIN" run "$f" --backend $b -q --progress never --summary "$W/$b.json" > /dev/null 2> "$W/$b.err"; echo $? > "$W/$b.rc"; done
   if [ "$(cat $W/gpu.rc)" != 0 ]; then echo "  $(basename $f): gpu refused: $(tail -1 $W/gpu.err)"; continue; fi
   if [ "$(strip $W/cpu.json)" == "$(strip $W/gpu.json)" ]; then echo "  $(basename $f): identical"; else echo "  $(basename $f): DIFFERENT"; fi
 done
+fi
+if step 2; then
 echo "== 2. kill -9 x20 with --backend gpu, resume from checkpoint"
 "$BIN" gen --lines 3000000 --format clf --bad-every 997 -o "$W/in.log"
 args=(run "$W/in.log" --format common --backend gpu --batch-lines 50000 -q --progress never)
@@ -30,18 +36,24 @@ for i in $(seq 1 20); do
 done
 "$BIN" "${args[@]}" --jsonl "$W/crash.jsonl" --summary "$W/crash.json" --checkpoint "$W/ckpt" --checkpoint-interval 0 > /dev/null 2>&1
 if [ "$(strip $W/ref.json)" == "$(strip $W/crash.json)" ] && cmp -s <(grep '"type":"window"' $W/ref.jsonl) <(grep '"type":"window"' $W/crash.jsonl); then echo "  $kills kills: results identical to the uninterrupted run"; else echo "  $kills kills: DIFFERENT"; fi
+fi
+if step 3; then
 echo "== 3. logpulse bench (CLI pipeline from memory)"
 for fmt in ${LOGPULSE_E2E_FORMATS:-tsv clf combined caddy-json}; do
   "$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format $fmt -o "$W/b.$fmt"
-  for b in cpu gpu; do echo "-- $fmt $b"; "$BIN" bench "$W/b.$fmt" --backend $b --repeat 3 2>&1 | grep -E "backend|pipeline|latency|memory"; done
+  for b in cpu gpu; do echo "-- $fmt $b"; "$BIN" bench "$W/b.$fmt" --backend $b --repeat 3 2>&1 | grep -E "backend|pipeline|latency|memory|stages"; done
 done
+fi
+if step 4; then
 echo "== 4. run from a page-cached file (wall clock; GB/s of the summary)"
 "$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format clf -o "$W/p.clf"
 cat "$W/p.clf" > /dev/null
-for t in 1 ""; do for b in gpu cpu; do
+for t in ${LOGPULSE_E2E_THREADS:-1 default}; do for b in gpu cpu; do
   s=$(date +%s.%N)
-  LOGPULSE_FRAME_THREADS=$t "$BIN" run "$W/p.clf" --backend $b -q --progress never --summary "$W/p.json" > /dev/null 2>&1
+  LOGPULSE_FRAME_THREADS=$t "$BIN" run "$W/p.clf" --backend $b -q --progress never --timings --summary "$W/p.json" > /dev/null 2> "$W/p.err"
   e=$(date +%s.%N)
+  grep -E "stages" "$W/p.err" | sed 's/^/    /'
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'  {sys.argv[2]:>3} frame threads {sys.argv[3] or \"default\"}: {d.get(\"gb_per_s\",0):.2f} GB/s in the run, {float(sys.argv[5])-float(sys.argv[4]):.2f} s wall incl. start-up')" "$W/p.json" $b "$t" $s $e
 done; done
+fi
 rm -rf "$W"
