@@ -1,5 +1,6 @@
 //! The two single-threaded stages of the pipeline, timed apart: the framer cutting generated TSV
 //! into 250k-line batches, and the windows operator absorbing the CPU backend's partials of it.
+//! Also the parallel framer by thread count.
 //! `cargo run --release -p logpulse-core --example pipeline_stages`
 use std::time::Instant;
 
@@ -32,6 +33,32 @@ fn main() {
             "framer: {n} lines, {:.2} GB/s, {:.1} M lines/s",
             data.len() as f64 / s / 1e9,
             n as f64 / s / 1e6
+        );
+    }
+    // The parallel framer (the in-memory source's), by thread count.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for threads in [2, 4, 8, 16].into_iter().filter(|&t| t <= 2 * cores) {
+        let mut best = f64::MAX;
+        let mut n = 0;
+        for _ in 0..3 {
+            n = 0;
+            let t = Instant::now();
+            logpulse_core::framer::frame_parallel(
+                &data,
+                &pool,
+                &FramerConfig::default(),
+                "x".into(),
+                threads,
+                &mut |b| {
+                    n += b.lines;
+                    true
+                },
+            );
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "parallel framer, {threads} threads: {n} lines, {:.2} GB/s",
+            data.len() as f64 / best / 1e9
         );
     }
     // The windows stage: absorb the CPU backend's partials of the same data.

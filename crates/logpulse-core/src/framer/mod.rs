@@ -16,7 +16,7 @@ use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
 use crate::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 mod parallel;
-pub use parallel::{frame_parallel, frame_piece, frame_threads, Piece, PieceEnd};
+pub use parallel::{frame_parallel, frame_parallel_from, frame_threads, Fill, ParallelEnd};
 
 /// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a
 /// batch is cut, and how far reading runs ahead of cutting.
@@ -475,19 +475,41 @@ enum Block {
     Lines { count: u64, last: usize },
 }
 
-/// Scans `region` (at most [`block_len`] bytes), which starts `gap` bytes after the start of
-/// the current line: only the gap into the block can make a line too long.
-fn scan_block(region: &[u8], gap: usize, max_len: usize) -> Block {
-    let Some(first) = memchr::memchr(b'\n', region) else {
-        return Block::NoNewline;
-    };
-    if gap + first > max_len {
-        return Block::LongLine;
-    }
-    Block::Lines {
-        count: memchr::memchr_iter(b'\n', region).count() as u64,
+/// The newlines of a block: offsets of the first and the last, and how many.
+#[derive(Debug, Clone, Copy)]
+struct Newlines {
+    first: usize,
+    last: usize,
+    count: u64,
+}
+
+/// The newlines of `region` (SIMD count), or `None` when it has none.
+fn newlines_in(region: &[u8]) -> Option<Newlines> {
+    let first = memchr::memchr(b'\n', region)?;
+    Some(Newlines {
+        first,
         last: memchr::memrchr(b'\n', region).unwrap_or(first),
+        count: memchr::memchr_iter(b'\n', region).count() as u64,
+    })
+}
+
+/// What a block holds, given its newlines and the `gap` between the start of the current line
+/// and the block: only the gap into the block can make a line too long.
+fn classify(newlines: Option<Newlines>, gap: usize, max_len: usize) -> Block {
+    match newlines {
+        None => Block::NoNewline,
+        Some(n) if gap + n.first > max_len => Block::LongLine,
+        Some(n) => Block::Lines {
+            count: n.count,
+            last: n.last,
+        },
     }
+}
+
+/// Scans `region` (at most [`block_len`] bytes), which starts `gap` bytes after the start of
+/// the current line.
+fn scan_block(region: &[u8], gap: usize, max_len: usize) -> Block {
+    classify(newlines_in(region), gap, max_len)
 }
 
 impl BatchBuf {

@@ -1,78 +1,71 @@
-//! Framing bytes already in memory on several threads: the same batches as [`Framer`], made
-//! faster than one thread can copy.
+//! Framing on several threads, straight into the pool's buffers: the same batches as
+//! [`Framer`], faster than one thread can copy (~4 GB/s on the GPU host, a tenth of what the
+//! GPU backend takes).
 //!
-//! One thread copying into the pool's buffers tops out at ~4 GB/s on the GPU host, a tenth of
-//! what the GPU backend takes. Here a planner finds the batches' bounds with SIMD newline
-//! counts over blocks (no copy), copy threads fill pool buffers in parallel, and the caller's
-//! thread hands them on in order. Cuts follow [`Framer`]'s rules exactly (at `max_lines`
-//! lines, or at the last whole line that fits a buffer), so results do not depend on the thread
-//! count. From the first over-long line on, and for the stream's last lines, the one-thread
-//! [`Framer`] takes over: it owns rejecting, skipping and the missing final newline.
+//! One batch at a time, all threads work on it: each fills its stretch of the batch's buffer
+//! from the source (`pread` from a file, a copy from memory: see [`Fill`]) and counts the
+//! newlines of its blocks while the bytes are hot. One thread then walks the blocks' counts
+//! (no byte scan) to the cut, by [`Framer`]'s rules exactly (at `max_lines` lines, or at the
+//! last whole line that fits a buffer), so results do not depend on the thread count. The bytes
+//! read past the cut start the next batch's buffer; how far to read is learnt from the batches
+//! before, so that tail stays small. From the first over-long line on, and for the stream's
+//! last lines, the one-thread [`Framer`] takes over: it owns rejecting, skipping and the missing
+//! final newline.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, unbounded};
+use rayon::prelude::*;
 
-use super::{block_len, scan_block, Block, Framer, FramerConfig};
-use crate::batch::{Batch, BufferPool, Origin};
+use super::{block_len, classify, newlines_in, Block, Framer, FramerConfig, Newlines};
+use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
 
-/// Copy threads for [`frame_parallel`]: `LOGPULSE_FRAME_THREADS` if set, else a quarter of the
+/// Threads for [`frame_parallel`]: `LOGPULSE_FRAME_THREADS` if set, else a quarter of the
 /// cores, 1 to 8 (1 means the one-thread framer).
 pub fn frame_threads() -> usize {
     crate::threads_from_env("LOGPULSE_FRAME_THREADS", 8)
 }
 
-/// One batch to copy: `data[start..end]`, `lines` lines.
-struct Cut {
-    idx: usize,
-    start: usize,
-    end: usize,
-    lines: u64,
-    first_line: u64,
+/// Fewest bytes a reader thread takes at once: below that, splitting costs more than it gains
+/// (unit tests split everything, so that their small inputs cross stretches).
+const MIN_STRETCH: usize = if cfg!(test) { 1 } else { 1 << 20 };
+
+/// A byte stream that can be read at any offset from several threads at once.
+pub trait Fill: Sync {
+    /// Copies the stream's bytes from `offset` into `dst` until `dst` is full or the stream
+    /// ends; returns how many were copied.
+    fn fill(&self, offset: u64, dst: &mut [u8]) -> std::io::Result<usize>;
 }
 
-/// Where the planner stopped: the one-thread framer frames `data[at..]` from source line
-/// `next_line`.
-struct Rest {
-    at: usize,
-    next_line: u64,
-    /// It stopped at a line longer than `max_line_len` (else at the data's end).
-    long_line: bool,
+impl Fill for &[u8] {
+    fn fill(&self, offset: u64, dst: &mut [u8]) -> std::io::Result<usize> {
+        let from = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.len());
+        let n = dst.len().min(self.len() - from);
+        dst[..n].copy_from_slice(&self[from..from + n]);
+        Ok(n)
+    }
 }
 
-/// Part of a stream for [`frame_piece`]: `data` starts at source offset `offset`, line
-/// `first_line`, on a line's start.
-pub struct Piece<'a> {
-    /// The bytes.
-    pub data: &'a [u8],
-    /// Source offset of `data[0]`.
-    pub offset: u64,
-    /// Source line number of `data`'s first line.
-    pub first_line: u64,
-}
-
-/// How [`frame_piece`] ended.
+/// How [`frame_parallel_from`] ended.
 #[derive(Debug, PartialEq, Eq)]
-pub enum PieceEnd {
+pub enum ParallelEnd {
     /// The consumer refused a batch.
     Stopped,
-    /// `data[at..]`, from source line `next_line`, was not framed: it holds the batch that was
-    /// still incomplete at the data's end, or (`long_line`) the batch with the first line
-    /// longer than `max_line_len`. Frame it with more bytes after it, or with a [`Framer`].
+    /// The stream from source offset `offset` (line `next_line`) was not framed: it holds the
+    /// stream's last batch, or the batch with the first line longer than `max_line_len`.
+    /// Frame it with a [`Framer`].
     Rest {
-        /// Offset in `data`.
-        at: usize,
-        /// Its first line's number.
+        /// Source offset of the first byte not framed.
+        offset: u64,
+        /// Its line's number.
         next_line: u64,
-        /// It holds an over-long line.
-        long_line: bool,
     },
 }
 
-/// Frames all of `data` (source `source`, starting at source offset 0, line 1) into batches
-/// from `pool`, handing each to `send` in order; `threads` copy threads. Returns false as soon
-/// as `send` does.
+/// Frames all of `data` (source `source`, from source offset 0, line 1) into batches from
+/// `pool`, handing each to `send` in order; `threads` threads. Returns false as soon as `send`
+/// does.
 pub fn frame_parallel(
     data: &[u8],
     pool: &BufferPool,
@@ -81,141 +74,18 @@ pub fn frame_parallel(
     threads: usize,
     send: &mut dyn FnMut(Batch) -> bool,
 ) -> bool {
-    let whole = Piece {
-        data,
-        offset: 0,
-        first_line: 1,
-    };
     let (at, next_line) = if threads <= 1 {
         (0, 1)
     } else {
-        match frame_piece(&whole, pool, cfg, source.clone(), threads, send) {
-            PieceEnd::Stopped => return false,
-            PieceEnd::Rest { at, next_line, .. } => (at, next_line),
+        // Memory never fails to read.
+        match frame_parallel_from(&data, (0, 1), pool, cfg, source.clone(), threads, send) {
+            Ok(ParallelEnd::Rest { offset, next_line }) => (offset as usize, next_line),
+            Ok(ParallelEnd::Stopped) | Err(_) => return false,
         }
     };
-    frame_rest(data, 0, pool, cfg, source, at, next_line, send)
-}
-
-/// Frames the whole batches of `piece` on `threads` copy threads (see the module docs), handing
-/// them to `send` in order; says where it stopped.
-pub fn frame_piece(
-    piece: &Piece<'_>,
-    pool: &BufferPool,
-    cfg: &FramerConfig,
-    source: Arc<str>,
-    threads: usize,
-    send: &mut dyn FnMut(Batch) -> bool,
-) -> PieceEnd {
-    let data = piece.data;
-    let threads = threads.max(1);
-    let cfg = Framer::effective(cfg, pool);
-    // At most this many batches between planned and sent, each holding one buffer: the batch
-    // sent next always gets a buffer once the stages after return theirs.
-    let ahead = threads.min(pool.count().saturating_sub(1)).max(1);
-    let stop = AtomicBool::new(false);
-    let (job_tx, job_rx) = bounded::<Cut>(threads);
-    let (done_tx, done_rx) = unbounded::<(usize, Batch)>();
-    let (token_tx, token_rx) = bounded::<()>(ahead);
-    for _ in 0..ahead {
-        let _ = token_tx.send(());
-    }
-    let mut token_tx = Some(token_tx);
-    let rest = std::thread::scope(|scope| {
-        let planner = {
-            let (stop, cfg) = (&stop, &cfg);
-            let first_line = piece.first_line;
-            scope.spawn(move || {
-                plan(
-                    data,
-                    first_line,
-                    cfg,
-                    pool.capacity(),
-                    stop,
-                    &job_tx,
-                    &token_rx,
-                )
-            })
-        };
-        for _ in 0..threads {
-            let (jobs, done, stop, source) = (job_rx.clone(), done_tx.clone(), &stop, &source);
-            scope.spawn(move || {
-                for c in jobs {
-                    if stop.load(Ordering::Relaxed) {
-                        continue; // drain, so the planner never blocks
-                    }
-                    let mut buf = pool.acquire();
-                    buf.extend_from_slice(&data[c.start..c.end]);
-                    let batch = Batch {
-                        seq: 0,
-                        buf,
-                        lines: c.lines,
-                        origin: Origin {
-                            source: source.clone(),
-                            first_line: c.first_line,
-                            offset: piece.offset + c.start as u64,
-                        },
-                        skipped: Vec::new(),
-                    };
-                    if done.send((c.idx, batch)).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-        drop((job_rx, done_tx));
-        // In order: a batch waits here until those before it are sent.
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut next = 0usize;
-        for (idx, batch) in done_rx {
-            if stop.load(Ordering::Relaxed) {
-                continue; // dropped: its buffer goes back to the pool
-            }
-            waiting.insert(idx, batch);
-            while let Some(b) = waiting.remove(&next) {
-                next += 1;
-                if !send(b) {
-                    stop.store(true, Ordering::Relaxed);
-                    waiting.clear();
-                    token_tx = None; // wakes the planner, which sees `stop`
-                    break;
-                }
-                if let Some(t) = &token_tx {
-                    let _ = t.send(());
-                }
-            }
-        }
-        // A planner that panicked is a bug: never a silent end of the input.
-        planner
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-    });
-    if stop.load(Ordering::Relaxed) {
-        return PieceEnd::Stopped;
-    }
-    PieceEnd::Rest {
-        at: rest.at,
-        next_line: rest.next_line,
-        long_line: rest.long_line,
-    }
-}
-
-/// The one-thread framer over `data[at..]` (source offset `offset + at`, line `next_line`), to
-/// the stream's end.
-#[allow(clippy::too_many_arguments)]
-fn frame_rest(
-    data: &[u8],
-    offset: u64,
-    pool: &BufferPool,
-    cfg: &FramerConfig,
-    source: Arc<str>,
-    at: usize,
-    next_line: u64,
-    send: &mut dyn FnMut(Batch) -> bool,
-) -> bool {
     let mut f = Framer::new(pool.clone(), cfg.clone(), source);
-    f.set_position(offset + at as u64, next_line);
-    for chunk in data[at..].chunks(4 << 20) {
+    f.set_position(at as u64, next_line);
+    for chunk in data[at.min(data.len())..].chunks(4 << 20) {
         if !f.push_each(chunk, send) {
             return false;
         }
@@ -229,82 +99,252 @@ fn frame_rest(
     true
 }
 
-/// Finds the batches' bounds and queues them for copying; returns where the one-thread framer
-/// must go on (the last batch, or the batch holding the first over-long line).
-fn plan(
-    data: &[u8],
-    first_line: u64,
+/// Frames the whole batches of `stream` from `(offset, line)` on `threads` threads (see the
+/// module docs), handing them to `send` in order; says where it stopped.
+pub fn frame_parallel_from(
+    stream: &dyn Fill,
+    (offset, line): (u64, u64),
+    pool: &BufferPool,
     cfg: &FramerConfig,
-    cap: usize,
-    stop: &AtomicBool,
-    jobs: &crossbeam_channel::Sender<Cut>,
-    tokens: &crossbeam_channel::Receiver<()>,
-) -> Rest {
-    let (max_len, max_lines) = (cfg.max_line_len, cfg.max_lines as u64);
-    let block = block_len(max_len);
-    let (mut start, mut lines, mut line_start, mut scanned) = (0usize, 0u64, 0usize, 0usize);
-    let mut idx = 0usize;
-    let mut first_line = first_line;
-    let rest = |at, first_line, long_line| Rest {
-        at,
-        next_line: first_line,
-        long_line,
+    source: Arc<str>,
+    threads: usize,
+    send: &mut dyn FnMut(Batch) -> bool,
+) -> std::io::Result<ParallelEnd> {
+    let rest = ParallelEnd::Rest {
+        offset,
+        next_line: line,
     };
-    while scanned < data.len() {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        let end = (scanned + block).min(data.len());
-        let region = &data[scanned..end];
-        let (n, last) = match scan_block(region, scanned - line_start, max_len) {
-            Block::NoNewline => {
-                scanned = end;
-                continue;
-            }
-            Block::LongLine => return rest(start, first_line, true),
-            Block::Lines { count, last } => (count, last),
+    // A batch's buffer and the next one's are held at once.
+    if pool.count() < 2 {
+        return Ok(rest);
+    }
+    let readers = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("logpulse-read-{i}"))
+        .build()
+        .map_err(std::io::Error::other)?;
+    let mut cutter = Cutter {
+        stream,
+        readers: &readers,
+        cfg: Framer::effective(cfg, pool),
+        cap: pool.capacity(),
+        threads: threads.max(1),
+        expect: pool.capacity(),
+    };
+    let (mut cur, mut offset, mut line) = (pool.acquire(), offset, line);
+    loop {
+        let Some(cut) = cutter.next_cut(&mut cur, offset)? else {
+            return Ok(ParallelEnd::Rest {
+                offset,
+                next_line: line,
+            });
         };
-        if end - start <= cap && lines + n < max_lines {
-            lines += n;
-            line_start = scanned + last + 1;
-            scanned = end;
-            continue;
+        // The bytes read past the cut open the next batch.
+        let mut next = pool.acquire();
+        next.extend_from_slice(&cur.bytes()[cut.at..]);
+        cur.set_len(cut.at);
+        let batch = Batch {
+            seq: 0,
+            buf: std::mem::replace(&mut cur, next),
+            lines: cut.lines,
+            origin: Origin {
+                source: source.clone(),
+                first_line: line,
+                offset,
+            },
+            skipped: Vec::new(),
+        };
+        if !send(batch) {
+            return Ok(ParallelEnd::Stopped);
         }
-        // The batch ends in this block (line count or buffer size): line by line.
-        let mut cut = None;
-        for rel in memchr::memchr_iter(b'\n', region) {
-            let e = scanned + rel;
-            if e + 1 - start > cap {
-                cut = Some(line_start);
-                break;
+        (offset, line) = (offset + cut.at as u64, line + cut.lines);
+    }
+}
+
+/// Where a batch ends: after `at` bytes, `lines` lines.
+struct Cut {
+    at: usize,
+    lines: u64,
+}
+
+/// The newlines of one block of a buffer: `start..end`.
+struct BlockNewlines {
+    start: usize,
+    end: usize,
+    newlines: Option<Newlines>,
+}
+
+/// Fills buffers and finds their cuts.
+struct Cutter<'a> {
+    stream: &'a dyn Fill,
+    readers: &'a rayon::ThreadPool,
+    cfg: FramerConfig,
+    cap: usize,
+    threads: usize,
+    /// Bytes the next batch is expected to take (the last batch's).
+    expect: usize,
+}
+
+/// Where the walk over a batch's blocks is: `scanned` bytes seen, `lines` whole lines in them,
+/// the last of which ends before `line_start`.
+#[derive(Default)]
+struct Walk {
+    scanned: usize,
+    lines: u64,
+    line_start: usize,
+}
+
+/// What one step of the walk found.
+enum Step {
+    /// The batch ends here.
+    Cut(Cut),
+    /// No cut in the blocks so far.
+    More,
+    /// An over-long line: the one-thread framer must take over.
+    LongLine,
+}
+
+impl Cutter<'_> {
+    /// Fills `buf` (which may start with bytes already: the last batch's tail), source offset
+    /// `offset` at its start, until its batch's cut. `None`: the stream ends before a cut, or
+    /// the batch holds an over-long line.
+    fn next_cut(&mut self, buf: &mut BatchBuf, offset: u64) -> std::io::Result<Option<Cut>> {
+        let block = block_len(self.cfg.max_line_len);
+        let mut walk = Walk::default();
+        // A little more than the last batch, so that the tail left over stays small.
+        let mut want = self.expect + self.expect / 32 + 2 * block;
+        loop {
+            let end = want.max(buf.len() + 1).min(self.cap);
+            let (blocks, ended) = self.fill(buf, offset, walk.scanned, end)?;
+            let cut = match self.walk(buf.bytes(), &blocks, &mut walk) {
+                Step::Cut(cut) => Some(cut),
+                Step::LongLine => return Ok(None),
+                Step::More if ended => return Ok(None),
+                // A full buffer ends at its last whole line.
+                Step::More if buf.len() >= self.cap && walk.lines > 0 => Some(Cut {
+                    at: walk.line_start,
+                    lines: walk.lines,
+                }),
+                Step::More if buf.len() >= self.cap => return Ok(None),
+                Step::More => None,
+            };
+            if let Some(cut) = cut {
+                self.expect = cut.at;
+                return Ok(Some(cut));
             }
-            lines += 1;
-            line_start = e + 1;
-            if lines == max_lines {
-                cut = Some(line_start);
-                break;
+            want = buf.len() + (self.expect / 8).max(1 << 20);
+            // A line still open for longer than allowed: over-long, whatever follows.
+            if buf.len() - walk.line_start > self.cfg.max_line_len {
+                return Ok(None);
             }
-        }
-        match cut {
-            Some(at) if at > start => {
-                let c = Cut {
-                    idx,
-                    start,
-                    end: at,
-                    lines,
-                    first_line,
-                };
-                if tokens.recv().is_err() || jobs.send(c).is_err() {
-                    break;
-                }
-                idx += 1;
-                first_line += lines;
-                (start, lines, line_start, scanned) = (at, 0, at, at);
-            }
-            Some(_) => return rest(start, first_line, true),
-            None => scanned = end,
         }
     }
-    // A last line already longer than allowed, its newline not seen yet.
-    rest(start, first_line, data.len() - line_start > max_len)
+
+    /// Fills `buf` up to `end` bytes (from its current length) on the reader threads, and
+    /// counts the newlines of `buf[from..]` in blocks. Returns the blocks and whether the
+    /// stream ended.
+    fn fill(
+        &self,
+        buf: &mut BatchBuf,
+        offset: u64,
+        from: usize,
+        end: usize,
+    ) -> std::io::Result<(Vec<BlockNewlines>, bool)> {
+        let block = block_len(self.cfg.max_line_len);
+        let have = buf.len();
+        // Stretches of whole blocks, at least MIN_STRETCH, one or so per thread.
+        let stretch = (end - from)
+            .div_ceil(self.threads)
+            .max(MIN_STRETCH)
+            .div_ceil(block)
+            * block;
+        let whole = buf.spare_mut_from(0);
+        let stretches: Vec<(usize, &mut [u8])> = whole[from..end]
+            .chunks_mut(stretch)
+            .enumerate()
+            .map(|(i, s)| (from + i * stretch, s))
+            .collect();
+        let stream = self.stream;
+        let done: Vec<std::io::Result<(usize, bool, Vec<BlockNewlines>)>> =
+            self.readers.install(|| {
+                stretches
+                    .into_par_iter()
+                    .map(|(start, s)| {
+                        // Bytes of the stretch already there (the tail), then the stream's.
+                        let there = have.saturating_sub(start).min(s.len());
+                        let want = s.len() - there;
+                        let got = if want > 0 {
+                            stream.fill(offset + (start + there) as u64, &mut s[there..])?
+                        } else {
+                            0
+                        };
+                        let valid = there + got;
+                        let blocks = s[..valid]
+                            .chunks(block)
+                            .enumerate()
+                            .map(|(k, b)| BlockNewlines {
+                                start: start + k * block,
+                                end: start + k * block + b.len(),
+                                newlines: newlines_in(b),
+                            })
+                            .collect();
+                        Ok((valid, got < want, blocks))
+                    })
+                    .collect()
+            });
+        // The bytes up to the first stretch the stream did not fill.
+        let (mut len, mut ended, mut blocks) = (from, false, Vec::new());
+        for d in done {
+            let (valid, short, b) = d?;
+            if ended {
+                continue; // past the end seen before (a file growing while read): not used
+            }
+            len += valid;
+            blocks.extend(b);
+            ended = short;
+        }
+        buf.set_len(len.max(have));
+        Ok((blocks, ended))
+    }
+
+    /// Walks `blocks` (the newlines of `bytes` from `walk.scanned` on) by [`Framer`]'s rules.
+    fn walk(&self, bytes: &[u8], blocks: &[BlockNewlines], walk: &mut Walk) -> Step {
+        let (max_len, max_lines) = (self.cfg.max_line_len, self.cfg.max_lines as u64);
+        for b in blocks {
+            let (count, last) = match classify(b.newlines, b.start - walk.line_start, max_len) {
+                Block::NoNewline => {
+                    walk.scanned = b.end;
+                    continue;
+                }
+                Block::LongLine => return Step::LongLine,
+                Block::Lines { count, last } => (count, last),
+            };
+            if b.end <= self.cap && walk.lines + count < max_lines {
+                walk.lines += count;
+                walk.line_start = b.start + last + 1;
+                walk.scanned = b.end;
+                continue;
+            }
+            // The batch ends in this block (line count or buffer size): line by line.
+            for rel in memchr::memchr_iter(b'\n', &bytes[b.start..b.end]) {
+                let e = b.start + rel;
+                if e + 1 > self.cap {
+                    break;
+                }
+                walk.lines += 1;
+                walk.line_start = e + 1;
+                if walk.lines == max_lines {
+                    break;
+                }
+            }
+            if walk.lines == 0 {
+                return Step::LongLine; // one line longer than a buffer
+            }
+            return Step::Cut(Cut {
+                at: walk.line_start,
+                lines: walk.lines,
+            });
+        }
+        Step::More
+    }
 }
