@@ -29,6 +29,9 @@ pub fn frame_threads() -> usize {
 /// (unit tests split everything, so that their small inputs cross stretches).
 const MIN_STRETCH: usize = if cfg!(test) { 1 } else { 1 << 20 };
 
+/// Bytes a reader thread fills before counting them (within a core's L2 cache).
+const HOT_PIECE: usize = 256 << 10;
+
 /// A byte stream that can be read at any offset from several threads at once.
 pub trait Fill: Sync {
     /// Copies the stream's bytes from `offset` into `dst` until `dst` is full or the stream
@@ -129,7 +132,9 @@ pub fn frame_parallel_from(
         cfg: Framer::effective(cfg, pool),
         cap: pool.capacity(),
         threads: threads.max(1),
-        expect: pool.capacity(),
+        // Unknown before the first cut: start small and grow (the bytes read past a cut are
+        // copied to the next buffer on one thread).
+        expect: (4 << 20).min(pool.capacity()),
     };
     let (mut cur, mut offset, mut line) = (pool.acquire(), offset, line);
     loop {
@@ -232,7 +237,7 @@ impl Cutter<'_> {
                 self.expect = cut.at;
                 return Ok(Some(cut));
             }
-            want = buf.len() + (self.expect / 8).max(1 << 20);
+            want = buf.len() + (buf.len() / 2).max(1 << 20);
             // A line still open for longer than allowed: over-long, whatever follows.
             if buf.len() - walk.line_start > self.cfg.max_line_len {
                 return Ok(None);
@@ -270,25 +275,38 @@ impl Cutter<'_> {
                 stretches
                     .into_par_iter()
                     .map(|(start, s)| {
-                        // Bytes of the stretch already there (the tail), then the stream's.
+                        // Bytes of the stretch already there (the tail), then the stream's,
+                        // a piece at a time, each counted while it is in the core's cache.
                         let there = have.saturating_sub(start).min(s.len());
-                        let want = s.len() - there;
-                        let got = if want > 0 {
-                            stream.fill(offset + (start + there) as u64, &mut s[there..])?
-                        } else {
-                            0
-                        };
-                        let valid = there + got;
-                        let blocks = s[..valid]
-                            .chunks(block)
-                            .enumerate()
-                            .map(|(k, b)| BlockNewlines {
-                                start: start + k * block,
-                                end: start + k * block + b.len(),
-                                newlines: newlines_in(b),
-                            })
-                            .collect();
-                        Ok((valid, got < want, blocks))
+                        let mut blocks = Vec::with_capacity(s.len().div_ceil(block));
+                        let (mut valid, mut short) = (0, false);
+                        for piece in s.chunks_mut(HOT_PIECE.div_ceil(block) * block) {
+                            let at = valid;
+                            let keep = there.saturating_sub(at).min(piece.len());
+                            let got = if keep < piece.len() {
+                                let n = stream.fill(
+                                    offset + (start + at + keep) as u64,
+                                    &mut piece[keep..],
+                                )?;
+                                short = keep + n < piece.len();
+                                n
+                            } else {
+                                0
+                            };
+                            valid += keep + got;
+                            for (k, b) in piece[..keep + got].chunks(block).enumerate() {
+                                let b_start = start + at + k * block;
+                                blocks.push(BlockNewlines {
+                                    start: b_start,
+                                    end: b_start + b.len(),
+                                    newlines: newlines_in(b),
+                                });
+                            }
+                            if short {
+                                break;
+                            }
+                        }
+                        Ok((valid, short, blocks))
                     })
                     .collect()
             });
