@@ -13,6 +13,7 @@
 //! final newline.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use rayon::prelude::*;
 
@@ -135,19 +136,25 @@ pub fn frame_parallel_from(
         // Unknown before the first cut: start small and grow (the bytes read past a cut are
         // copied to the next buffer on one thread).
         expect: (4 << 20).min(pool.capacity()),
+        times: Times::default(),
     };
     let (mut cur, mut offset, mut line) = (pool.acquire(), offset, line);
     loop {
         let Some(cut) = cutter.next_cut(&mut cur, offset)? else {
+            cutter.times.report(&source);
             return Ok(ParallelEnd::Rest {
                 offset,
                 next_line: line,
             });
         };
         // The bytes read past the cut open the next batch.
+        let t = Instant::now();
         let mut next = pool.acquire();
+        cutter.times.acquire += t.elapsed().as_secs_f64();
+        let t = Instant::now();
         next.extend_from_slice(&cur.bytes()[cut.at..]);
         cur.set_len(cut.at);
+        cutter.times.tail += t.elapsed().as_secs_f64();
         let batch = Batch {
             seq: 0,
             buf: std::mem::replace(&mut cur, next),
@@ -159,10 +166,37 @@ pub fn frame_parallel_from(
             },
             skipped: Vec::new(),
         };
+        let t = Instant::now();
         if !send(batch) {
             return Ok(ParallelEnd::Stopped);
         }
+        cutter.times.send += t.elapsed().as_secs_f64();
+        cutter.times.batches += 1;
         (offset, line) = (offset + cut.at as u64, line + cut.lines);
+    }
+}
+
+/// Where the framing thread's time went, printed to stderr at the end when
+/// `LOGPULSE_FRAME_TIMES` is set (for finding the slow part on a new machine).
+#[derive(Default)]
+struct Times {
+    fill: f64,
+    walk: f64,
+    acquire: f64,
+    tail: f64,
+    send: f64,
+    batches: u64,
+}
+
+impl Times {
+    fn report(&self, source: &str) {
+        if std::env::var_os("LOGPULSE_FRAME_TIMES").is_some() {
+            eprintln!(
+                "logpulse: framing {source}: {} batches; fill {:.3}s, walk {:.3}s, buffer wait \
+                 {:.3}s, tail copy {:.3}s, send {:.3}s",
+                self.batches, self.fill, self.walk, self.acquire, self.tail, self.send
+            );
+        }
     }
 }
 
@@ -188,6 +222,7 @@ struct Cutter<'a> {
     threads: usize,
     /// Bytes the next batch is expected to take (the last batch's).
     expect: usize,
+    times: Times,
 }
 
 /// Where the walk over a batch's blocks is: `scanned` bytes seen, `lines` whole lines in them,
@@ -220,8 +255,13 @@ impl Cutter<'_> {
         let mut want = self.expect + self.expect / 32 + 2 * block;
         loop {
             let end = want.max(buf.len() + 1).min(self.cap);
+            let t = Instant::now();
             let (blocks, ended) = self.fill(buf, offset, walk.scanned, end)?;
-            let cut = match self.walk(buf.bytes(), &blocks, &mut walk) {
+            let t2 = Instant::now();
+            let step = self.walk(buf.bytes(), &blocks, &mut walk);
+            self.times.fill += (t2 - t).as_secs_f64();
+            self.times.walk += t2.elapsed().as_secs_f64();
+            let cut = match step {
                 Step::Cut(cut) => Some(cut),
                 Step::LongLine => return Ok(None),
                 Step::More if ended => return Ok(None),

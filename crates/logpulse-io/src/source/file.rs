@@ -1,7 +1,7 @@
 //! A file read once, plain or gzip (detected from its first bytes, not its name).
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,12 +39,15 @@ impl FileSource {
 /// A regular file not gzip-compressed (by its first bytes): one the parallel reader can take.
 fn is_plain_file(file: &File) -> Result<bool, SourceError> {
     use std::os::unix::fs::FileExt;
-    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    // Pipes and devices (`/dev/stdin`, `<(...)`) cannot be read at an offset.
+    if !file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+        return Ok(false);
+    }
     let mut head = [0u8; 2];
     let n = file
         .read_at(&mut head, 0)
         .map_err(|e| io_err("reading a file's first bytes", e))?;
-    Ok(regular && !is_gzip(&head[..n]))
+    Ok(!is_gzip(&head[..n]))
 }
 
 /// Skips the first `n` bytes of `r` (a gzip stream cannot seek).
@@ -109,33 +112,44 @@ impl Source for FileSource {
             offset: 0,
             next_line: 1,
         });
-        let threads = frame_threads();
-        let file = File::open(&self.path).map_err(|e| io_err(format!("opening {name}"), e))?;
-        if threads > 1 && is_plain_file(&file)? {
-            let name: Arc<str> = Arc::from(name.as_str());
-            match frame_file_parallel(&file, start, pool, framing, out, &name, threads)? {
-                None => return Ok(()),
-                Some(rest) => start = rest,
-            }
-        }
-        let file = File::open(&self.path).map_err(|e| io_err(format!("opening {name}"), e))?;
-        let mut reader = BufReader::with_capacity(1 << 16, Counting { inner: file, out });
-        let head = {
-            use std::io::BufRead;
-            reader
-                .fill_buf()
-                .map_err(|e| io_err(format!("reading {name}"), e))?
-                .to_vec()
-        };
+        let mut file = File::open(&self.path).map_err(|e| io_err(format!("opening {name}"), e))?;
         let mut framer = Framer::new(pool.clone(), framing.clone(), Arc::from(name.as_str()));
-        framer.set_position(start.offset, start.next_line);
-        let completed = if is_gzip(&head) {
-            let mut gz = MultiGzDecoder::new(reader);
-            skip(&mut gz, start.offset, &name)?;
-            frame_reader(&mut gz, &mut framer, out, &name)?
-        } else {
-            skip(&mut reader, start.offset, &name)?;
+        let completed = if is_plain_file(&file)? {
+            // A regular file: read at offsets (several threads while whole batches can be
+            // cut), then the rest from where that stopped.
+            out.add_bytes(start.offset); // a resumed run's skipped bytes, for progress
+            let threads = frame_threads();
+            if threads > 1 {
+                let name: Arc<str> = Arc::from(name.as_str());
+                match frame_file_parallel(&file, start, pool, framing, out, &name, threads)? {
+                    None => return Ok(()),
+                    Some(rest) => start = rest,
+                }
+            }
+            file.seek(SeekFrom::Start(start.offset))
+                .map_err(|e| io_err(format!("seeking in {name}"), e))?;
+            framer.set_position(start.offset, start.next_line);
+            let mut reader = Counting { inner: file, out };
             frame_reader(&mut reader, &mut framer, out, &name)?
+        } else {
+            // gzip, or a pipe: from the start, skipping what a checkpoint says was done.
+            let mut reader = BufReader::with_capacity(1 << 16, Counting { inner: file, out });
+            let head = {
+                use std::io::BufRead;
+                reader
+                    .fill_buf()
+                    .map_err(|e| io_err(format!("reading {name}"), e))?
+                    .to_vec()
+            };
+            framer.set_position(start.offset, start.next_line);
+            if is_gzip(&head) {
+                let mut gz = MultiGzDecoder::new(reader);
+                skip(&mut gz, start.offset, &name)?;
+                frame_reader(&mut gz, &mut framer, out, &name)?
+            } else {
+                skip(&mut reader, start.offset, &name)?;
+                frame_reader(&mut reader, &mut framer, out, &name)?
+            }
         };
         if completed {
             out.finish(&mut framer);
