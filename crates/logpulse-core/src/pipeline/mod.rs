@@ -405,6 +405,7 @@ pub fn run(
             }
             add_since(&cfg.clock.windows_busy, busy);
         }
+        let _finish = DropAdd(&cfg.clock.finish_total, Instant::now());
         let source_result = source_thread.join().unwrap_or_else(|_| {
             Err(SourceError {
                 context: "source thread".into(),

@@ -24,6 +24,8 @@ pub struct StageClock {
     pub windows_busy: AtomicU64,
     /// Windows thread: whole run.
     pub windows_total: AtomicU64,
+    /// After the last partial: closing the open windows, the run totals, the sinks' ends.
+    pub finish_total: AtomicU64,
 }
 
 /// Adds the time since `t` to `counter`.
@@ -50,9 +52,10 @@ impl std::fmt::Display for StageClock {
             f,
             "source {src:.3}s ({:.3}s blocked on backends); backends {wk:.3}s ({wk_s:.3}s \
              waiting for batches, {wk_b:.3}s blocked on windows); splitters busy {:.3}s; \
-             windows thread {win:.3}s ({win_b:.3}s busy)",
+             windows thread {win:.3}s ({win_b:.3}s busy, {:.3}s finishing)",
             src_b,
-            secs(&self.split_busy)
+            secs(&self.split_busy),
+            secs(&self.finish_total)
         )
     }
 }
