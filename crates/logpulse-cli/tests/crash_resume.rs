@@ -103,7 +103,8 @@ fn kill_dash_nine_twenty_times_then_resume_equals_an_uninterrupted_run() {
     ]);
     args.extend(["--checkpoint-interval".into(), "0".into()]);
     // 20 kill moments spread over the whole input whatever the machine's speed: restart `i`
-    // is killed once the checkpoint passed `(i + 1) / 21` of the input's bytes, plus a
+    // is killed once the checkpoint passed `(i + 1) / 23` of the input's bytes (the last
+    // leaving ~13% to read, so that a fast restart cannot finish before its kill), plus a
     // deterministic "random" 0-10 ms (mid-batch, mid-save, between two saves, ...; short
     // enough that a fast machine does not run past the next moments meanwhile).
     let total = std::fs::metadata(&input).unwrap().len();
@@ -121,7 +122,7 @@ fn kill_dash_nine_twenty_times_then_resume_equals_an_uninterrupted_run() {
         if done >= total {
             break; // a checkpoint covered everything: the rest is the last run's
         }
-        let target = (total * (i as u64 + 1) / (KILLS as u64 + 1)).max(done + 1);
+        let target = (total * (i as u64 + 1) / (KILLS as u64 + 3)).max(done + 1);
         let mut child = Command::new(bin())
             .args(&args)
             .stdout(Stdio::null())

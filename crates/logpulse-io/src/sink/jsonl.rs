@@ -41,7 +41,7 @@ impl Sink for JsonLinesSink {
 
     fn finish(&mut self, totals: &RunTotals, elapsed: Duration) -> std::io::Result<()> {
         let mut v = summary_json(totals, &self.format, &self.key_name, elapsed, 0);
-        v["type"] = "summary".into();
+        v.head.insert("type".into(), "summary".into());
         serde_json::to_writer(&mut self.out, &v)?;
         self.out.write_all(b"\n")?;
         self.out.flush()
