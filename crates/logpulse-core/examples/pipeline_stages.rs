@@ -38,27 +38,11 @@ fn main() {
     }
     // The parallel framer (the in-memory source's), by thread count.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem: &[u8] = &data;
     for threads in [2, 4, 8, 16].into_iter().filter(|&t| t <= 2 * cores) {
-        let mut best = f64::MAX;
-        let mut n = 0;
-        for _ in 0..3 {
-            n = 0;
-            let t = Instant::now();
-            logpulse_core::framer::frame_parallel(
-                &data,
-                &pool,
-                &FramerConfig::default(),
-                "x".into(),
-                threads,
-                &mut |b| {
-                    n += b.lines;
-                    true
-                },
-            );
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let (n, best) = time_framer(&mem, &pool, threads);
         println!(
-            "parallel framer, {threads} threads: {n} lines, {:.2} GB/s",
+            "parallel framer, {threads} threads: {n} lines (all but the last batch), {:.2} GB/s",
             data.len() as f64 / best / 1e9
         );
     }
@@ -83,30 +67,7 @@ fn main() {
     std::fs::write(&path, &data).expect("write the file");
     let file = FileFill(std::fs::File::open(&path).expect("open the file"));
     for threads in [1, 2, 4, 8, 16].into_iter().filter(|&t| t <= 2 * cores) {
-        let mut best = f64::MAX;
-        let mut n = 0;
-        for _ in 0..3 {
-            n = 0;
-            let t = Instant::now();
-            let end = logpulse_core::framer::frame_parallel_from(
-                &file,
-                (0, 1),
-                &pool,
-                &FramerConfig::default(),
-                "x".into(),
-                threads,
-                &mut |b| {
-                    n += b.lines;
-                    true
-                },
-            )
-            .expect("read");
-            best = best.min(t.elapsed().as_secs_f64());
-            assert!(matches!(
-                end,
-                logpulse_core::framer::ParallelEnd::Rest { .. }
-            ));
-        }
+        let (n, best) = time_framer(&file, &pool, threads);
         println!(
             "parallel framer from the page cache, {threads} threads: {n} lines (all but the \
              last batch), {:.2} GB/s",
@@ -186,4 +147,37 @@ fn main() {
         data.len() as f64 / s / 1e9,
         3.0 / s
     );
+}
+
+/// The parallel framer over all of `stream` on `threads` threads, best of 3: the lines it
+/// framed (all but the last batch, left to the one-thread framer) and the seconds it took.
+fn time_framer(
+    stream: &dyn logpulse_core::framer::Fill,
+    pool: &BufferPool,
+    threads: usize,
+) -> (u64, f64) {
+    let (mut n, mut best) = (0, f64::MAX);
+    for _ in 0..3 {
+        n = 0;
+        let t = Instant::now();
+        let end = logpulse_core::framer::frame_parallel_from(
+            stream,
+            (0, 1),
+            pool,
+            &FramerConfig::default(),
+            "x".into(),
+            threads,
+            &mut |b| {
+                n += b.lines;
+                true
+            },
+        )
+        .expect("read");
+        best = best.min(t.elapsed().as_secs_f64());
+        assert!(matches!(
+            end,
+            logpulse_core::framer::ParallelEnd::Rest { .. }
+        ));
+    }
+    (n, best)
 }
