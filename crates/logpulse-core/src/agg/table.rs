@@ -4,7 +4,10 @@
 //! - key bytes live in one arena (no allocation per group, no pointer chase per probe);
 //! - each entry keeps its full 64-bit hash, so merging tables never rehashes a key, and a probe
 //!   compares key bytes only when window and hash already match;
-//! - entries sit in a dense `Vec` in insertion order, so iteration is a linear scan.
+//! - entries sit in a dense `Vec` in insertion order, so iteration is a linear scan;
+//! - tables built from groups known to be distinct (a GPU batch's, the parts a split makes)
+//!   get their index only when first probed: most are only ever iterated and merged into
+//!   another table, so building it would be wasted (half of a GPU batch's host build).
 
 use hashbrown::HashTable;
 
@@ -90,7 +93,10 @@ struct Entry {
 /// Aggregates per (window, key). See the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct GroupTable {
+    /// Positions of `entries[..indexed]`, by hash.
     index: HashTable<u32>,
+    /// How many entries (from the first) `index` holds; the rest are indexed on the first probe.
+    indexed: usize,
     entries: Vec<Entry>,
     arena: Vec<u8>,
 }
@@ -100,6 +106,7 @@ impl GroupTable {
     pub fn with_capacity(groups: usize) -> Self {
         GroupTable {
             index: HashTable::with_capacity(groups),
+            indexed: 0,
             entries: Vec::with_capacity(groups),
             arena: Vec::with_capacity(groups * 16),
         }
@@ -116,7 +123,8 @@ impl GroupTable {
         rows: impl IntoIterator<Item = (u64, i64, &'a [u8], Agg)>,
     ) -> Self {
         let mut t = GroupTable {
-            index: HashTable::with_capacity(groups),
+            index: HashTable::new(),
+            indexed: 0,
             entries: Vec::with_capacity(groups),
             arena: Vec::with_capacity(key_bytes),
         };
@@ -132,11 +140,25 @@ impl GroupTable {
                 key_len: key.len() as u32,
                 agg,
             });
-            let entries = &t.entries;
-            t.index
-                .insert_unique(hash, i, |&j| entries[j as usize].hash);
+            debug_assert_eq!(i as usize + 1, t.entries.len());
         }
         t
+    }
+
+    /// Indexes the entries pushed without it (see the module docs).
+    #[inline]
+    fn index_all(&mut self) {
+        if self.indexed == self.entries.len() {
+            return;
+        }
+        let entries = &self.entries;
+        self.index
+            .reserve(entries.len() - self.indexed, |&i| entries[i as usize].hash);
+        for (i, e) in entries.iter().enumerate().skip(self.indexed) {
+            self.index
+                .insert_unique(e.hash, i as u32, |&j| entries[j as usize].hash);
+        }
+        self.indexed = entries.len();
     }
 
     /// Number of groups.
@@ -190,6 +212,7 @@ impl GroupTable {
         key: &[u8],
         admit: impl FnOnce() -> bool,
     ) -> Option<&mut Agg> {
+        self.index_all();
         let entries = &self.entries;
         let arena = &self.arena;
         let found = self.index.find(hash, |&i| {
@@ -218,6 +241,7 @@ impl GroupTable {
                 let entries = &self.entries;
                 self.index
                     .insert_unique(hash, i as u32, |&j| entries[j as usize].hash);
+                self.indexed = self.entries.len();
                 i
             }
         };
@@ -227,12 +251,15 @@ impl GroupTable {
     /// The aggregate of (`window`, `key`), if present.
     pub fn get(&self, window: i64, key: &str) -> Option<&Agg> {
         let hash = group_hash(window, key.as_bytes());
+        let is = |e: &Entry| {
+            e.hash == hash && e.window == window && bytes_eq(self.key_of(e), key.as_bytes())
+        };
         self.index
-            .find(hash, |&i| {
-                let e = &self.entries[i as usize];
-                e.hash == hash && e.window == window && bytes_eq(self.key_of(e), key.as_bytes())
-            })
-            .map(|&i| &self.entries[i as usize].agg)
+            .find(hash, |&i| is(&self.entries[i as usize]))
+            .map(|&i| &self.entries[i as usize])
+            // Not indexed yet (a read-only look, so no index is built): a scan.
+            .or_else(|| self.entries[self.indexed..].iter().find(|e| is(e)))
+            .map(|e| &e.agg)
     }
 
     /// Groups as (window, key, aggregate), in insertion order.
@@ -281,6 +308,7 @@ impl GroupTable {
 
     /// Adds every group of `other` (hashes are reused, keys are not rehashed).
     pub fn merge(&mut self, other: &GroupTable) {
+        self.index_all();
         let entries = &self.entries;
         self.index
             .reserve(other.len(), |&i| entries[i as usize].hash);
@@ -313,6 +341,7 @@ impl GroupTable {
             arena: other_arena,
             ..
         } = other;
+        self.index_all();
         let entries = &self.entries;
         self.index
             .reserve(others.len(), |&i| entries[i as usize].hash);
@@ -336,20 +365,17 @@ impl GroupTable {
                 None => self.push_unique(e, key),
             }
         }
+        // `others` are distinct, so none of them needed those just pushed indexed; the next
+        // batch's merge will probe them.
     }
 
     /// Appends a group known to be absent (its key bytes given apart from `e`, whose offset
-    /// is replaced). Room must have been reserved for it to stay cheap.
+    /// is replaced), not indexed yet. Room must have been reserved for it to stay cheap.
     #[inline]
     fn push_unique(&mut self, mut e: Entry, key: &[u8]) {
-        let i = self.entries.len() as u32;
         e.key_off = self.arena.len() as u32;
         self.arena.extend_from_slice(key);
-        let hash = e.hash;
         self.entries.push(e);
-        let entries = &self.entries;
-        self.index
-            .insert_unique(hash, i, |&j| entries[j as usize].hash);
     }
 
     /// Moves the groups into one table per window (windows in order of first appearance,
@@ -421,7 +447,8 @@ impl GroupTable {
     /// An empty table with room for exactly `groups` groups and `key_bytes` of keys.
     fn with_exact_capacity(groups: usize, key_bytes: usize) -> Self {
         GroupTable {
-            index: HashTable::with_capacity(groups),
+            index: HashTable::new(),
+            indexed: 0,
             entries: Vec::with_capacity(groups),
             arena: Vec::with_capacity(key_bytes),
         }
@@ -553,6 +580,52 @@ mod tests {
         }
         assert_eq!(totals.get(0, "x").map(|g| g.requests), Some(13));
         assert_eq!(totals.sorted()[0].0.as_ref(), "x");
+    }
+
+    /// Tables built from distinct groups are indexed on their first probe: until then a
+    /// read-only look scans; after, lookups find the old groups (no duplicates) and add new ones.
+    #[test]
+    fn unindexed_tables_are_indexed_on_first_probe() {
+        let keys: Vec<String> = (0..1000).map(|i| format!("host-{i}")).collect();
+        let rows = keys.iter().enumerate().map(|(i, k)| {
+            let w = (i % 3) as i64 * 60;
+            let agg = Agg {
+                requests: i as u64 + 1,
+                ..Agg::default()
+            };
+            (group_hash(w, k.as_bytes()), w, k.as_bytes(), agg)
+        });
+        let mut t = GroupTable::from_unique(keys.len(), 16 * keys.len(), rows);
+        assert_eq!(t.indexed, 0);
+        assert_eq!(t.get(60, "host-1").map(|a| a.requests), Some(2));
+        assert_eq!(t.get(0, "host-1"), None);
+        t.agg_mut(60, "host-1").requests += 10;
+        assert_eq!(t.indexed, t.len());
+        assert_eq!(
+            t.len(),
+            1000,
+            "an existing group, found through the new index"
+        );
+        t.agg_mut(0, "host-1").requests += 1;
+        assert_eq!(t.len(), 1001);
+        assert_eq!(t.get(60, "host-1").map(|a| a.requests), Some(12));
+        // Split parts (unindexed) merged twice into one table: every group once, sums doubled.
+        let (parts, late) = t.clone().split_windows(|_| false);
+        assert!(late.is_empty());
+        let mut merged = GroupTable::default();
+        for _ in 0..2 {
+            for (_, p) in parts.clone() {
+                merged.merge_owned(p);
+            }
+        }
+        assert_eq!(merged.len(), t.len());
+        for (w, k, a) in t.iter() {
+            assert_eq!(
+                merged.get(w, k).map(|m| m.requests),
+                Some(2 * a.requests),
+                "{w} {k}"
+            );
+        }
     }
 
     /// A table of `n` groups over several windows, in an interleaved order, some with errors.
