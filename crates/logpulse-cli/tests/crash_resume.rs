@@ -73,7 +73,7 @@ fn kill_dash_nine_twenty_times_then_resume_equals_an_uninterrupted_run() {
         .args([
             "gen",
             "--lines",
-            "1500000",
+            "3000000",
             "--format",
             "tsv",
             "--bad-every",

@@ -98,7 +98,7 @@ pub fn parse_lines(
     let mut current = Cow::Borrowed(format);
     // W3C layouts switch as the lines go and have no straight-line parser; the others keep
     // the format they start with.
-    let parser = LineParser::new(format);
+    let parser = LineParser::for_key(format, plan.key);
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];

@@ -12,7 +12,7 @@
 
 use super::line::{assign, find_quote, LineKind};
 use super::presets;
-use super::record::Record;
+use super::record::{KeyField, Record};
 use super::scan::find_byte;
 use super::spec::{FieldKind as F, LineFormat};
 use crate::reject::RejectReason;
@@ -23,6 +23,10 @@ use crate::reject::RejectReason;
 pub struct LineParser<'f> {
     format: &'f LineFormat,
     fast: Fast,
+    /// Split the request / URL into method, path, query and protocol. Only a grouping by
+    /// path or method reads them, and splitting never rejects a line, so the reference job
+    /// (by client) skips it: ~10% of parsing a CLF line.
+    split_request: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +50,20 @@ impl<'f> LineParser<'f> {
         } else {
             Fast::None
         };
-        LineParser { format, fast }
+        LineParser {
+            format,
+            fast,
+            split_request: true,
+        }
+    }
+
+    /// The parser for `format` when only `key`'s field and the measures (time, status, bytes,
+    /// latency) are read from the records: the request line is not split unless `key` needs it.
+    pub fn for_key(format: &'f LineFormat, key: KeyField) -> Self {
+        LineParser {
+            split_request: matches!(key, KeyField::Path | KeyField::Method),
+            ..Self::new(format)
+        }
     }
 
     /// True when a straight-line parser serves this format.
@@ -62,9 +79,9 @@ impl<'f> LineParser<'f> {
         rec: &mut Record<'a>,
     ) -> Result<LineKind, RejectReason> {
         match self.fast {
-            Fast::NasaTsv => nasa_tsv(line, rec),
-            Fast::Common => clf(line, rec, false),
-            Fast::Combined => clf(line, rec, true),
+            Fast::NasaTsv => nasa_tsv(line, rec, self.split_request),
+            Fast::Common => clf(line, rec, false, self.split_request),
+            Fast::Combined => clf(line, rec, true, self.split_request),
             Fast::None => self.format.parse(line, rec),
         }
     }
@@ -95,7 +112,11 @@ fn lit_tail<'a>(rest: &'a [u8], tail: &[u8]) -> Result<&'a [u8], RejectReason> {
 
 /// `host logname time method url response bytes` with tabs, a header line, an optional
 /// trailing tab and anything after it ignored (`presets::nasa_tsv`).
-fn nasa_tsv<'a>(line: &'a [u8], rec: &mut Record<'a>) -> Result<LineKind, RejectReason> {
+fn nasa_tsv<'a>(
+    line: &'a [u8],
+    rec: &mut Record<'a>,
+    split_request: bool,
+) -> Result<LineKind, RejectReason> {
     if line.starts_with(b"host\tlogname\t") {
         return Ok(LineKind::Directive);
     }
@@ -107,7 +128,9 @@ fn nasa_tsv<'a>(line: &'a [u8], rec: &mut Record<'a>) -> Result<LineKind, Reject
     let (v, rest) = upto(b'\t', rest)?;
     assign(F::Method, v, rec)?;
     let (v, rest) = upto(b'\t', rest)?;
-    assign(F::Url, v, rec)?;
+    if split_request {
+        assign(F::Url, v, rec)?;
+    }
     let (v, rest) = upto(b'\t', rest)?;
     assign(F::Status, v, rec)?;
     // The last field: to the next tab or the end of the line; the rest is ignored.
@@ -119,7 +142,12 @@ fn nasa_tsv<'a>(line: &'a [u8], rec: &mut Record<'a>) -> Result<LineKind, Reject
 /// NCSA common `%h %l %u %t "%r" %>s %b` (`presets::common`: what follows `%b` after a space
 /// is ignored) and combined, which adds ` "%{Referer}i" "%{User-agent}i"`, each part of the
 /// addition allowed to be missing at the end of the line (`presets::combined`).
-fn clf<'a>(line: &'a [u8], rec: &mut Record<'a>, combined: bool) -> Result<LineKind, RejectReason> {
+fn clf<'a>(
+    line: &'a [u8],
+    rec: &mut Record<'a>,
+    combined: bool,
+    split_request: bool,
+) -> Result<LineKind, RejectReason> {
     let (v, rest) = upto(b' ', line)?;
     assign(F::Client, v, rec)?;
     let (_, rest) = upto(b' ', rest)?;
@@ -130,7 +158,9 @@ fn clf<'a>(line: &'a [u8], rec: &mut Record<'a>, combined: bool) -> Result<LineK
     assign(F::TimeClf, &rest[..p], rec)?;
     let rest = lit_tail(&rest[p + 1..], b" \"")?;
     let p = find_quote(rest).ok_or(RejectReason::Truncated)?;
-    assign(F::Request, &rest[..p], rec)?;
+    if split_request {
+        assign(F::Request, &rest[..p], rec)?;
+    }
     let rest = lit_tail(&rest[p + 1..], b" ")?;
     let (v, rest) = upto(b' ', rest)?;
     assign(F::Status, v, rec)?;
@@ -223,13 +253,34 @@ mod tests {
             let format = Format::preset(preset).unwrap().line;
             let parser = LineParser::new(&format);
             assert!(parser.is_fast(), "{preset}");
+            let by_client = LineParser::for_key(&format, KeyField::Client);
+            let by_path = LineParser::for_key(&format, KeyField::Path);
             for l in lines(seeds, 60_000, &mut r) {
                 let (mut a, mut b) = (Record::default(), Record::default());
                 let fast = parser.parse(&l, &mut a);
                 let slow = format.parse(&l, &mut b);
                 assert_eq!(fast, slow, "{preset}: {:?}", String::from_utf8_lossy(&l));
+                // Keyed by path: the whole record; by client: the same outcome and every
+                // field but the request's parts, which are left empty.
+                let (mut p, mut c) = (Record::default(), Record::default());
+                assert_eq!(by_path.parse(&l, &mut p), slow);
+                assert_eq!(by_client.parse(&l, &mut c), slow);
                 if fast.is_ok() {
                     assert_eq!(a, b, "{preset}: {:?}", String::from_utf8_lossy(&l));
+                    assert_eq!(p, b, "{preset} by path: {:?}", String::from_utf8_lossy(&l));
+                    let unsplit = Record {
+                        method: if preset == "nasa_tsv" { b.method } else { b"" },
+                        path: b"",
+                        query: b"",
+                        protocol: b"",
+                        ..b
+                    };
+                    assert_eq!(
+                        c,
+                        unsplit,
+                        "{preset} by client: {:?}",
+                        String::from_utf8_lossy(&l)
+                    );
                     fast_records += 1;
                 }
             }
