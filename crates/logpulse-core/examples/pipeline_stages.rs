@@ -47,25 +47,11 @@ fn main() {
         );
     }
     // The same from a page-cached file, read with `pread` straight into the pool's buffers.
-    struct FileFill(std::fs::File);
-    impl logpulse_core::framer::Fill for FileFill {
-        fn fill(&self, offset: u64, dst: &mut [u8]) -> std::io::Result<usize> {
-            use std::os::unix::fs::FileExt;
-            let mut done = 0;
-            while done < dst.len() {
-                match self.0.read_at(&mut dst[done..], offset + done as u64)? {
-                    0 => break,
-                    n => done += n,
-                }
-            }
-            Ok(done)
-        }
-    }
     let path = std::env::var_os("LOGPULSE_STAGES_FILE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("logpulse-stages.log"));
     std::fs::write(&path, &data).expect("write the file");
-    let file = FileFill(std::fs::File::open(&path).expect("open the file"));
+    let file = std::fs::File::open(&path).expect("open the file");
     for threads in [1, 2, 4, 8, 16].into_iter().filter(|&t| t <= 2 * cores) {
         let (n, best) = time_framer(&file, &pool, threads);
         println!(
@@ -81,24 +67,16 @@ fn main() {
         let mut best = f64::MAX;
         for _ in 0..3 {
             let t = Instant::now();
-            let pieces: Vec<(usize, &mut [u8])> = sink.chunks_mut(8 << 20).enumerate().collect();
+            let mut pieces: Vec<(usize, &mut [u8])> =
+                sink.chunks_mut(8 << 20).enumerate().collect();
             let per = pieces.len().div_ceil(threads);
-            let mut runs: Vec<Vec<(usize, &mut [u8])>> = Vec::new();
-            let mut it = pieces.into_iter();
-            loop {
-                let run: Vec<_> = it.by_ref().take(per).collect();
-                if run.is_empty() {
-                    break;
-                }
-                runs.push(run);
-            }
             std::thread::scope(|sc| {
-                for run in runs {
+                for run in pieces.chunks_mut(per) {
                     let file = &file;
                     sc.spawn(move || {
                         for (i, p) in run {
                             use logpulse_core::framer::Fill;
-                            file.fill((i * (8 << 20)) as u64, p).expect("pread");
+                            file.fill((*i * (8 << 20)) as u64, p).expect("pread");
                         }
                     });
                 }

@@ -231,20 +231,36 @@ impl Framer {
         }
     }
 
-    /// Frames all of `data`, fed in pieces of `piece` bytes, into batches kept in memory (tests,
-    /// benchmarks). The pool must hold every batch at once plus one.
-    pub fn frame_all(mut self, data: &[u8], piece: usize) -> Vec<Batch> {
-        let mut out = Vec::new();
+    /// Frames all of `data` to the end of the stream, fed in pieces of `piece` bytes, handing
+    /// each batch to `send` in order. False as soon as `send` is.
+    pub fn frame_each(
+        mut self,
+        data: &[u8],
+        piece: usize,
+        send: &mut dyn FnMut(Batch) -> bool,
+    ) -> bool {
         for chunk in data.chunks(piece.max(1)) {
-            self.push_each(chunk, &mut |b| {
-                out.push(b);
-                true
-            });
+            if !self.push_each(chunk, send) {
+                return false;
+            }
         }
         self.finish();
         while let Some(b) = self.pop() {
-            out.push(b);
+            if !send(b) {
+                return false;
+            }
         }
+        true
+    }
+
+    /// Frames all of `data`, fed in pieces of `piece` bytes, into batches kept in memory (tests,
+    /// benchmarks). The pool must hold every batch at once plus one.
+    pub fn frame_all(self, data: &[u8], piece: usize) -> Vec<Batch> {
+        let mut out = Vec::new();
+        self.frame_each(data, piece, &mut |b| {
+            out.push(b);
+            true
+        });
         out
     }
 

@@ -51,6 +51,24 @@ impl Fill for &[u8] {
     }
 }
 
+/// A regular file, read at offsets (`pread`): many threads may read it at once.
+#[cfg(unix)]
+impl Fill for std::fs::File {
+    fn fill(&self, offset: u64, dst: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let mut done = 0;
+        while done < dst.len() {
+            match self.read_at(&mut dst[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
 /// How [`frame_parallel_from`] ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParallelEnd {
@@ -89,18 +107,7 @@ pub fn frame_parallel(
     };
     let mut f = Framer::new(pool.clone(), cfg.clone(), source);
     f.set_position(at as u64, next_line);
-    for chunk in data[at.min(data.len())..].chunks(4 << 20) {
-        if !f.push_each(chunk, send) {
-            return false;
-        }
-    }
-    f.finish();
-    while let Some(b) = f.pop() {
-        if !send(b) {
-            return false;
-        }
-    }
-    true
+    f.frame_each(&data[at.min(data.len())..], 4 << 20, send)
 }
 
 /// Frames the whole batches of `stream` from `(offset, line)` on `threads` threads (see the
@@ -132,7 +139,6 @@ pub fn frame_parallel_from(
         readers: &readers,
         cfg: Framer::effective(cfg, pool),
         cap: pool.capacity(),
-        threads: threads.max(1),
         // Unknown before the first cut: start small and grow (the bytes read past a cut are
         // copied to the next buffer on one thread).
         expect: (4 << 20).min(pool.capacity()),
@@ -219,7 +225,6 @@ struct Cutter<'a> {
     readers: &'a rayon::ThreadPool,
     cfg: FramerConfig,
     cap: usize,
-    threads: usize,
     /// Bytes the next batch is expected to take (the last batch's).
     expect: usize,
     times: Times,
@@ -299,7 +304,7 @@ impl Cutter<'_> {
         let have = buf.len();
         // Stretches of whole blocks, at least MIN_STRETCH, one or so per thread.
         let stretch = (end - from)
-            .div_ceil(self.threads)
+            .div_ceil(self.readers.current_num_threads())
             .max(MIN_STRETCH)
             .div_ceil(block)
             * block;

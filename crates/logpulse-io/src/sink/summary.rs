@@ -25,26 +25,26 @@ pub struct Summary<'a> {
 
 impl Serialize for Summary<'_> {
     fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-        /// `{"requests": .., "bytes": .., "s4xx": .., "s5xx": ..}` in that order.
-        struct Counts([u64; 4]);
-        impl Serialize for Counts {
-            fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
-                let mut m = ser.serialize_map(Some(4))?;
-                for (name, v) in ["bytes", "requests", "s4xx", "s5xx"]
-                    .iter()
-                    .zip([self.0[1], self.0[0], self.0[2], self.0[3]])
-                {
-                    m.serialize_entry(name, &v)?;
-                }
-                m.end()
-            }
+        /// A key's counts, fields in sorted order (as a `serde_json::Map` prints them).
+        #[derive(serde::Serialize)]
+        struct Counts {
+            bytes: u64,
+            requests: u64,
+            s4xx: u64,
+            s5xx: u64,
         }
         struct ByKey<'b>(&'b [(&'b str, [u64; 4])]);
         impl Serialize for ByKey<'_> {
             fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
                 let mut m = ser.serialize_map(Some(self.0.len()))?;
-                for (k, c) in self.0 {
-                    m.serialize_entry(k, &Counts(*c))?;
+                for &(k, [requests, bytes, s4xx, s5xx]) in self.0 {
+                    let c = Counts {
+                        bytes,
+                        requests,
+                        s4xx,
+                        s5xx,
+                    };
+                    m.serialize_entry(k, &c)?;
                 }
                 m.end()
             }

@@ -6,24 +6,14 @@
 //! the position returned.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use logpulse_core::batch::BufferPool;
 use logpulse_core::checkpoint::SourcePosition;
-use logpulse_core::framer::{frame_parallel_from, Fill, FramerConfig, ParallelEnd};
+use logpulse_core::framer::{frame_parallel_from, FramerConfig, ParallelEnd};
 use logpulse_core::pipeline::{BatchSender, SourceError};
 
 use super::io_err;
-
-/// A file read at any offset (`pread`), from several threads at once.
-struct FileFill<'a>(&'a File);
-
-impl Fill for FileFill<'_> {
-    fn fill(&self, offset: u64, dst: &mut [u8]) -> std::io::Result<usize> {
-        read_full_at(self.0, offset, dst)
-    }
-}
 
 /// Frames `file` from `start` with `threads` threads while whole batches can be cut. Returns
 /// where the one-thread framer must go on, or `None` when the run is stopping.
@@ -41,25 +31,11 @@ pub(crate) fn frame_file_parallel(
         !out.stopping() && out.send(b)
     };
     let at = (start.offset, start.next_line);
-    match frame_parallel_from(&FileFill(file), at, pool, cfg, name.clone(), threads, send) {
+    match frame_parallel_from(file, at, pool, cfg, name.clone(), threads, send) {
         Ok(ParallelEnd::Stopped) => Ok(None),
         Ok(ParallelEnd::Rest { offset, next_line }) => {
             Ok(Some(SourcePosition { offset, next_line }))
         }
         Err(e) => Err(io_err(format!("reading {name} on {threads} threads"), e)),
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns the bytes read.
-fn read_full_at(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
 }
