@@ -38,6 +38,12 @@ pub struct RunStats {
     pub readback_s: f64,
     /// Feeding thread: waiting for a builder or a free readback buffer.
     pub wait_builders_s: f64,
+    /// Feeding thread: handing finished partials to the caller's `out` (whatever it does
+    /// with them, dropping included, delays the next batch).
+    pub deliver_s: f64,
+    /// From the input's end to the last partial out: the pipeline's drain (the last
+    /// batches' kernels, readbacks and host builds, no longer overlapped with copies).
+    pub drain_s: f64,
     /// Builders: turning results into partials, summed over builder threads.
     pub build_s: f64,
     /// The run's wall time.
@@ -49,13 +55,16 @@ impl std::fmt::Display for RunStats {
         write!(
             f,
             "{} batches in {:.3}s; feeding thread: enqueue {:.3}s, wait device {:.3}s, \
-             readback {:.3}s, wait builders {:.3}s; builders {:.3}s in all ({:.2} ms a batch)",
+             readback {:.3}s, wait builders {:.3}s, deliver {:.3}s, drain {:.3}s; \
+             builders {:.3}s in all ({:.2} ms a batch)",
             self.batches,
             self.wall_s,
             self.enqueue_s,
             self.wait_device_s,
             self.readback_s,
             self.wait_builders_s,
+            self.deliver_s,
+            self.drain_s,
             self.build_s,
             self.build_s * 1e3 / self.batches.max(1) as f64
         )
@@ -275,12 +284,16 @@ impl GpuBackend {
         };
         let gone = || GpuError::Result("partial builders stopped".into());
         let (mut next_slot, mut stopped, mut input_done) = (0usize, false, false);
+        let mut input_end: Option<Instant> = None;
         loop {
             let next = if stopped || input_done {
                 None
             } else {
                 let b = batches.next();
                 input_done = b.is_none();
+                if input_done {
+                    input_end = Some(Instant::now());
+                }
                 b
             };
             match next {
@@ -330,11 +343,15 @@ impl GpuBackend {
                     break;
                 };
                 st.next_out += 1;
-                if !out(p?) {
+                let t = Instant::now();
+                let more = out(p?);
+                self.stats.deliver_s += t.elapsed().as_secs_f64();
+                if !more {
                     stopped = true;
                 }
             }
         }
+        self.stats.drain_s = input_end.map_or(0.0, |t| t.elapsed().as_secs_f64());
         self.spare_outs = st.free_outs;
         Ok(())
     }

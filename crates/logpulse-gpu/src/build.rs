@@ -8,8 +8,13 @@ use logpulse_core::batch::Batch;
 use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 use crate::error::GpuError;
+use rayon::prelude::*;
+
 use crate::layout::{header, GroupOut, KEY_NONE};
 use crate::readback::{Counts, Sections};
+
+/// Groups checked per rayon task.
+const CHECK_CHUNK: usize = 4096;
 
 /// The partial of a batch with no bytes (only the framer's skipped lines).
 pub fn empty(batch: &mut Batch) -> Partial {
@@ -101,26 +106,39 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     // too; this guards the table's invariant for one pass over the arena).
     let arena = std::str::from_utf8(keys)
         .map_err(|e| GpuError::Result(format!("key arena is not UTF-8: {e}")))?;
-    let mut total = 0u64;
-    for (i, g) in rb.groups.iter().enumerate() {
-        if g.key_off != KEY_NONE {
-            let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-            if e > keys.len() || !arena.is_char_boundary(s) || !arena.is_char_boundary(e) {
+    // Checked on rayon's threads, a chunk of groups each: every key inside the arena on
+    // character boundaries, every 256th device hash against the host's, and the requests.
+    let check = |(c, chunk): (usize, &[GroupOut])| -> Result<u64, GpuError> {
+        let mut total = 0u64;
+        for (j, g) in chunk.iter().enumerate() {
+            if g.key_off != KEY_NONE {
+                let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
+                if e > keys.len() || !arena.is_char_boundary(s) || !arena.is_char_boundary(e) {
+                    return Err(GpuError::Result(format!(
+                        "key at {s}..{e} in a {}-byte arena",
+                        keys.len()
+                    )));
+                }
+            }
+            // Spot-check the device's hashes against the host's.
+            if (c * CHECK_CHUNK + j).is_multiple_of(256)
+                && g.hash != group_hash(g.window, group_key(keys, g))
+            {
                 return Err(GpuError::Result(format!(
-                    "key at {s}..{e} in a {}-byte arena",
-                    keys.len()
+                    "device group hash {:#x} != group_hash for window {}",
+                    g.hash, g.window
                 )));
             }
+            total += g.requests as u64;
         }
-        // Spot-check the device's hashes against the host's (every 256th group).
-        if i % 256 == 0 && g.hash != group_hash(g.window, group_key(keys, g)) {
-            return Err(GpuError::Result(format!(
-                "device group hash {:#x} != group_hash for window {}",
-                g.hash, g.window
-            )));
-        }
-        total += g.requests as u64;
-    }
+        Ok(total)
+    };
+    let total = rb
+        .groups
+        .par_chunks(CHECK_CHUNK)
+        .enumerate()
+        .map(check)
+        .try_reduce(|| 0, |a, b| Ok(a + b))?;
     if total != p.records {
         return Err(GpuError::Result(format!(
             "{} records but groups hold {total} requests",
@@ -151,9 +169,14 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         }
     }
     errors.sort_by_key(|e| e.0);
-    let mut errors = errors.into_iter().peekable();
-    // Aggregates made on the fly: no intermediate vector of the batch's groups.
-    let rows = rb.groups.iter().enumerate().map(|(i, g)| {
+    // The table's arena is the device's, whole, plus `000` for a status key never assigned.
+    let none_off = keys.len() as u32;
+    let mut table_arena = Vec::with_capacity(keys.len() + 3);
+    table_arena.extend_from_slice(keys);
+    table_arena.extend_from_slice(b"000");
+    let errors = &errors[..];
+    let row = |i: usize| {
+        let g = &rb.groups[i];
         let mut a = Agg {
             requests: g.requests as u64,
             bytes: g.bytes,
@@ -163,12 +186,20 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
             latency_count: g.lat_count as u64,
             latency_sum_us: g.lat_sum,
         };
-        while let Some((_, status, n)) = errors.next_if(|e| e.0 as usize == i) {
-            a.add_error(status, n);
+        if !errors.is_empty() {
+            let from = errors.partition_point(|e| (e.0 as usize) < i);
+            for &(_, status, n) in errors[from..].iter().take_while(|e| e.0 as usize == i) {
+                a.add_error(status, n);
+            }
         }
-        (g.hash, g.window, group_key(keys, g), a)
-    });
-    let groups = GroupTable::from_unique(rb.groups.len(), keys.len() + 3, rows);
+        let (off, len) = if g.key_off == KEY_NONE {
+            (none_off, 3)
+        } else {
+            (g.key_off, g.key_len)
+        };
+        (g.hash, g.window, off, len, a)
+    };
+    let groups = GroupTable::from_unique_arena(table_arena, rb.groups.len(), row);
     p.groups = groups;
     Ok(p)
 }

@@ -211,6 +211,8 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     let mut lat_dev = Vec::new();
     let mut sum = StageTimes::default();
     let mut groups = 0usize;
+    // Results come back into page-locked memory, as in `logpulse run` (its default).
+    gpu.set_pinned_readback(true);
     // Warm-up (clocks, allocator): a few batches, not measured.
     for b in pinned_batches(&pool, &bytes, &ranges[..ranges.len().min(4)]) {
         gpu.process_timed(b).map_err(|e| e.to_string())?;
@@ -261,13 +263,8 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         gpu.set_pinned_readback(pinned);
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
-            let mut records = 0;
             let t = Instant::now();
-            gpu.run(&mut it, &mut |p| {
-                records += p.records;
-                true
-            })
-            .map_err(|e| e.to_string())?;
+            let records = consume_elsewhere(|out| gpu.run(&mut it, out))?;
             let s = t.elapsed().as_secs_f64();
             let gbs = bytes.len() as f64 / s / 1e9;
             let best = if pinned { &mut e2e } else { &mut e2e_heap };
@@ -280,6 +277,21 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         }
     }
     gpu.set_pinned_readback(true);
+    // The same run with the partials dropped on the feeding thread (the consumer inline), to
+    // show what a slow `out` costs.
+    gpu.set_depth(2).map_err(|e| e.to_string())?;
+    for _ in 0..2 {
+        let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
+        let t = Instant::now();
+        gpu.run(&mut it, &mut |p| p.records > 0)
+            .map_err(|e| e.to_string())?;
+        let s = t.elapsed().as_secs_f64();
+        eprintln!(
+            "[{name}] run (depth 2, pinned, partials dropped on the feeding thread): {:.1} GB/s; {}",
+            bytes.len() as f64 / s / 1e9,
+            gpu.last_run_stats()
+        );
+    }
 
     // (b) kernels only, batch already on the device: one batch, then one big batch.
     let b0 = pinned_batches(&pool, &bytes, &ranges[..1]).remove(0);
@@ -341,6 +353,26 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         lat_dev,
         stages,
         cpu: cpu_gbs,
+    })
+}
+
+/// Runs `run` with an `out` that hands each partial to another thread, as the pipeline's
+/// worker does (to the windows stage): the feeding thread must not pay for what the consumer
+/// does, dropping a 67k-group table included. Returns the records counted there.
+fn consume_elsewhere(
+    run: impl FnOnce(
+        &mut dyn FnMut(logpulse_core::Partial) -> bool,
+    ) -> Result<(), logpulse_core::BackendError>,
+) -> Result<u64, String> {
+    let (tx, rx) = crossbeam_channel::unbounded::<logpulse_core::Partial>();
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || rx.iter().map(|p| p.records).sum::<u64>());
+        let r = run(&mut |p| tx.send(p).is_ok());
+        drop(tx);
+        let records = consumer
+            .join()
+            .map_err(|_| "consumer panicked".to_string())?;
+        r.map(|()| records).map_err(|e| e.to_string())
     })
 }
 
