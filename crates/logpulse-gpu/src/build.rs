@@ -16,6 +16,32 @@ use crate::readback::{Counts, Sections};
 /// Groups checked per rayon task.
 const CHECK_CHUNK: usize = 4096;
 
+/// Bytes of key arena validated per rayon task.
+const UTF8_CHUNK: usize = 256 << 10;
+
+/// Checks that `bytes` is UTF-8 on rayon's threads: pieces of about [`UTF8_CHUNK`] bytes cut
+/// where a character starts (a byte that is not a continuation byte), each checked alone.
+fn utf8_in_parallel(bytes: &[u8]) -> Result<(), GpuError> {
+    let mut cuts = vec![0usize];
+    let mut at = UTF8_CHUNK;
+    while at < bytes.len() {
+        // A character is at most 4 bytes: a start is found within 4 (else the check fails).
+        let start = (at..(at + 4).min(bytes.len()))
+            .find(|&i| (bytes[i] as i8) >= -0x40)
+            .unwrap_or(at);
+        cuts.push(start);
+        at = start + UTF8_CHUNK;
+    }
+    cuts.push(bytes.len());
+    cuts.par_windows(2).try_for_each(|w| {
+        std::str::from_utf8(&bytes[w[0]..w[1]])
+            .map(|_| ())
+            .map_err(|e| {
+                GpuError::Result(format!("key arena is not UTF-8 after byte {}: {e}", w[0]))
+            })
+    })
+}
+
 /// The partial of a batch with no bytes (only the framer's skipped lines).
 pub fn empty(batch: &mut Batch) -> Partial {
     let mut p = Partial::new(batch.seq, batch.origin.source.clone());
@@ -104,8 +130,8 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
     // ending on a character boundary, means every key is valid UTF-8 (the kernel checked them
     // too; this guards the table's invariant for one pass over the arena).
-    let arena = std::str::from_utf8(keys)
-        .map_err(|e| GpuError::Result(format!("key arena is not UTF-8: {e}")))?;
+    utf8_in_parallel(keys)?;
+    let boundary = |i: usize| i == keys.len() || keys.get(i).is_some_and(|&b| (b as i8) >= -0x40);
     // Checked on rayon's threads, a chunk of groups each: every key inside the arena on
     // character boundaries, every 256th device hash against the host's, and the requests.
     let check = |(c, chunk): (usize, &[GroupOut])| -> Result<u64, GpuError> {
@@ -113,7 +139,7 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         for (j, g) in chunk.iter().enumerate() {
             if g.key_off != KEY_NONE {
                 let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-                if e > keys.len() || !arena.is_char_boundary(s) || !arena.is_char_boundary(e) {
+                if e > keys.len() || !boundary(s) || !boundary(e) {
                     return Err(GpuError::Result(format!(
                         "key at {s}..{e} in a {}-byte arena",
                         keys.len()
@@ -175,31 +201,207 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     table_arena.extend_from_slice(keys);
     table_arena.extend_from_slice(b"000");
     let errors = &errors[..];
-    let row = |i: usize| {
-        let g = &rb.groups[i];
-        let mut a = Agg {
-            requests: g.requests as u64,
-            bytes: g.bytes,
-            s4xx: g.s4xx as u64,
-            s5xx: g.s5xx as u64,
-            errors: Vec::new(),
-            latency_count: g.lat_count as u64,
-            latency_sum_us: g.lat_sum,
-        };
-        if !errors.is_empty() {
-            let from = errors.partition_point(|e| (e.0 as usize) < i);
-            for &(_, status, n) in errors[from..].iter().take_while(|e| e.0 as usize == i) {
-                a.add_error(status, n);
-            }
-        }
-        let (off, len) = if g.key_off == KEY_NONE {
-            (none_off, 3)
-        } else {
-            (g.key_off, g.key_len)
-        };
-        (g.hash, g.window, off, len, a)
-    };
-    let groups = GroupTable::from_unique_arena(table_arena, rb.groups.len(), row);
+    // Each rayon piece walks its groups in order, so it finds its first error counter by
+    // binary search and the rest by moving a cursor: (next group index, next counter).
+    let rows = rb
+        .groups
+        .par_iter()
+        .enumerate()
+        .with_min_len(4096)
+        .map_init(
+            || (usize::MAX, 0usize),
+            |(next, at), (i, g)| {
+                if *next != i {
+                    *at = errors.partition_point(|e| (e.0 as usize) < i);
+                }
+                *next = i + 1;
+                let mut a = Agg {
+                    requests: g.requests as u64,
+                    bytes: g.bytes,
+                    s4xx: g.s4xx as u64,
+                    s5xx: g.s5xx as u64,
+                    errors: Vec::new(),
+                    latency_count: g.lat_count as u64,
+                    latency_sum_us: g.lat_sum,
+                };
+                while let Some(&(_, status, n)) = errors.get(*at).filter(|e| e.0 as usize == i) {
+                    a.add_error(status, n);
+                    *at += 1;
+                }
+                let (off, len) = if g.key_off == KEY_NONE {
+                    (none_off, 3)
+                } else {
+                    (g.key_off, g.key_len)
+                };
+                (g.hash, g.window, off, len, a)
+            },
+        );
+    let groups = GroupTable::from_unique_arena(table_arena, rows);
     p.groups = groups;
     Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::CountOut;
+    use logpulse_core::batch::Origin;
+
+    /// A synthetic readback of `n` groups over 3 windows (one keyless in each), every 7th with two
+    /// 5xx counters, as the device would lay it out.
+    fn readback(n: usize) -> (Vec<GroupOut>, Vec<CountOut>, Vec<u8>) {
+        let (mut groups, mut counts, mut keys) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let window = (i % 3) as i64 * 60;
+            let (key_off, key_len, key) = if i < 3000 && i % 1000 == 999 {
+                (KEY_NONE, 0, b"000".to_vec())
+            } else {
+                let k = format!("host-{i}.example.édu").into_bytes();
+                let off = keys.len() as u32;
+                keys.extend_from_slice(&k);
+                (off, k.len() as u32, k)
+            };
+            groups.push(GroupOut {
+                hash: group_hash(window, &key),
+                window,
+                key_off,
+                key_len,
+                requests: 3 + (i % 5) as u32,
+                s4xx: 1,
+                s5xx: if i % 7 == 0 { 2 } else { 0 },
+                lat_count: 0,
+                bytes: 100 * i as u64,
+                lat_sum: 0,
+            });
+            if i % 7 == 0 {
+                // Device order within a group, not sorted: the build must sort by status.
+                for status in [503u32, 500] {
+                    counts.push(CountOut {
+                        kind: 1,
+                        a: i as u32,
+                        b: status,
+                        count: 1,
+                    });
+                }
+            }
+        }
+        (groups, counts, keys)
+    }
+
+    fn counts_of(groups: &[GroupOut], counts: &[CountOut], keys: &[u8]) -> Counts {
+        let mut header = [0u64; header::WORDS];
+        let records: u64 = groups.iter().map(|g| g.requests as u64).sum();
+        header[header::LINES] = records;
+        header[header::RECORDS] = records;
+        header[header::MAX_TIME] = 120;
+        Counts {
+            header,
+            groups: groups.len(),
+            counts: counts.len(),
+            windows: 0,
+            rejects: 0,
+            key_bytes: keys.len(),
+        }
+    }
+
+    pub(crate) fn build(
+        groups: &[GroupOut],
+        counts: &[CountOut],
+        keys: &[u8],
+    ) -> Result<Partial, GpuError> {
+        let c = counts_of(groups, counts, keys);
+        let s = Sections {
+            groups,
+            counts,
+            windows: &[],
+            rejects: &[],
+            keys,
+        };
+        partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s)
+    }
+
+    /// The table built from a readback equals the groups inserted one by one.
+    #[test]
+    fn partial_from_a_readback_equals_inserting_its_groups() {
+        let (groups, counts, keys) = readback(50_000);
+        let t = std::time::Instant::now();
+        let p = build(&groups, &counts, &keys).expect("valid readback");
+        eprintln!(
+            "built 50k groups in {:.2} ms",
+            t.elapsed().as_secs_f64() * 1e3
+        );
+        let mut want = GroupTable::default();
+        for g in &groups {
+            let key = std::str::from_utf8(group_key(&keys, g)).unwrap();
+            let a = want.agg_mut(g.window, key);
+            a.requests += g.requests as u64;
+            a.bytes += g.bytes;
+            a.s4xx += g.s4xx as u64;
+            a.s5xx += g.s5xx as u64;
+        }
+        for c in &counts {
+            let g = &groups[c.a as usize];
+            let key = std::str::from_utf8(group_key(&keys, g)).unwrap();
+            want.agg_mut(g.window, key)
+                .add_error(c.b as u16, c.count as u64);
+        }
+        assert_eq!(p.groups.len(), groups.len());
+        let rows = |t: &GroupTable| {
+            let mut v: Vec<_> = t
+                .iter()
+                .map(|(w, k, a)| (w, k.to_string(), a.clone()))
+                .collect();
+            v.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+            v
+        };
+        assert!(rows(&p.groups) == rows(&want), "the built table differs");
+        let first_error = p.groups.iter().find(|(_, _, a)| !a.errors.is_empty());
+        assert_eq!(
+            first_error.map(|e| e.2.errors.clone()),
+            Some(vec![(500, 1), (503, 1)])
+        );
+        assert_eq!(p.records, p.lines);
+    }
+
+    /// A readback that breaks an invariant is an error, never a wrong table or a panic.
+    #[test]
+    fn inconsistent_readbacks_are_errors() {
+        let (groups, counts, keys) = readback(5_000);
+        let mut bad = groups.clone();
+        bad[256].hash ^= 1;
+        assert!(build(&bad, &counts, &keys).is_err(), "a stale hash");
+        let mut bad = groups.clone();
+        bad[10].key_len += 10_000_000;
+        assert!(build(&bad, &counts, &keys).is_err(), "a key past the arena");
+        let mut bad = groups.clone();
+        bad[4000].requests += 1;
+        let c = counts_of(&groups, &counts, &keys);
+        let s = Sections {
+            groups: &bad,
+            counts: &counts,
+            windows: &[],
+            rejects: &[],
+            keys: &keys,
+        };
+        let r = partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s);
+        assert!(r.is_err(), "requests that do not add up to the records");
+        // A key cut inside a multi-byte character.
+        let mut bad = groups.clone();
+        let e_acute = keys.windows(2).position(|w| w == "é".as_bytes()).unwrap();
+        let g = bad
+            .iter_mut()
+            .find(|g| g.key_off != KEY_NONE && g.key_off as usize + g.key_len as usize > e_acute)
+            .unwrap();
+        g.key_len = (e_acute + 1 - g.key_off as usize) as u32;
+        assert!(
+            build(&bad, &counts, &keys).is_err(),
+            "a key ending inside a character"
+        );
+        let mut bad_counts = counts.clone();
+        bad_counts[0].a = 1_000_000;
+        assert!(
+            build(&groups, &bad_counts, &keys).is_err(),
+            "an error counter past the groups"
+        );
+    }
 }

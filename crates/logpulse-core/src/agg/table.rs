@@ -146,35 +146,31 @@ impl GroupTable {
     }
 
     /// Like [`GroupTable::from_unique`] for keys that already lie end to end in one arena (a
-    /// GPU batch's packed key text, taken whole instead of copied key by key): entry `i` is
-    /// `row(i)` = (hash, window, key offset, key length, aggregate). The entries are written on
+    /// GPU batch's packed key text, taken whole instead of copied key by key): `rows` gives
+    /// (hash, window, key offset, key length, aggregate) in entry order. The entries are written on
     /// rayon's threads: a batch's ~67k groups are memory-bound work that took one thread 3 ms,
     /// most of a GPU batch's latency. The caller checks that `arena` is UTF-8 and every key
     /// lies in it on character boundaries; a key out of bounds becomes empty.
-    pub fn from_unique_arena<F>(arena: Vec<u8>, n: usize, row: F) -> Self
+    pub fn from_unique_arena<R>(arena: Vec<u8>, rows: R) -> Self
     where
-        F: Fn(usize) -> (u64, i64, u32, u32, Agg) + Sync + Send,
+        R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
     {
         use rayon::prelude::*;
         let end = arena.len() as u64;
-        let mut entries = Vec::with_capacity(n);
-        (0..n)
-            .into_par_iter()
-            .with_min_len(4096)
-            .map(|i| {
-                let (hash, window, key_off, key_len, agg) = row(i);
-                let inside = u64::from(key_off) + u64::from(key_len) <= end;
-                debug_assert!(inside, "from_unique_arena: key out of the arena");
-                let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
-                Entry {
-                    hash,
-                    window,
-                    key_off,
-                    key_len,
-                    agg,
-                }
-            })
-            .collect_into_vec(&mut entries);
+        let mut entries = Vec::with_capacity(rows.len());
+        rows.map(|(hash, window, key_off, key_len, agg)| {
+            let inside = u64::from(key_off) + u64::from(key_len) <= end;
+            debug_assert!(inside, "from_unique_arena: key out of the arena");
+            let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
+            Entry {
+                hash,
+                window,
+                key_off,
+                key_len,
+                agg,
+            }
+        })
+        .collect_into_vec(&mut entries);
         GroupTable {
             index: HashTable::new(),
             indexed: 0,
@@ -736,6 +732,7 @@ mod tests {
     /// by one: keys at their offsets, every row in its place (enough rows for rayon to split).
     #[test]
     fn from_unique_arena_matches_inserts() {
+        use rayon::prelude::*;
         let keys: Vec<String> = (0..20_000).map(|i| format!("h{}.ex", i * 7)).collect();
         let mut arena = Vec::new();
         let mut spans = Vec::new();
@@ -750,7 +747,7 @@ mod tests {
                 bytes: 3 * i as u64,
                 ..Agg::default()
             };
-            if i % 5 == 0 {
+            if i.is_multiple_of(5) {
                 a.add_error(500 + (i % 4) as u16, 2);
             }
             a
@@ -759,11 +756,14 @@ mod tests {
             let w = (i % 3) as i64 * 60;
             slow.agg_mut(w, k).merge(&agg(i));
         }
-        let fast = GroupTable::from_unique_arena(arena, keys.len(), |i| {
-            let w = (i % 3) as i64 * 60;
-            let (off, len) = spans[i];
-            (group_hash(w, keys[i].as_bytes()), w, off, len, agg(i))
-        });
+        let fast = GroupTable::from_unique_arena(
+            arena,
+            (0..keys.len()).into_par_iter().map(|i| {
+                let w = (i % 3) as i64 * 60;
+                let (off, len) = spans[i];
+                (group_hash(w, keys[i].as_bytes()), w, off, len, agg(i))
+            }),
+        );
         assert_eq!(fast.len(), keys.len());
         assert_eq!(fast.sorted(), slow.sorted());
         let order: Vec<_> = fast.iter().map(|(w, k, _)| (w, k.to_string())).collect();
@@ -771,9 +771,8 @@ mod tests {
         assert_eq!(order, want, "entries keep the rows' order");
         // A row pointing past the arena gets an empty key rather than a panic (release).
         if !cfg!(debug_assertions) {
-            let t = GroupTable::from_unique_arena(b"ab".to_vec(), 1, |_| {
-                (group_hash(0, b""), 0, 1, 5, Agg::default())
-            });
+            let row = (group_hash(0, b""), 0, 1, 5, Agg::default());
+            let t = GroupTable::from_unique_arena(b"ab".to_vec(), vec![row].into_par_iter());
             assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
         }
     }
