@@ -22,6 +22,7 @@ mod error;
 mod kernels;
 mod layout;
 mod pinned;
+mod probe;
 mod program;
 mod readback;
 mod slot;
@@ -30,6 +31,7 @@ mod w3c;
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
 pub use pinned::{pinned_pool, pinned_pool_lazy, PinnedStorage};
+pub use probe::{copy_overlap, CopyOverlap};
 pub use slot::StageTimes;
 
 use logpulse_core::BackendError;
