@@ -38,6 +38,9 @@ struct Args {
     formats: Vec<String>,
     /// Device depths (batches in flight) the end-to-end run is measured at (`--depths 2,4`).
     depths: Vec<usize>,
+    /// Partial builder thread counts the pinned end-to-end run is also measured with
+    /// (`--builders 2,4`; default: only the backend's default).
+    builders: Vec<usize>,
 }
 
 fn args() -> Args {
@@ -48,6 +51,7 @@ fn args() -> Args {
         devices: Vec::new(),
         formats: Vec::new(),
         depths: vec![2, 3, 4],
+        builders: Vec::new(),
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for w in v.windows(2) {
@@ -57,6 +61,12 @@ fn args() -> Args {
             "--batch-lines" if n > 0 => a.batch_lines = n as usize,
             "--reps" if n > 0 => a.reps = n as usize,
             "--formats" => a.formats = w[1].split(',').map(|f| f.trim().to_string()).collect(),
+            "--builders" => {
+                a.builders = w[1]
+                    .split(',')
+                    .filter_map(|d| d.trim().parse().ok())
+                    .collect()
+            }
             "--depths" => {
                 a.depths = w[1]
                     .split(',')
@@ -211,28 +221,46 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     let mut lat_dev = Vec::new();
     let mut sum = StageTimes::default();
     let mut groups = 0usize;
-    // Results come back into page-locked memory, as in `logpulse run` (its default).
+    // Results come back into page-locked memory, as in `logpulse run` (its default), into
+    // buffers allocated before the clock starts, as `run` does at setup.
+    let readback_bytes = max / 5;
     gpu.set_pinned_readback(true);
+    gpu.prepare_readback(readback_bytes)
+        .map_err(|e| e.to_string())?;
     // Warm-up (clocks, allocator): a few batches, not measured.
     for b in pinned_batches(&pool, &bytes, &ranges[..ranges.len().min(4)]) {
         gpu.process_timed(b).map_err(|e| e.to_string())?;
     }
-    let batches = pinned_batches(&pool, &bytes, &ranges);
-    let nb = batches.len();
-    for b in batches {
-        let t = Instant::now();
-        let (p, st) = gpu.process_timed(b).map_err(|e| e.to_string())?;
-        let ms = t.elapsed().as_secs_f64() * 1e3;
-        lat.push(ms);
-        lat_dev.push(ms - st.build_ms as f64);
-        groups += p.groups.len();
-        sum.copy_ms += st.copy_ms;
-        sum.index_ms += st.index_ms;
-        sum.parse_ms += st.parse_ms;
-        sum.compact_ms += st.compact_ms;
-        sum.readback_ms += st.readback_ms;
-        sum.build_ms += st.build_ms;
+    // Every batch `reps` times, so the p99 is not just the slowest of 40.
+    let nb = ranges.len() * a.reps;
+    let mut slowest: Vec<(f64, usize, f32)> = Vec::new();
+    for rep in 0..a.reps {
+        for (bi, b) in pinned_batches(&pool, &bytes, &ranges)
+            .into_iter()
+            .enumerate()
+        {
+            let t = Instant::now();
+            let (p, st) = gpu.process_timed(b).map_err(|e| e.to_string())?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            lat.push(ms);
+            lat_dev.push(ms - st.build_ms as f64);
+            slowest.push((ms, rep * ranges.len() + bi, st.build_ms));
+            groups += p.groups.len();
+            sum.copy_ms += st.copy_ms;
+            sum.index_ms += st.index_ms;
+            sum.parse_ms += st.parse_ms;
+            sum.compact_ms += st.compact_ms;
+            sum.readback_ms += st.readback_ms;
+            sum.build_ms += st.build_ms;
+        }
     }
+    slowest.sort_by(|x, y| y.0.total_cmp(&x.0));
+    let worst: Vec<String> = slowest
+        .iter()
+        .take(5)
+        .map(|(ms, i, b)| format!("#{i} {ms:.2} ms (build {b:.2})"))
+        .collect();
+    eprintln!("[{name}] slowest batches of {nb}: {}", worst.join(", "));
     let k = nb as f32;
     let stages = StageTimes {
         copy_ms: sum.copy_ms / k,
@@ -261,6 +289,8 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     for (depth, pinned) in sweep {
         gpu.set_depth(depth).map_err(|e| e.to_string())?;
         gpu.set_pinned_readback(pinned);
+        gpu.prepare_readback(readback_bytes)
+            .map_err(|e| e.to_string())?;
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
             let t = Instant::now();
@@ -281,6 +311,26 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         }
     }
     gpu.set_pinned_readback(true);
+    gpu.prepare_readback(readback_bytes)
+        .map_err(|e| e.to_string())?;
+    // Builder thread counts (pinned readback, depth 2).
+    gpu.set_depth(2).map_err(|e| e.to_string())?;
+    let default_builders = gpu.build_threads();
+    for &n in &a.builders {
+        gpu.set_build_threads(n);
+        gpu.prepare_readback(readback_bytes)
+            .map_err(|e| e.to_string())?;
+        for _ in 0..a.reps {
+            let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
+            consume_elsewhere(|out| gpu.run(&mut it, out))?;
+            let st = gpu.last_run_stats();
+            eprintln!(
+                "[{name}] run (depth 2, pinned, {n} builders): {:.1} GB/s; {st}",
+                bytes.len() as f64 / st.wall_s / 1e9
+            );
+        }
+    }
+    gpu.set_build_threads(default_builders);
     // The same run with the partials dropped on the feeding thread (the consumer inline), to
     // show what a slow `out` costs.
     gpu.set_depth(2).map_err(|e| e.to_string())?;
