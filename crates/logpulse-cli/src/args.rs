@@ -44,6 +44,12 @@ pub struct JobArgs {
     /// user_agent, referer, upstream.
     #[arg(long, default_value = "client")]
     pub key: String,
+    /// Aggregate only records that pass: `FIELD OP VALUE`, e.g. `status>=500`,
+    /// `vhost=shop.example`, `path^=/api/`, `user_agent~bot` (repeat: all must pass). Text
+    /// fields take = != ^= $= ~; status, bytes and latency_ms take = != < <= > >=. Records left
+    /// out are counted as `filtered`.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Vec<String>,
     /// Window: a duration (`60s`, `1m`, `5m`, `1h`) for event-time tumbling windows, or `batch`
     /// for one window per batch (processing time, as the notebook did).
     #[arg(long, default_value = "1m")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use logpulse_core::batch::BufferPool;
+use logpulse_core::filter::Filters;
 use logpulse_core::format::detect::detect;
 use logpulse_core::format::{Format, JsonMap, KeyField};
 use logpulse_core::framer::FramerConfig;
@@ -145,6 +146,7 @@ pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
             mb_sent: job.threshold_mb,
             every_5xx: !job.no_5xx_alerts,
         },
+        filters: Filters::parse(&job.filter)?,
     })
 }
 
@@ -186,7 +188,15 @@ pub fn backends(
     let plan = Arc::new(plan.clone());
     let capacity = job.batch_mib.max(1) * 1024 * 1024;
     let choice = job.backend.as_str();
-    let gpus = crate::gpu::ordinals(choice)?;
+    let mut gpus = crate::gpu::ordinals(choice)?;
+    // Filters are applied by the CPU parsers only (the kernels do not have them yet).
+    let filtered_to_cpu = !plan.filters.is_empty() && gpus.is_some();
+    if filtered_to_cpu {
+        if choice != "auto" {
+            bail!("--filter runs on the CPU backend only for now; use --backend cpu or auto");
+        }
+        gpus = None;
+    }
     if let Some(ordinals) = gpus {
         return crate::gpu::backends(
             plan,
@@ -200,7 +210,9 @@ pub fn backends(
     let pool = BufferPool::heap(pool_buffers(1, queue_depth), capacity);
     let cpu = CpuBackend::new(plan, job.threads, pool)?;
     let mut desc = cpu.describe();
-    if choice == "auto" {
+    if filtered_to_cpu {
+        desc = format!("{desc}; auto: --filter runs on the CPU backend");
+    } else if choice == "auto" {
         desc = format!("{desc}; auto: {}", crate::gpu::absent_reason());
     }
     Ok((vec![Box::new(cpu)], desc))

@@ -15,6 +15,7 @@ pub mod alloc;
 pub mod backend;
 pub mod batch;
 pub mod checkpoint;
+pub mod filter;
 pub mod format;
 pub mod framer;
 pub mod gen;

@@ -1,6 +1,7 @@
 //! The plan: what the user asked, compiled once. Backends execute a plan; nothing below the
 //! CLI sees a flag.
 
+use crate::filter::Filters;
 use crate::format::{Format, KeyField};
 
 /// How records are assigned to windows.
@@ -65,6 +66,8 @@ pub struct Plan {
     pub lateness_secs: i64,
     /// Alert thresholds.
     pub thresholds: Thresholds,
+    /// Records must pass all of these to be aggregated (`--filter`).
+    pub filters: Filters,
 }
 
 impl Plan {
@@ -76,6 +79,7 @@ impl Plan {
             window: WindowSpec::Tumbling { secs: 60 },
             lateness_secs: 60,
             thresholds: Thresholds::default(),
+            filters: Filters::default(),
         }
     }
 }
@@ -83,12 +87,16 @@ impl Plan {
 impl Plan {
     /// A description of what this plan computes, to check a checkpoint belongs to it.
     pub fn job_id(&self) -> String {
-        format!(
+        let mut id = format!(
             "format={} key={} window={:?} lateness={}",
             self.format.name,
             self.key.name(),
             self.window,
             self.lateness_secs
-        )
+        );
+        if !self.filters.is_empty() {
+            id.push_str(&format!(" filter={}", self.filters));
+        }
+        id
     }
 }

@@ -22,6 +22,8 @@ pub struct Partial {
     pub records: u64,
     /// Directive/header lines.
     pub directives: u64,
+    /// Records the plan's filters left out (counted in `records`, not in any group).
+    pub filtered: u64,
     /// Rejected lines by reason.
     pub reject_counts: RejectCounts,
     /// The rejected lines themselves.
@@ -87,6 +89,7 @@ impl Partial {
         self.lines += other.lines;
         self.records += other.records;
         self.directives += other.directives;
+        self.filtered += other.filtered;
         self.reject_counts.merge(&other.reject_counts);
         self.rejects.extend(other.rejects);
         if self.groups.is_empty() {

@@ -9,7 +9,7 @@ use super::{Backend, BackendError};
 use crate::agg::Partial;
 use crate::batch::{Batch, BufferPool};
 use crate::format::line::looks_binary;
-use crate::format::{w3c, LineFormat, LineKind, LineParser, Record};
+use crate::format::{w3c, KeyField, LineFormat, LineKind, LineParser, Record};
 use crate::plan::Plan;
 use crate::reject::{Reject, RejectReason};
 use std::borrow::Cow;
@@ -98,7 +98,14 @@ pub fn parse_lines(
     let mut current = Cow::Borrowed(format);
     // W3C layouts switch as the lines go and have no straight-line parser; the others keep
     // the format they start with.
-    let parser = LineParser::for_key(format, plan.key);
+    // The request line is split only when the key or a filter reads its parts.
+    let split_key = if plan.filters.reads_request() {
+        KeyField::Path
+    } else {
+        plan.key
+    };
+    let parser = LineParser::for_key(format, split_key);
+    let filtering = !plan.filters.is_empty();
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];
@@ -117,6 +124,13 @@ pub fn parse_lines(
             parser.parse(line, &mut rec)
         };
         let outcome = match outcome {
+            Ok(LineKind::Record) if filtering && !plan.filters.accepts(&rec) => {
+                // Left out of every group, but its time still moves the stream on.
+                out.records += 1;
+                out.filtered += 1;
+                out.max_time = Some(out.max_time.map_or(rec.time, |t| t.max(rec.time)));
+                Ok(())
+            }
             Ok(LineKind::Record) => {
                 let key = plan.key.of(&rec, &mut status_buf);
                 let w = plan.window.window_of(rec.time, batch_seq);

@@ -14,6 +14,9 @@ pub struct RunTotals {
     pub records: u64,
     /// Directive/header lines.
     pub directives: u64,
+    /// Records the plan's filters left out (part of `records`).
+    #[serde(default)]
+    pub filtered: u64,
     /// Rejected lines by reason.
     pub rejects: RejectCounts,
     /// Records that arrived after their window closed (still in `by_key`).
@@ -35,6 +38,7 @@ impl RunTotals {
         self.lines += p.lines;
         self.records += p.records;
         self.directives += p.directives;
+        self.filtered += p.filtered;
         self.rejects.merge(&p.reject_counts);
         self.batches += 1;
     }

@@ -46,7 +46,7 @@ fn agg_row(window: i64, key: &str, a: &Agg) -> Value {
 }
 
 /// Encodes `p` as messages `(key, payload)`: see the module docs. Message format:
-/// `{"v":1, "lines", "records", "directives", "input_bytes", "rejects":[count per reason code],
+/// `{"v":1, "lines", "records", "directives", "filtered", "input_bytes", "rejects":[count per reason code],
 ///   "max_time", "groups":[[window, key, requests, bytes, s4xx, s5xx, [[status, n]..],
 ///   latency_count, latency_sum_us]..], "latency":[[window, [[bucket, n]..]]..]}`;
 /// line accounting travels in the first message of a partial only.
@@ -101,6 +101,7 @@ pub fn encode_partial(p: &Partial) -> Vec<(String, Vec<u8>)> {
                 v["lines"] = p.lines.into();
                 v["records"] = p.records.into();
                 v["directives"] = p.directives.into();
+                v["filtered"] = p.filtered.into();
                 v["input_bytes"] = p.input_bytes.into();
                 v["rejects"] = json!(p.reject_counts.0.to_vec());
             }
@@ -143,6 +144,7 @@ pub fn decode_into(line: &[u8], into: &mut Partial) -> Result<(), KafkaError> {
         ("lines", &mut p.lines),
         ("records", &mut p.records),
         ("directives", &mut p.directives),
+        ("filtered", &mut p.filtered),
         ("input_bytes", &mut p.input_bytes),
     ] {
         if !v[field].is_null() {

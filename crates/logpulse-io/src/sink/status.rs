@@ -30,6 +30,7 @@ impl StatusSink {
             "parsed": t.records,
             "rejected": t.rejected(),
             "directives": t.directives,
+            "filtered": t.filtered,
             "batches": t.batches,
             "windows": t.windows,
             "late": t.late,

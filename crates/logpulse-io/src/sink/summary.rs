@@ -101,6 +101,7 @@ pub fn summary_json<'a>(
         "lines": t.lines,
         "parsed": t.records,
         "directives": t.directives,
+        "filtered": t.filtered,
         "rejected": {"total": t.rejected(), "by_reason": by_reason},
         "late": t.late,
         "input_bytes": t.input_bytes,

@@ -109,6 +109,13 @@ impl Sink for TextSink {
             t.directives,
             t.late
         )?;
+        if t.filtered > 0 {
+            writeln!(
+                self.out,
+                "  filtered out: {} (not in any window)",
+                t.filtered
+            )?;
+        }
         for (reason, n) in t.rejects.by_reason() {
             writeln!(self.out, "  rejected {reason}: {n}")?;
         }
