@@ -6,8 +6,9 @@
 //! Grammar: `FIELD OP VALUE`. Text fields (`client`, `vhost`, `path`, `query`, `method`,
 //! `protocol`, `user_agent`, `referer`, `upstream`) take `=`, `!=`, `^=` (starts with), `$=`
 //! (ends with) and `~` (contains), compared byte for byte. Number fields (`status`, `bytes`,
-//! `latency_ms`) take `=`, `!=`, `<`, `<=`, `>`, `>=`; a record without a latency fails every
-//! `latency_ms` filter.
+//! `latency_ms`) take `=`, `!=`, `<`, `<=`, `>`, `>=` with a whole number (latency is compared
+//! exactly: `latency_ms>2` keeps a 2.5 ms request, `latency_ms=2` only a 2.000 ms one); a record
+//! without a latency fails every `latency_ms` filter.
 
 use crate::format::{KeyField, Record};
 
@@ -170,15 +171,15 @@ impl Filter {
                 }
             }
             Field::Number(f) => {
-                let v = match f {
-                    NumberField::Status => u64::from(rec.status),
-                    NumberField::Bytes => rec.bytes,
+                // Latency compares in microseconds: `latency_ms>2` keeps a 2.5 ms request.
+                let (v, n) = match f {
+                    NumberField::Status => (u64::from(rec.status), self.number),
+                    NumberField::Bytes => (rec.bytes, self.number),
                     NumberField::LatencyMs => match rec.latency_us {
-                        Some(us) => us / 1000,
+                        Some(us) => (us, self.number.saturating_mul(1000)),
                         None => return false,
                     },
                 };
-                let n = self.number;
                 match self.op {
                     Op::Eq => v == n,
                     Op::Ne => v != n,
@@ -268,7 +269,8 @@ mod tests {
             "status>502",
             "status<=503",
             "bytes>1000",
-            "latency_ms=2",
+            "latency_ms>2",
+            "latency_ms<3",
             "vhost=shop.example",
             "host=199.72.81.55",
             "path^=/api/",
@@ -284,7 +286,8 @@ mod tests {
             "status<500",
             "status=200",
             "bytes<=1000",
-            "latency_ms>2",
+            "latency_ms=2",
+            "latency_ms>=3",
             "vhost!=shop.example",
             "path^=/static",
             "user_agent~curl",

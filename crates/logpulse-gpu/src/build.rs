@@ -25,10 +25,12 @@ fn utf8_in_parallel(bytes: &[u8]) -> Result<(), GpuError> {
     let mut cuts = vec![0usize];
     let mut at = UTF8_CHUNK;
     while at < bytes.len() {
-        // A character is at most 4 bytes: a start is found within 4 (else the check fails).
+        // A character is at most 4 bytes: a start is found within 4. None means either four
+        // continuation bytes (invalid, which the piece before still shows) or the arena's
+        // last character: then the tail joins the piece before.
         let start = (at..(at + 4).min(bytes.len()))
             .find(|&i| (bytes[i] as i8) >= -0x40)
-            .unwrap_or(at);
+            .unwrap_or((at + 4).min(bytes.len()));
         cuts.push(start);
         at = start + UTF8_CHUNK;
     }
@@ -361,6 +363,38 @@ mod tests {
             Some(vec![(500, 1), (503, 1)])
         );
         assert_eq!(p.records, p.lines);
+    }
+
+    /// The arena's UTF-8 check, cut into pieces, accepts every valid arena (a piece boundary
+    /// near a multi-byte character, also at the very end) and refuses invalid ones.
+    #[test]
+    fn arena_utf8_check_cuts_between_characters() {
+        for pad in [
+            UTF8_CHUNK - 3,
+            UTF8_CHUNK - 2,
+            UTF8_CHUNK - 1,
+            UTF8_CHUNK,
+            2 * UTF8_CHUNK - 1,
+        ] {
+            let mut a = vec![b'a'; pad];
+            a.extend_from_slice("€".as_bytes());
+            assert!(
+                utf8_in_parallel(&a).is_ok(),
+                "valid, {pad} ASCII bytes then a euro sign"
+            );
+            a.extend_from_slice(b"xyz\xe2\x82");
+            assert!(
+                utf8_in_parallel(&a).is_err(),
+                "a character cut at the end, {pad}"
+            );
+            let mut b = vec![b'a'; pad];
+            b.extend_from_slice(&[0x80; 5]);
+            b.extend_from_slice(b"tail");
+            assert!(
+                utf8_in_parallel(&b).is_err(),
+                "continuation bytes alone, {pad}"
+            );
+        }
     }
 
     /// A readback that breaks an invariant is an error, never a wrong table or a panic.

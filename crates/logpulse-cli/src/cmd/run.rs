@@ -107,6 +107,10 @@ pub fn run(a: RunArgs) -> Result<()> {
             .and_then(|c| c.outputs.get(&p.display().to_string()).copied());
         Output::open(p, len).with_context(|| format!("opening {}", p.display()))
     };
+    if a.kafka.kafka_merge && !plan.filters.is_empty() {
+        // The merger adds partials other processes made; filters belong on those processes.
+        anyhow::bail!("--filter does not apply with --kafka-merge: give it to the producing jobs");
+    }
     let (backends, backend_desc) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
     eprintln!("logpulse: {note}");
     eprintln!("logpulse: backend {backend_desc}");

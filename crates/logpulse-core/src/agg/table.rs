@@ -162,6 +162,14 @@ impl GroupTable {
             let inside = u64::from(key_off) + u64::from(key_len) <= end;
             debug_assert!(inside, "from_unique_arena: key out of the arena");
             let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
+            debug_assert_eq!(
+                hash,
+                group_hash(
+                    window,
+                    &arena[key_off as usize..(key_off + key_len) as usize]
+                ),
+                "from_unique_arena: stale hash"
+            );
             Entry {
                 hash,
                 window,

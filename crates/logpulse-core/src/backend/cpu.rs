@@ -125,11 +125,16 @@ pub fn parse_lines(
         };
         let outcome = match outcome {
             Ok(LineKind::Record) if filtering && !plan.filters.accepts(&rec) => {
-                // Left out of every group, but its time still moves the stream on.
-                out.records += 1;
-                out.filtered += 1;
-                out.max_time = Some(out.max_time.map_or(rec.time, |t| t.max(rec.time)));
-                Ok(())
+                // Left out of every group, but its time still moves the stream on. A key that
+                // is not UTF-8 is a reject either way, so filters never change `rejected`.
+                if std::str::from_utf8(plan.key.of(&rec, &mut status_buf)).is_err() {
+                    Err(RejectReason::InvalidUtf8)
+                } else {
+                    out.records += 1;
+                    out.filtered += 1;
+                    out.max_time = Some(out.max_time.map_or(rec.time, |t| t.max(rec.time)));
+                    Ok(())
+                }
             }
             Ok(LineKind::Record) => {
                 let key = plan.key.of(&rec, &mut status_buf);
