@@ -139,14 +139,11 @@ impl Filter {
     /// True when the filter reads the request line's parts (method, path, query, protocol),
     /// which the parsers split only when something reads them.
     pub fn reads_request(&self) -> bool {
-        matches!(
-            self.field,
-            Field::Text(
-                TextField::Query
-                    | TextField::Protocol
-                    | TextField::Key(KeyField::Path | KeyField::Method)
-            )
-        )
+        match self.field {
+            Field::Text(TextField::Query | TextField::Protocol) => true,
+            Field::Text(TextField::Key(k)) => k.reads_request(),
+            Field::Number(_) => false,
+        }
     }
 
     /// True when `rec` passes.

@@ -46,45 +46,42 @@ pub fn copy_overlap(
     );
     let ms = |a: &CudaEvent, b: &CudaEvent| a.elapsed_ms(b).ctx("reading event times");
     let (mut t_up, mut t_down, mut t_both) = (Vec::new(), Vec::new(), Vec::new());
+    // SAFETY (both closures): the buffers outlive the copies (each round synchronises before
+    // the next) and every length fits its buffer.
+    let upload = || unsafe {
+        result::memcpy_htod_async(d_up.ptr(), &h_up.as_slice()[..up], s1.cu_stream()).ctx("upload")
+    };
+    let mut readback = || unsafe {
+        result::memcpy_dtoh_async(
+            &mut h_down.as_mut_slice()[..down],
+            d_down.ptr(),
+            s2.cu_stream(),
+        )
+        .ctx("readback")
+    };
     for _ in 0..iters.max(1) {
-        // SAFETY: the buffers outlive the copies (each round synchronises before the next),
-        // and every length fits its buffer.
-        unsafe {
-            e0.record(&s1).ctx("recording an event")?;
-            result::memcpy_htod_async(d_up.ptr(), &h_up.as_slice()[..up], s1.cu_stream())
-                .ctx("upload")?;
-            e1.record(&s1).ctx("recording an event")?;
-            s1.synchronize().ctx("waiting for the upload")?;
-            t_up.push(ms(&e0, &e1)?);
+        e0.record(&s1).ctx("recording an event")?;
+        upload()?;
+        e1.record(&s1).ctx("recording an event")?;
+        s1.synchronize().ctx("waiting for the upload")?;
+        t_up.push(ms(&e0, &e1)?);
 
-            e0.record(&s2).ctx("recording an event")?;
-            result::memcpy_dtoh_async(
-                &mut h_down.as_mut_slice()[..down],
-                d_down.ptr(),
-                s2.cu_stream(),
-            )
-            .ctx("readback")?;
-            e1.record(&s2).ctx("recording an event")?;
-            s2.synchronize().ctx("waiting for the readback")?;
-            t_down.push(ms(&e0, &e1)?);
+        e0.record(&s2).ctx("recording an event")?;
+        readback()?;
+        e1.record(&s2).ctx("recording an event")?;
+        s2.synchronize().ctx("waiting for the readback")?;
+        t_down.push(ms(&e0, &e1)?);
 
-            // Together: the readback starts while the upload is under way.
-            e0.record(&s1).ctx("recording an event")?;
-            s2.wait(&e0).ctx("ordering the streams")?;
-            result::memcpy_htod_async(d_up.ptr(), &h_up.as_slice()[..up], s1.cu_stream())
-                .ctx("upload")?;
-            result::memcpy_dtoh_async(
-                &mut h_down.as_mut_slice()[..down],
-                d_down.ptr(),
-                s2.cu_stream(),
-            )
-            .ctx("readback")?;
-            e2.record(&s1).ctx("recording an event")?;
-            e3.record(&s2).ctx("recording an event")?;
-            s1.synchronize().ctx("waiting for the upload")?;
-            s2.synchronize().ctx("waiting for the readback")?;
-            t_both.push(ms(&e0, &e2)?.max(ms(&e0, &e3)?));
-        }
+        // Together: the readback starts while the upload is under way.
+        e0.record(&s1).ctx("recording an event")?;
+        s2.wait(&e0).ctx("ordering the streams")?;
+        upload()?;
+        readback()?;
+        e2.record(&s1).ctx("recording an event")?;
+        e3.record(&s2).ctx("recording an event")?;
+        s1.synchronize().ctx("waiting for the upload")?;
+        s2.synchronize().ctx("waiting for the readback")?;
+        t_both.push(ms(&e0, &e2)?.max(ms(&e0, &e3)?));
     }
     let median = |v: &mut Vec<f32>| {
         v.sort_by(|a, b| a.total_cmp(b));

@@ -54,7 +54,7 @@ impl Partial {
             self.latency.entry(window).or_default().record(us);
         }
         self.records += 1;
-        self.max_time = Some(self.max_time.map_or(rec.time, |t| t.max(rec.time)));
+        self.note_time(rec.time);
     }
 
     /// Counts a record whose key is raw bytes, validating the key as UTF-8 only when its group
@@ -72,8 +72,22 @@ impl Partial {
             self.latency.entry(window).or_default().record(us);
         }
         self.records += 1;
-        self.max_time = Some(self.max_time.map_or(rec.time, |t| t.max(rec.time)));
+        self.note_time(rec.time);
         true
+    }
+
+    /// Counts a record the plan's filters left out: parsed, in no group, but its time still
+    /// moves the stream on.
+    #[inline]
+    pub fn add_filtered(&mut self, rec: &Record) {
+        self.records += 1;
+        self.filtered += 1;
+        self.note_time(rec.time);
+    }
+
+    #[inline]
+    fn note_time(&mut self, t: i64) {
+        self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
     }
 
     /// The aggregate of a group, created empty if new (one lookup; allocates only when new).

@@ -9,7 +9,7 @@ use super::{Backend, BackendError};
 use crate::agg::Partial;
 use crate::batch::{Batch, BufferPool};
 use crate::format::line::looks_binary;
-use crate::format::{w3c, KeyField, LineFormat, LineKind, LineParser, Record};
+use crate::format::{w3c, LineFormat, LineKind, LineParser, Record};
 use crate::plan::Plan;
 use crate::reject::{Reject, RejectReason};
 use std::borrow::Cow;
@@ -99,12 +99,8 @@ pub fn parse_lines(
     // W3C layouts switch as the lines go and have no straight-line parser; the others keep
     // the format they start with.
     // The request line is split only when the key or a filter reads its parts.
-    let split_key = if plan.filters.reads_request() {
-        KeyField::Path
-    } else {
-        plan.key
-    };
-    let parser = LineParser::for_key(format, split_key);
+    let split = plan.key.reads_request() || plan.filters.reads_request();
+    let parser = LineParser::with_request_split(format, split);
     let filtering = !plan.filters.is_empty();
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
@@ -130,9 +126,7 @@ pub fn parse_lines(
                 if std::str::from_utf8(plan.key.of(&rec, &mut status_buf)).is_err() {
                     Err(RejectReason::InvalidUtf8)
                 } else {
-                    out.records += 1;
-                    out.filtered += 1;
-                    out.max_time = Some(out.max_time.map_or(rec.time, |t| t.max(rec.time)));
+                    out.add_filtered(&rec);
                     Ok(())
                 }
             }

@@ -60,8 +60,14 @@ impl<'f> LineParser<'f> {
     /// The parser for `format` when only `key`'s field and the measures (time, status, bytes,
     /// latency) are read from the records: the request line is not split unless `key` needs it.
     pub fn for_key(format: &'f LineFormat, key: KeyField) -> Self {
+        Self::with_request_split(format, key.reads_request())
+    }
+
+    /// The parser for `format`, splitting the request line into method, path, query and
+    /// protocol only when `split` (something reads those parts: the key, a filter).
+    pub fn with_request_split(format: &'f LineFormat, split: bool) -> Self {
         LineParser {
-            split_request: matches!(key, KeyField::Path | KeyField::Method),
+            split_request: split,
             ..Self::new(format)
         }
     }

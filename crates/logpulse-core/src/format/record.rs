@@ -86,6 +86,11 @@ impl KeyField {
             .unwrap_or("client")
     }
 
+    /// True when the field is a part of the request line (which parsers split only on demand).
+    pub fn reads_request(self) -> bool {
+        matches!(self, KeyField::Path | KeyField::Method)
+    }
+
     /// The key's bytes in `rec`; `status_buf` holds the status's digits when grouping by status.
     #[inline]
     pub fn of<'a>(self, rec: &Record<'a>, status_buf: &'a mut [u8; 3]) -> &'a [u8] {
