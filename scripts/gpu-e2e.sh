@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end checks of the `logpulse` binary with the GPU backend, on a CUDA machine:
-#  1. every shared log: `run --backend gpu` summary == `run --backend cpu`;
+#  1. every shared log, as is and under --filter: `run --backend gpu` summary == `--backend cpu`;
 #  2. kill -9 at 20 moments with --backend gpu and --checkpoint: final results == uninterrupted;
 #  3. `logpulse bench --backend gpu` vs `--backend cpu` on generated TSV, CLF, combined and
 #     Caddy JSON (the whole CLI pipeline from memory);
@@ -18,11 +18,14 @@ W=$(mktemp -d)
 strip() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); [d.pop(k,None) for k in ('elapsed_s','gb_per_s','peak_rss_bytes','batches')]; print(json.dumps(d,sort_keys=True))" "$1"; }
 if step 1; then
 echo "== 1. GPU == CPU on the real logs"
-for f in samples/*.gz; do
-  for b in cpu gpu; do "$BIN" run "$f" --backend $b -q --progress never --summary "$W/$b.json" > /dev/null 2> "$W/$b.err"; echo $? > "$W/$b.rc"; done
-  if [ "$(cat $W/gpu.rc)" != 0 ]; then echo "  $(basename $f): gpu refused: $(tail -1 $W/gpu.err)"; continue; fi
-  if [ "$(strip $W/cpu.json)" == "$(strip $W/gpu.json)" ]; then echo "  $(basename $f): identical"; else echo "  $(basename $f): DIFFERENT"; fi
-done
+# Each log twice: as is, and under filters on a number and a request part.
+for f in samples/*.gz; do for filt in none "status<400 path~/"; do
+  fargs=(); [ "$filt" != none ] && for x in $filt; do fargs+=(--filter "$x"); done
+  for b in cpu gpu; do "$BIN" run "$f" --backend $b "${fargs[@]}" -q --progress never --summary "$W/$b.json" > /dev/null 2> "$W/$b.err"; echo $? > "$W/$b.rc"; done
+  what="$(basename $f) (filters: $filt)"
+  if [ "$(cat $W/gpu.rc)" != 0 ]; then echo "  $what: gpu refused: $(tail -1 $W/gpu.err)"; continue; fi
+  if [ "$(strip $W/cpu.json)" == "$(strip $W/gpu.json)" ]; then echo "  $what: identical"; else echo "  $what: DIFFERENT"; fi
+done; done
 fi
 if step 2; then
 echo "== 2. kill -9 x20 with --backend gpu, resume from checkpoint"

@@ -188,15 +188,7 @@ pub fn backends(
     let plan = Arc::new(plan.clone());
     let capacity = job.batch_mib.max(1) * 1024 * 1024;
     let choice = job.backend.as_str();
-    let mut gpus = crate::gpu::ordinals(choice)?;
-    // Filters are applied by the CPU parsers only (the kernels do not have them yet).
-    let filtered_to_cpu = !plan.filters.is_empty() && gpus.is_some();
-    if filtered_to_cpu {
-        if choice != "auto" {
-            bail!("--filter runs on the CPU backend only for now; use --backend cpu or auto");
-        }
-        gpus = None;
-    }
+    let gpus = crate::gpu::ordinals(choice)?;
     if let Some(ordinals) = gpus {
         return crate::gpu::backends(
             plan,
@@ -210,9 +202,7 @@ pub fn backends(
     let pool = BufferPool::heap(pool_buffers(1, queue_depth), capacity);
     let cpu = CpuBackend::new(plan, job.threads, pool)?;
     let mut desc = cpu.describe();
-    if filtered_to_cpu {
-        desc = format!("{desc}; auto: --filter runs on the CPU backend");
-    } else if choice == "auto" {
+    if choice == "auto" {
         desc = format!("{desc}; auto: {}", crate::gpu::absent_reason());
     }
     Ok((vec![Box::new(cpu)], desc))

@@ -14,28 +14,32 @@ use crate::format::{KeyField, Record};
 
 /// A record field a filter reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Field {
+pub enum Field {
     Text(TextField),
     Number(NumberField),
 }
 
+/// A text field: a key field (never `Status`, which is a number here), or a request part that
+/// is not a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TextField {
+pub enum TextField {
     Key(KeyField),
     Query,
     Protocol,
 }
 
+/// A number field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NumberField {
+pub enum NumberField {
     Status,
     Bytes,
+    /// Compared in microseconds against the filter's milliseconds × 1000.
     LatencyMs,
 }
 
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub enum Op {
     Eq,
     Ne,
     Prefix,
@@ -136,6 +140,30 @@ impl Filter {
         &self.text
     }
 
+    /// The field it reads.
+    pub fn field(&self) -> Field {
+        self.field
+    }
+
+    /// The comparison.
+    pub fn op(&self) -> Op {
+        self.op
+    }
+
+    /// The value text fields are compared with, byte for byte.
+    pub fn value(&self) -> &[u8] {
+        &self.value
+    }
+
+    /// The value number fields are compared with, in the field's own unit: status, bytes, or
+    /// microseconds for `latency_ms` (the filter's milliseconds × 1000, saturating).
+    pub fn threshold(&self) -> u64 {
+        match self.field {
+            Field::Number(NumberField::LatencyMs) => self.number.saturating_mul(1000),
+            _ => self.number,
+        }
+    }
+
     /// True when the filter reads the request line's parts (method, path, query, protocol),
     /// which the parsers split only when something reads them.
     pub fn reads_request(&self) -> bool {
@@ -169,11 +197,12 @@ impl Filter {
             }
             Field::Number(f) => {
                 // Latency compares in microseconds: `latency_ms>2` keeps a 2.5 ms request.
-                let (v, n) = match f {
-                    NumberField::Status => (u64::from(rec.status), self.number),
-                    NumberField::Bytes => (rec.bytes, self.number),
+                let n = self.threshold();
+                let v = match f {
+                    NumberField::Status => u64::from(rec.status),
+                    NumberField::Bytes => rec.bytes,
                     NumberField::LatencyMs => match rec.latency_us {
-                        Some(us) => (us, self.number.saturating_mul(1000)),
+                        Some(us) => us,
                         None => return false,
                     },
                 };

@@ -125,7 +125,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
                    LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
                    LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
-    __shared__ u32 s_cnt[2 + 16]; // records, directives, rejects by code
+    __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
@@ -135,7 +135,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 span_e = nl[last - 1];
     u32 a = span_s & ~15u;
     bool staged = span_e - a <= smem_bytes;
-    if (threadIdx.x < 18) s_cnt[threadIdx.x] = 0;
+    if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
@@ -149,9 +149,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     bool have = i < last;
     int code = -1;
     LpRec r;
-    r.time = 0; r.bytes = 0; r.lat = 0; r.status = 0; r.has_lat = false;
-    r.key_off = LP_KEY == LP_KEY_STATUS ? LP_KEY_NONE : 0;
-    r.key_len = LP_KEY == LP_KEY_STATUS ? 3 : 0;
+    lp_rec_init(r);
     u32 ls = 0;
     u64 h = 0;
     i64 w = 0;
@@ -172,15 +170,20 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
             } else {
                 code = LP_INVALID_UTF8;
             }
+            // After the key check: a key that is not UTF-8 is a reject, filtered or not.
+            if (code == LP_RECORD && !lp_filters_pass(L, r)) code = LP_FILTERED;
         } else if (code != LP_DIRECTIVE && code != LP_EMPTY_LINE && lp_looks_binary(L, n)) {
             code = LP_BINARY_DATA;
         }
     }
     bool rec = have && code == LP_RECORD;
-    bool rej = have && code != LP_RECORD && code != LP_DIRECTIVE;
-    if (rec) atomicAdd(&s_cnt[0], 1u);
+    bool filt = have && code == LP_FILTERED;
+    bool rej = have && code != LP_RECORD && code != LP_DIRECTIVE && code != LP_FILTERED;
+    // Filtered records are records too (parsed = aggregated + filtered).
+    if (rec || filt) atomicAdd(&s_cnt[0], 1u);
     if (have && code == LP_DIRECTIVE) atomicAdd(&s_cnt[1], 1u);
-    if (rej) atomicAdd(&s_cnt[2 + (code & 15)], 1u);
+    if (filt) atomicAdd(&s_cnt[2], 1u);
+    if (rej) atomicAdd(&s_cnt[3 + (code & 15)], 1u);
 
     // Rejects: compacted (line, offset, reason); the host sorts them by line.
     u32 ri = lp_warp_reserve(&header[H_NREJECTS], rej);
@@ -192,8 +195,8 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         rejects[ri] = o;
     }
 
-    // Latest event time.
-    i64 tmax = rec ? r.time : (i64)0x8000000000000000ull;
+    // Latest event time (filtered records move the stream on too).
+    i64 tmax = rec || filt ? r.time : (i64)0x8000000000000000ull;
 #pragma unroll
     for (int d = 16; d > 0; d >>= 1) {
         i64 o = __shfl_down_sync(0xffffffffu, tmax, d);
@@ -248,10 +251,11 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     }
 
     __syncthreads();
-    if (threadIdx.x < 18 && s_cnt[threadIdx.x]) {
+    if (threadIdx.x < 19 && s_cnt[threadIdx.x]) {
         u32 slot_h = threadIdx.x == 0 ? H_RECORDS
                    : threadIdx.x == 1 ? H_DIRECTIVES
-                   : H_REJECT_COUNTS + (threadIdx.x - 2);
+                   : threadIdx.x == 2 ? H_FILTERED
+                   : H_REJECT_COUNTS + (threadIdx.x - 3);
         atomicAdd(&header[slot_h], (u64)s_cnt[threadIdx.x]);
     }
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)

@@ -19,6 +19,8 @@ typedef long long i64;
 // Parser outcomes that are not rejects.
 #define LP_RECORD 0
 #define LP_DIRECTIVE 100
+// A record the plan's filters leave out: counted, not aggregated (`Partial::add_filtered`).
+#define LP_FILTERED 101
 
 // Header slots (u64 each), written by the kernels and copied back first.
 #define H_LINES 0
@@ -31,6 +33,7 @@ typedef long long i64;
 #define H_NWINDOWS 7
 #define H_REJECT_COUNTS 8
 #define H_KEY_BYTES 24
+#define H_FILTERED 25
 #define H_WORDS 32
 
 // W3C (IIS) logs: the column layouts in force in one batch, from its `#Fields:` directives.

@@ -3,17 +3,6 @@
 // straight-line body of `lp_parse_line` that calls these helpers with compile-time constant
 // arguments, so NVRTC folds every token's branch away. Change line.rs and this file together.
 
-// What a line yields for the grouping key and the measures (the rest of `Record` is not needed).
-struct LpRec {
-    i64 time;
-    u64 bytes;
-    u64 lat;
-    u32 status;
-    u32 key_off;    // relative to the line start, or LP_KEY_NONE (status key never assigned)
-    u32 key_len;
-    bool has_lat;
-};
-
 // Key fields, numbered as `KeyField::NAMES` in logpulse-core.
 #define LP_KEY_CLIENT 0
 #define LP_KEY_VHOST 1
@@ -51,13 +40,53 @@ struct LpRec {
 #define LP_F_JSON 23
 #define LP_F_LAT_SECS_ADD 24
 
+// Text fields filters can read (`LP_FILTER_TEXT`, a bit each): the key fields by their
+// LP_KEY_* number, then the two request parts that are never keys.
+#define LP_T_QUERY 8
+#define LP_T_PROTOCOL 9
+#define LP_NTEXT 10
+
+// What a line yields for the grouping key, the measures and the text fields the plan's
+// filters read (the rest of `Record` is not needed). The program's defines say which:
+// `LP_KEY` and the mask `LP_FILTER_TEXT`; NVRTC drops the stores nothing reads.
+struct LpRec {
+    i64 time;
+    u64 bytes;
+    u64 lat;
+    u32 status;
+    u32 key_off;    // relative to the line start, or LP_KEY_NONE (status key never assigned)
+    u32 key_len;
+    bool has_lat;
+    u32 t_off[LP_NTEXT]; // filters' text fields, relative to the line start (empty: length 0)
+    u32 t_len[LP_NTEXT];
+};
+
+__device__ __forceinline__ void lp_rec_init(LpRec& r) {
+    r.time = 0; r.bytes = 0; r.lat = 0; r.status = 0; r.has_lat = false;
+    r.key_off = LP_KEY == LP_KEY_STATUS ? LP_KEY_NONE : 0;
+    r.key_len = LP_KEY == LP_KEY_STATUS ? 3 : 0;
+#pragma unroll
+    for (int t = 0; t < LP_NTEXT; ++t) { r.t_off[t] = 0; r.t_len[t] = 0; }
+}
+
+// True when the key or a filter reads text field `t` (a compile-time constant).
+#define LP_READS(t) (LP_KEY == (t) || ((LP_FILTER_TEXT >> (t)) & 1))
+// The request line's parts are split only when something reads one of them.
+#define LP_READS_URL (LP_READS(LP_KEY_PATH) || LP_READS(LP_T_QUERY))
+#define LP_READS_REQUEST (LP_READS_URL || LP_READS(LP_T_PROTOCOL))
+
 // The JSON field of JSON formats (json.cuh, after lp_assign): reads L[off..off+len).
 __device__ int lp_json(const u8* L, int off, int len, LpRec& r);
 
+// Field `key` (LP_KEY_* or LP_T_*) is L[off..off+len): kept if the key or a filter reads it.
 __device__ __forceinline__ void lp_set_key(LpRec& r, int key, u32 off, u32 len) {
     if (key == LP_KEY) {
         r.key_off = off;
         r.key_len = len;
+    }
+    if ((LP_FILTER_TEXT >> key) & 1) {
+        r.t_off[key] = off;
+        r.t_len[key] = len;
     }
 }
 
@@ -166,7 +195,7 @@ __device__ __forceinline__ bool lp_secs_us(const u8* b, int n, u64* out) {
 // split_url: an absolute URI (`http://host:80/path`) keeps only its path; the path is what
 // precedes the first '?'.
 __device__ __forceinline__ void lp_url(const u8* L, int off, int len, LpRec& r) {
-    if (LP_KEY != LP_KEY_PATH) return;
+    if (!LP_READS_URL) return;
     if (len > 0 && L[off] != '/') {
         int se = 0;
         if (len >= 7 && L[off] == 'h' && L[off + 1] == 't' && L[off + 2] == 't' &&
@@ -185,6 +214,8 @@ __device__ __forceinline__ void lp_url(const u8* L, int off, int len, LpRec& r) 
     }
     int q = lp_find(L, off, off + len, '?');
     lp_set_key(r, LP_KEY_PATH, off, q >= 0 ? q - off : len);
+    if (q >= 0) lp_set_key(r, LP_T_QUERY, q + 1, off + len - (q + 1));
+    else lp_set_key(r, LP_T_QUERY, off + len, 0);
 }
 
 // split_request: `METHOD url [HTTP/x]`.
@@ -193,12 +224,14 @@ __device__ __forceinline__ void lp_request(const u8* L, int off, int len, LpRec&
     int sp = lp_find(L, off, end, ' ');
     int rest = sp >= 0 ? sp + 1 : end;
     lp_set_key(r, LP_KEY_METHOD, off, sp >= 0 ? sp - off : len);
-    if (LP_KEY != LP_KEY_PATH) return;
+    if (!LP_READS_REQUEST) return;
     int url_end = end;
     int p = lp_rfind(L, rest, end, ' ');
     if (p >= 0 && end - (p + 1) >= 5 && L[p + 1] == 'H' && L[p + 2] == 'T' && L[p + 3] == 'T' &&
         L[p + 4] == 'P' && L[p + 5] == '/')
         url_end = p;
+    lp_set_key(r, LP_T_PROTOCOL, url_end < end ? url_end + 1 : end,
+               url_end < end ? end - (url_end + 1) : 0);
     lp_url(L, rest, url_end - rest, r);
 }
 
@@ -229,7 +262,7 @@ __device__ __forceinline__ int lp_assign(int kind, const u8* L, int off, int len
     switch (kind) {
     case LP_F_CLIENT: lp_set_key(r, LP_KEY_CLIENT, off, len); break;
     case LP_F_CLIENT_PORT: {
-        if (LP_KEY == LP_KEY_CLIENT) {
+        if (LP_READS(LP_KEY_CLIENT)) {
             u32 o, l;
             lp_strip_port(L, off, len, &o, &l);
             lp_set_key(r, LP_KEY_CLIENT, o, l);
@@ -281,6 +314,8 @@ __device__ __forceinline__ int lp_assign(int kind, const u8* L, int off, int len
     case LP_F_REFERER: lp_set_key(r, LP_KEY_REFERER, off, len); break;
     case LP_F_USER_AGENT: lp_set_key(r, LP_KEY_USER_AGENT, off, len); break;
     case LP_F_UPSTREAM: lp_set_key(r, LP_KEY_UPSTREAM, off, len); break;
+    case LP_F_PROTOCOL: lp_set_key(r, LP_T_PROTOCOL, off, len); break;
+    case LP_F_QUERY: lp_set_key(r, LP_T_QUERY, off, len); break;
     case LP_F_DATE: {
         i64 d;
         if (!lp_parse_date(v, len, &d)) return LP_BAD_TIME;
@@ -305,7 +340,7 @@ __device__ __forceinline__ int lp_assign(int kind, const u8* L, int off, int len
         }
         break;
     }
-    // Skip, Protocol, Query: not needed by any key or measure; Json: read by lp_field.
+    // Skip: nothing; Json: read by lp_field.
     default: break;
     }
     return 0;
@@ -377,4 +412,25 @@ __device__ __forceinline__ bool lp_looks_binary(const u8* L, int n) {
         if (c < 0x20 && c != '\t' && c != '\r' && c != 0x1b) return true;
     }
     return false;
+}
+
+// Filter comparisons (filter.rs `Filter::accepts`), called by the program's lp_filters_pass
+// with constant operands. Text: byte for byte.
+__device__ __forceinline__ bool lp_text_eq(const u8* v, u32 n, const u8* w, u32 m) {
+    if (n != m) return false;
+    for (u32 j = 0; j < m; ++j)
+        if (v[j] != w[j]) return false;
+    return true;
+}
+
+__device__ __forceinline__ bool lp_text_prefix(const u8* v, u32 n, const u8* w, u32 m) {
+    return n >= m && lp_text_eq(v, m, w, m);
+}
+
+__device__ __forceinline__ bool lp_text_suffix(const u8* v, u32 n, const u8* w, u32 m) {
+    return n >= m && lp_text_eq(v + (n - m), m, w, m);
+}
+
+__device__ __forceinline__ bool lp_text_contains(const u8* v, u32 n, const u8* w, u32 m) {
+    return m == 0 || lp_memmem(v, (int)n, w, (int)m) >= 0;
 }

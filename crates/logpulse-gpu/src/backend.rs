@@ -125,12 +125,6 @@ impl GpuBackend {
     }
 
     fn open(plan: &Plan, ordinal: usize, pool: BufferPool) -> Result<Self, GpuError> {
-        if !plan.filters.is_empty() {
-            return Err(GpuError::Program(format!(
-                "filters ({}) run on the CPU backend only for now",
-                plan.filters
-            )));
-        }
         let ctx = device::open(ordinal)?;
         let name = ctx.name().ctx("reading the device name")?;
         let kernels = Kernels::load(&ctx, plan)?;

@@ -90,7 +90,14 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     let h = &c.header;
     p.lines += h[header::LINES];
     p.records = h[header::RECORDS];
+    p.filtered = h[header::FILTERED];
     p.directives = h[header::DIRECTIVES];
+    if p.filtered > p.records {
+        return Err(GpuError::Result(format!(
+            "{} filtered of {} records",
+            p.filtered, p.records
+        )));
+    }
     for code in 0..16u8 {
         let n = h[header::REJECT_COUNTS + code as usize];
         if n > 0 {
@@ -167,10 +174,10 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         .enumerate()
         .map(check)
         .try_reduce(|| 0, |a, b| Ok(a + b))?;
-    if total != p.records {
+    if total != p.records - p.filtered {
         return Err(GpuError::Result(format!(
-            "{} records but groups hold {total} requests",
-            p.records
+            "{} records ({} filtered) but groups hold {total} requests",
+            p.records, p.filtered
         )));
     }
     // Error counters by group (stable: a group's statuses keep the device's order).

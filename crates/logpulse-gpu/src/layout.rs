@@ -22,6 +22,8 @@ pub mod header {
     pub const REJECT_COUNTS: usize = 8;
     /// Bytes of the packed key arena.
     pub const KEY_BYTES: usize = 24;
+    /// Records the filters left out (also counted in `RECORDS`).
+    pub const FILTERED: usize = 25;
     /// Words in the header.
     pub const WORDS: usize = 32;
 }

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use logpulse_core::filter::{Field, Filters, NumberField, Op, TextField};
 use logpulse_core::format::{JsonMap, KeyField};
 use logpulse_core::plan::{Plan, WindowSpec};
 
@@ -126,9 +127,10 @@ pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
     let _ = writeln!(defs, "#define LP_WINDOW_PER_BATCH {per_batch}");
     let _ = writeln!(defs, "#define LP_WINDOW_SECS {secs}ll");
     json_tables(line.json.as_ref(), &mut defs)?;
+    let (text_mask, mut body) = filters_pass(&plan.filters)?;
+    let _ = writeln!(defs, "#define LP_FILTER_TEXT 0x{text_mask:x}u");
 
     let n = p.tokens.len();
-    let mut body = String::new();
     let _ = writeln!(
         body,
         "__device__ __forceinline__ int lp_parse_line(const u8* L, int n, LpRec& r, const LpW3c& w3, u32 ls) {{\n    int pos = 0;"
@@ -188,6 +190,84 @@ pub fn specialise(plan: &Plan) -> Result<(String, String), GpuError> {
         p.allow_trailing as u8
     );
     Ok((defs, body))
+}
+
+/// The text field's number in the kernels (`LP_KEY_*`, then `LP_T_QUERY`, `LP_T_PROTOCOL`).
+fn text_slot(f: TextField) -> Result<usize, GpuError> {
+    match f {
+        TextField::Key(KeyField::Status) => Err(GpuError::Program(
+            "a text filter on the status (status is a number)".into(),
+        )),
+        TextField::Key(k) => Ok(key_code(k)),
+        TextField::Query => Ok(8),
+        TextField::Protocol => Ok(9),
+    }
+}
+
+/// `lp_filters_pass(L, r)`: true when the parsed record `r` of line `L` passes every filter,
+/// as `Filters::accepts` decides; and the mask of text fields it reads (`LP_FILTER_TEXT`), so
+/// the parser keeps exactly those.
+fn filters_pass(filters: &Filters) -> Result<(u32, String), GpuError> {
+    let mut mask = 0u32;
+    let mut f = String::from(
+        "__device__ __forceinline__ bool lp_filters_pass(const u8* L, const LpRec& r) {\n",
+    );
+    for flt in filters.iter() {
+        let _ = writeln!(f, "    // {}", flt.text().replace(['\n', '\r', '\\'], " "));
+        match flt.field() {
+            Field::Text(t) => {
+                let slot = text_slot(t)?;
+                mask |= 1 << slot;
+                let test = match flt.op() {
+                    Op::Eq => "lp_text_eq",
+                    Op::Ne => "!lp_text_eq",
+                    Op::Prefix => "lp_text_prefix",
+                    Op::Suffix => "lp_text_suffix",
+                    Op::Contains => "lp_text_contains",
+                    op => {
+                        return Err(GpuError::Program(format!(
+                            "filter {:?}: {op:?} on text",
+                            flt.text()
+                        )))
+                    }
+                };
+                let _ = writeln!(
+                    f,
+                    "    {{ const u8 w[] = {}; if (!{test}(L + r.t_off[{slot}], r.t_len[{slot}], w, {})) return false; }}",
+                    byte_array(flt.value()),
+                    flt.value().len()
+                );
+            }
+            Field::Number(nf) => {
+                let cmp = match flt.op() {
+                    Op::Eq => "==",
+                    Op::Ne => "!=",
+                    Op::Lt => "<",
+                    Op::Le => "<=",
+                    Op::Gt => ">",
+                    Op::Ge => ">=",
+                    op => {
+                        return Err(GpuError::Program(format!(
+                            "filter {:?}: {op:?} on a number",
+                            flt.text()
+                        )))
+                    }
+                };
+                let (value, guard) = match nf {
+                    NumberField::Status => ("(u64)r.status", ""),
+                    NumberField::Bytes => ("r.bytes", ""),
+                    NumberField::LatencyMs => ("r.lat", "!r.has_lat || "),
+                };
+                let _ = writeln!(
+                    f,
+                    "    if ({guard}!({value} {cmp} {}ull)) return false;",
+                    flt.threshold()
+                );
+            }
+        }
+    }
+    f.push_str("    return true;\n}\n");
+    Ok((mask, f))
 }
 
 /// `lp_parse_line`'s body for W3C logs after the directive check: the line's layout is the

@@ -34,6 +34,25 @@ fn preset_for(file: &str) -> Option<&'static str> {
         .map(|(_, preset)| *preset)
 }
 
+/// The shared data sets (`*.gz` in ../shared/data), sorted.
+fn data_files() -> Vec<std::path::PathBuf> {
+    let dir = data_dir();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "gz"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
 /// Plans over `format`: the reference plan and variations of key and window.
 fn plans(format: &Format) -> Vec<Arc<Plan>> {
     let mut out = Vec::new();
@@ -94,20 +113,9 @@ fn shared_data_sets_match_cpu() {
     if !have_gpu() {
         return;
     }
-    let dir = data_dir();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "gz"))
-        .collect();
-    files.sort();
     let mut checked = 0;
-    for path in files {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
+    for path in data_files() {
+        let name = file_name(&path);
         let preset = preset_for(&name).unwrap_or_else(|| panic!("{name}: which preset?"));
         let bytes = gunzip(&path);
         let format = Format::preset(preset).expect("preset");
@@ -118,6 +126,43 @@ fn shared_data_sets_match_cpu() {
         checked += 1;
     }
     assert!(checked >= 9, "only {checked} data sets checked");
+}
+
+/// `--filter` on the GPU: every shared data set under filters over text and number fields
+/// gives the CPU's partials (records left out counted as `filtered`).
+#[test]
+fn filtered_plans_match_cpu_on_shared_data() {
+    if !have_gpu() {
+        return;
+    }
+    let sets: [&[&str]; 5] = [
+        &["status>=400"],
+        &["path^=/images", "bytes>1000"],
+        &["method!=GET", "protocol=HTTP/1.1"],
+        &["latency_ms>5"],
+        &["user_agent~bot", "query="],
+    ];
+    let mut filtered = 0u64;
+    for path in data_files() {
+        let name = file_name(&path);
+        let preset = preset_for(&name).unwrap_or_else(|| panic!("{name}: which preset?"));
+        let bytes = gunzip(&path);
+        for (i, set) in sets.iter().enumerate() {
+            let mut plan = Plan::reference(Format::preset(preset).expect("preset"));
+            plan.filters = logpulse_core::filter::Filters::parse(set).expect("filters");
+            if i % 2 == 1 {
+                plan.key = KeyField::Path;
+            }
+            let plan = Arc::new(plan);
+            check(&format!("{name} {set:?}"), &plan, &bytes, 997);
+            let cpu = cpu_partial(&plan, 0, &bytes, Origin::default());
+            filtered += cpu.filtered;
+        }
+    }
+    assert!(
+        filtered > 0,
+        "no record was filtered: the test proves nothing"
+    );
 }
 
 #[test]

@@ -22,3 +22,39 @@ fn kernels_compile_for_every_preset_and_key() {
         }
     }
 }
+
+#[test]
+fn kernels_compile_with_filters_on_every_field() {
+    if !logpulse_gpu::nvrtc_available() {
+        eprintln!("SKIPPED: no NVRTC library");
+        return;
+    }
+    let filters = logpulse_core::filter::Filters::parse(&[
+        "client!=a",
+        "vhost~b",
+        "path^=/c",
+        "query$=d",
+        "method=GET",
+        "protocol!=",
+        "user_agent~\\\"q",
+        "referer^=http",
+        "upstream~:",
+        "status>=200",
+        "bytes<1000000",
+        "latency_ms<=10000",
+    ])
+    .expect("filters");
+    for name in [
+        "combined",
+        "nasa_tsv",
+        "caddy_json",
+        "iis_w3c",
+        "haproxy_http",
+    ] {
+        let mut plan = Plan::reference(Format::preset(name).expect("preset"));
+        plan.filters = filters.clone();
+        if let Err(e) = logpulse_gpu::compile_kernels(&plan) {
+            panic!("{name} with filters: {e}");
+        }
+    }
+}

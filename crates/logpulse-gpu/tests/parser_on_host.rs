@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::lines::{adversarial_text, custom_formats, Rng};
+use logpulse_core::filter::Filters;
 use logpulse_core::format::line::looks_binary;
 use logpulse_core::format::{w3c, Format, KeyField, LineKind, LineParser, Record};
 use logpulse_core::plan::Plan;
@@ -67,12 +68,12 @@ int main(int argc, char** argv) {
         int n = (int)(end - pos);
         if (n > 0 && L[n - 1] == '\r') --n;
         LpRec r;
-        r.time = 0; r.bytes = 0; r.lat = 0; r.status = 0; r.has_lat = false;
-        r.key_off = LP_KEY == LP_KEY_STATUS ? LP_KEY_NONE : 0;
-        r.key_len = LP_KEY == LP_KEY_STATUS ? 3 : 0;
+        lp_rec_init(r);
         int code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r, w3, (u32)pos);
         if (code == LP_RECORD && r.key_off != LP_KEY_NONE && !lp_utf8(L + r.key_off, r.key_len))
             code = LP_INVALID_UTF8;
+        else if (code == LP_RECORD && !lp_filters_pass(L, r))
+            code = LP_FILTERED;
         else if (code != LP_RECORD && code != LP_DIRECTIVE && code != LP_EMPTY_LINE &&
                  lp_looks_binary(L, n))
             code = LP_BINARY_DATA;
@@ -105,7 +106,8 @@ fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut layout = plan.format.line.clone();
     // What the CPU backend runs: the straight-line parser of a preset that has one.
-    let parser = LineParser::new(&plan.format.line);
+    let split = plan.key.reads_request() || plan.filters.reads_request();
+    let parser = LineParser::with_request_split(&plan.format.line, split);
     let mut status_buf = [0u8; 3];
     let mut pos = 0;
     while pos < text.len() {
@@ -131,6 +133,8 @@ fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
                 let key = plan.key.of(&rec, &mut status_buf);
                 if std::str::from_utf8(key).is_err() {
                     logpulse_core::RejectReason::InvalidUtf8.code().to_string()
+                } else if !plan.filters.accepts(&rec) {
+                    FILTERED.to_string()
                 } else {
                     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
                     let (has, lat) = rec.latency_us.map_or((0, 0), |l| (1, l));
@@ -153,6 +157,9 @@ fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// The driver's outcome for a record the filters leave out (`LP_FILTERED`).
+const FILTERED: &str = "101";
 
 fn memchr(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
@@ -196,8 +203,9 @@ fn host_outcomes(cxx: &str, dir: &Path, name: &str, plan: &Plan, text: &[u8]) ->
         .collect()
 }
 
-fn scratch() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("logpulse-host-parser-{}", std::process::id()));
+/// A scratch directory of its own for each test (`tag`), as tests run at once.
+fn scratch(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("logpulse-host-parser-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("scratch dir");
     d
 }
@@ -208,7 +216,7 @@ fn kernels_parser_equals_cpu_parser_on_adversarial_lines() {
         eprintln!("SKIPPED: no host C++ compiler");
         return;
     };
-    let dir = scratch();
+    let dir = scratch("formats");
     // Every preset: the GPU runs them all.
     let mut formats: Vec<Format> = logpulse_core::format::PRESETS
         .iter()
@@ -251,4 +259,87 @@ fn kernels_parser_equals_cpu_parser_on_adversarial_lines() {
         compared >= formats.len() * 3,
         "only {compared} runs compared"
     );
+}
+
+/// Filters over every text field, every operator and the three number fields, with values the
+/// adversarial lines hold (empty values, escapes and bytes that are not UTF-8 included).
+const FILTER_SETS: &[&[&str]] = &[
+    &["path^=/b"],
+    &["query~x"],
+    &["protocol=HTTP/1.1"],
+    &["method!=GET"],
+    &["client$=.4"],
+    &["host=c1"],
+    &["vhost~host"],
+    &["user_agent~Moz"],
+    &["referer^=http"],
+    &["upstream^=c"],
+    &["status>=500"],
+    &["status<300", "bytes>=100"],
+    &["bytes<100"],
+    &["latency_ms>0"],
+    &["latency_ms<=5"],
+    &["latency_ms!=2"],
+    &["path=/a", "status!=404"],
+    &["query="],
+    &["path~", "status!=200"],
+    &["path$=d"],
+];
+
+#[test]
+fn kernels_filters_equal_cpu_filters_on_adversarial_lines() {
+    let Some(cxx) = compiler() else {
+        eprintln!("SKIPPED: no host C++ compiler");
+        return;
+    };
+    let dir = scratch("filters");
+    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
+        .iter()
+        .filter_map(|(n, _)| Format::preset(n))
+        .collect();
+    formats.extend(custom_formats());
+    let mut r = Rng(0xf11e);
+    let texts: Vec<Vec<u8>> = formats
+        .iter()
+        .map(|f| adversarial_text(&mut r, &f.line, 2_000, false))
+        .collect();
+    let index = |name: &str| formats.iter().position(|f| f.name == name).expect(name);
+    // Between them these two hold every field a filter reads.
+    let rich = [index("combined"), index("custom_elb")];
+    // Per filter set: (lines passed, lines filtered) over its formats.
+    let mut seen = vec![(0usize, 0usize); FILTER_SETS.len()];
+    for (s, set) in FILTER_SETS.iter().enumerate() {
+        let mut on = rich.to_vec();
+        on.push(s % formats.len());
+        on.dedup();
+        for i in on {
+            let (f, text) = (&formats[i], &texts[i]);
+            let mut plan = Plan::reference(f.clone());
+            plan.filters = Filters::parse(set).expect("filter");
+            let name = format!("{}_filter{s}", f.name);
+            let host = host_outcomes(cxx, &dir, &name, &plan, text);
+            let cpu = cpu_outcomes(&plan, text);
+            assert_eq!(host.len(), cpu.len(), "{name}: line count");
+            let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            for (i, (h, c)) in host.iter().zip(&cpu).enumerate() {
+                assert_eq!(
+                    h,
+                    c,
+                    "{name} ({set:?}) line {i}: host parser vs CPU on {:?}",
+                    String::from_utf8_lossy(lines[i])
+                );
+            }
+            seen[s].0 += cpu.iter().filter(|c| c.starts_with("0 ")).count();
+            seen[s].1 += cpu.iter().filter(|c| *c == FILTERED).count();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    for (s, (pass, out)) in seen.iter().enumerate() {
+        eprintln!("{:?}: {pass} passed, {out} filtered", FILTER_SETS[s]);
+        assert!(
+            *pass > 0 && *out > 0,
+            "{:?} never both passed and failed: the comparison proves nothing",
+            FILTER_SETS[s]
+        );
+    }
 }

@@ -127,6 +127,7 @@ pub fn assert_same(what: &str, cpu: &Partial, gpu: &Partial) {
     assert_eq!(cpu.input_bytes, gpu.input_bytes, "{what}: input_bytes");
     assert_eq!(cpu.lines, gpu.lines, "{what}: lines");
     assert_eq!(cpu.records, gpu.records, "{what}: records");
+    assert_eq!(cpu.filtered, gpu.filtered, "{what}: filtered");
     assert_eq!(cpu.directives, gpu.directives, "{what}: directives");
     assert_eq!(
         cpu.reject_counts, gpu.reject_counts,
