@@ -3,7 +3,7 @@
 //! The device sends back numbers only; key texts and rejected lines are read from the host's
 //! own copy of the batch, at the offsets the device reported.
 
-use logpulse_core::agg::{group_hash, Agg, GroupTable, Partial};
+use logpulse_core::agg::{group_hash, Agg, GroupTable, LatencyHist, Partial};
 use logpulse_core::batch::Batch;
 use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
@@ -81,6 +81,45 @@ fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
     }
 }
 
+/// The table's arena (the device's, whole, plus `000` for a status key never assigned, at the
+/// returned offset) and the error counters by group, sorted by group (stable: a group's
+/// statuses keep the device's order); latency buckets go into `latency`.
+#[allow(clippy::type_complexity)]
+fn arena_and_counters(
+    rb: &Sections<'_>,
+    latency: &mut std::collections::BTreeMap<i64, LatencyHist>,
+) -> Result<(Vec<u8>, u32, Vec<(u32, u16, u64)>), GpuError> {
+    let mut errors: Vec<(u32, u16, u64)> = Vec::new();
+    for c in rb.counts {
+        match c.kind {
+            1 => {
+                if c.a as usize >= rb.groups.len() {
+                    return Err(GpuError::Result(format!("error counter for group {}", c.a)));
+                }
+                errors.push((c.a, c.b as u16, c.count as u64));
+            }
+            2 => {
+                let w = *rb
+                    .windows
+                    .get(c.a as usize)
+                    .ok_or_else(|| GpuError::Result(format!("histogram of window {}", c.a)))?;
+                latency
+                    .entry(w)
+                    .or_default()
+                    .add_bucket(c.b as usize, c.count as u64);
+            }
+            k => return Err(GpuError::Result(format!("counter kind {k}"))),
+        }
+    }
+    errors.sort_by_key(|e| e.0);
+    let keys = rb.keys;
+    let none_off = keys.len() as u32;
+    let mut arena = Vec::with_capacity(keys.len() + 3);
+    arena.extend_from_slice(keys);
+    arena.extend_from_slice(b"000");
+    Ok((arena, none_off, errors))
+}
+
 /// Builds the batch's partial from its readback. The batch is dropped (its buffer back in
 /// the pool for the framer) as soon as the rejected lines are cut from it, before the groups'
 /// table is built: that build is the long part, and the pool is small.
@@ -139,7 +178,6 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
     // ending on a character boundary, means every key is valid UTF-8 (the kernel checked them
     // too; this guards the table's invariant for one pass over the arena).
-    utf8_in_parallel(keys)?;
     let boundary = |i: usize| i == keys.len() || keys.get(i).is_some_and(|&b| (b as i8) >= -0x40);
     // Checked on rayon's threads, a chunk of groups each: every key inside the arena on
     // character boundaries, every 256th device hash against the host's, and the requests.
@@ -168,47 +206,34 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         }
         Ok(total)
     };
-    let total = rb
-        .groups
-        .par_chunks(CHECK_CHUNK)
-        .enumerate()
-        .map(check)
-        .try_reduce(|| 0, |a, b| Ok(a + b))?;
+    // The UTF-8 and group checks, and on one thread meanwhile the table's arena copy and the
+    // counters, all in one fork-join: a batch waits for the pool once instead of twice, and
+    // the sequential part no longer adds to the parallel ones.
+    let latency = &mut p.latency;
+    let (sequential, (utf8, total)) = rayon::join(
+        || arena_and_counters(rb, latency),
+        || {
+            rayon::join(
+                || utf8_in_parallel(keys),
+                || {
+                    rb.groups
+                        .par_chunks(CHECK_CHUNK)
+                        .enumerate()
+                        .map(check)
+                        .try_reduce(|| 0, |a, b| Ok(a + b))
+                },
+            )
+        },
+    );
+    let (table_arena, none_off, errors) = sequential?;
+    utf8?;
+    let total = total?;
     if total != p.records - p.filtered {
         return Err(GpuError::Result(format!(
             "{} records ({} filtered) but groups hold {total} requests",
             p.records, p.filtered
         )));
     }
-    // Error counters by group (stable: a group's statuses keep the device's order).
-    let mut errors: Vec<(u32, u16, u64)> = Vec::new();
-    for c in rb.counts {
-        match c.kind {
-            1 => {
-                if c.a as usize >= rb.groups.len() {
-                    return Err(GpuError::Result(format!("error counter for group {}", c.a)));
-                }
-                errors.push((c.a, c.b as u16, c.count as u64));
-            }
-            2 => {
-                let w = *rb
-                    .windows
-                    .get(c.a as usize)
-                    .ok_or_else(|| GpuError::Result(format!("histogram of window {}", c.a)))?;
-                p.latency
-                    .entry(w)
-                    .or_default()
-                    .add_bucket(c.b as usize, c.count as u64);
-            }
-            k => return Err(GpuError::Result(format!("counter kind {k}"))),
-        }
-    }
-    errors.sort_by_key(|e| e.0);
-    // The table's arena is the device's, whole, plus `000` for a status key never assigned.
-    let none_off = keys.len() as u32;
-    let mut table_arena = Vec::with_capacity(keys.len() + 3);
-    table_arena.extend_from_slice(keys);
-    table_arena.extend_from_slice(b"000");
     let errors = &errors[..];
     // Each rayon piece walks its groups in order, so it finds its first error counter by
     // binary search and the rest by moving a cursor: (next group index, next counter).
