@@ -72,6 +72,11 @@ pub struct JobArgs {
     /// CPU threads (0 = all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// CPU backend: batches processed at once, the threads shared out among them. 0 = auto:
+    /// for files read to their end, one batch per thread (throughput); for live input (stdin,
+    /// --follow, Kafka) one batch on all threads (latency). W3C logs always take 1.
+    #[arg(long, default_value_t = 0)]
+    pub cpu_workers: usize,
     /// Events of interest: requests per key per window above this.
     #[arg(long, default_value_t = 200)]
     pub threshold_requests: u64,

@@ -101,7 +101,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut backend_desc = String::new();
     let mut best_clock: Option<(f64, String)> = None;
     for _ in 0..a.repeat.max(1) {
-        let (backends, desc) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
+        let (backends, desc) = setup::backends(&a.job, &plan, cfg.queue_depth, true)?;
         backend_desc = desc;
         let pool = backends.first().map(|b| b.pool());
         // Buffers made before the clock starts: a stream pays for them once, at its start.
@@ -139,7 +139,10 @@ pub fn run(a: BenchArgs) -> Result<()> {
     // Peak memory of the streaming pipeline, before the backend-only run holds all batches.
     let rss = logpulse_io::memory::peak_rss_bytes().unwrap_or(0);
     // Backend alone, on batches framed beforehand.
-    let (mut backends, _) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
+    // One backend on all the threads: what one batch costs, whatever the pipeline's layout.
+    let mut one = a.job.clone();
+    one.cpu_workers = 1;
+    let (mut backends, _) = setup::backends(&one, &plan, cfg.queue_depth, false)?;
     let backend = &mut backends[0];
     let n_batches = data.len() / (a.job.batch_mib.max(1) << 20)
         + data.len() / 40 / a.job.batch_lines.max(1)

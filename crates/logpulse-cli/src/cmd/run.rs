@@ -111,7 +111,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         // The merger adds partials other processes made; filters belong on those processes.
         anyhow::bail!("--filter does not apply with --kafka-merge: give it to the producing jobs");
     }
-    let (backends, backend_desc) = setup::backends(&a.job, &plan, cfg.queue_depth)?;
+    // Files read to their end are bulk work; stdin, --follow and Kafka are live streams.
+    let bulk = kafka.is_none() && !a.follow && !uses_stdin;
+    let (backends, backend_desc) = setup::backends(&a.job, &plan, cfg.queue_depth, bulk)?;
     eprintln!("logpulse: {note}");
     eprintln!("logpulse: backend {backend_desc}");
     let backends = match &kafka {
