@@ -5,13 +5,15 @@
 #  3. `logpulse bench --backend gpu` vs `--backend cpu` on generated TSV, CLF, combined and
 #     Caddy JSON (the whole CLI pipeline from memory);
 #  4. `logpulse run FILE --backend gpu` from the page cache (issue 4's cuDF-like read), reading
-#     with one thread and with the default thread count (LOGPULSE_FRAME_THREADS).
+#     with one thread and with the default thread count (LOGPULSE_FRAME_THREADS);
+#  5. `logpulse bench --backend gpu` with and without --filter;
+#  6. the CPU backend's layouts (--cpu-workers 0, 1, 2, 4).
 # Usage here:   cargo build --release -p logpulse && mkdir -p .carry && cp target/release/logpulse .carry/
 # On the device (run tool, carry [".carry"]):   bash scripts/gpu-e2e.sh .carry/logpulse
 # LOGPULSE_E2E_STEPS="3 4" runs only those steps (default: all).
 set -uo pipefail
 BIN="${1:-target/release/logpulse}"
-STEPS="${LOGPULSE_E2E_STEPS:-1 2 3 4}"
+STEPS="${LOGPULSE_E2E_STEPS:-1 2 3 4 5 6}"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 OUT="${OUT:-/tmp/gpu-e2e}"; mkdir -p "$OUT"
 W=$(mktemp -d)
@@ -58,5 +60,18 @@ for t in ${LOGPULSE_E2E_THREADS:-1 default}; do for b in gpu cpu; do
   grep -E "stages" "$W/p.err" | sed 's/^/    /'
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(f'  {sys.argv[2]:>3} frame threads {sys.argv[3] or \"default\"}: {d.get(\"gb_per_s\",0):.2f} GB/s in the run, {float(sys.argv[5])-float(sys.argv[4]):.2f} s wall incl. start-up')" "$W/p.json" $b "$t" $s $e
 done; done
+fi
+if step 5; then
+echo "== 5. logpulse bench --backend gpu with filters (kernels with lp_filters_pass), combined"
+"$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format combined -o "$W/f.log"
+for filt in none "status>=400" "path^=/images bytes>1000"; do
+  fargs=(); [ "$filt" != none ] && for x in $filt; do fargs+=(--filter "$x"); done
+  echo "-- filters: $filt"; "$BIN" bench "$W/f.log" --backend gpu "${fargs[@]}" --repeat 3 2>&1 | grep -E "pipeline|backend "
+done
+fi
+if step 6; then
+echo "== 6. CPU backend layouts (--cpu-workers: 0 = one per thread for files, 1, 2), CLF"
+"$BIN" gen --lines ${LOGPULSE_E2E_LINES:-10000000} --format clf -o "$W/w.log"
+for w in 0 1 2 4; do echo "-- --cpu-workers $w"; "$BIN" bench "$W/w.log" --backend cpu --cpu-workers $w --repeat 3 2>&1 | grep -E "backend cpu|pipeline|latency"; done
 fi
 rm -rf "$W"
