@@ -203,6 +203,16 @@ fn host_outcomes(cxx: &str, dir: &Path, name: &str, plan: &Plan, text: &[u8]) ->
         .collect()
 }
 
+/// Every preset (the GPU runs them all) and the custom formats.
+fn all_formats() -> Vec<Format> {
+    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
+        .iter()
+        .filter_map(|(n, _)| Format::preset(n))
+        .collect();
+    formats.extend(custom_formats());
+    formats
+}
+
 /// A scratch directory of its own for each test (`tag`), as tests run at once.
 fn scratch(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("logpulse-host-parser-{tag}-{}", std::process::id()));
@@ -217,12 +227,7 @@ fn kernels_parser_equals_cpu_parser_on_adversarial_lines() {
         return;
     };
     let dir = scratch("formats");
-    // Every preset: the GPU runs them all.
-    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
-        .iter()
-        .filter_map(|(n, _)| Format::preset(n))
-        .collect();
-    formats.extend(custom_formats());
+    let formats = all_formats();
     let mut r = Rng(0x0b57);
     let mut compared = 0usize;
     for (i, f) in formats.iter().enumerate() {
@@ -293,11 +298,7 @@ fn kernels_filters_equal_cpu_filters_on_adversarial_lines() {
         return;
     };
     let dir = scratch("filters");
-    let mut formats: Vec<Format> = logpulse_core::format::PRESETS
-        .iter()
-        .filter_map(|(n, _)| Format::preset(n))
-        .collect();
-    formats.extend(custom_formats());
+    let formats = all_formats();
     let mut r = Rng(0xf11e);
     let texts: Vec<Vec<u8>> = formats
         .iter()
