@@ -51,6 +51,27 @@ fn parse_u64(b: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// A status field: exactly three digits.
+#[inline(always)]
+pub(crate) fn parse_status(v: &[u8]) -> Result<u16, RejectReason> {
+    match *v {
+        [a, b, c] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+            Ok((a - b'0') as u16 * 100 + (b - b'0') as u16 * 10 + (c - b'0') as u16)
+        }
+        _ => Err(RejectReason::BadStatus),
+    }
+}
+
+/// A bytes-sent field: digits, or `-` for none.
+#[inline(always)]
+pub(crate) fn parse_bytes(v: &[u8]) -> Result<u64, RejectReason> {
+    if v == b"-" {
+        Ok(0)
+    } else {
+        parse_u64(v).ok_or(RejectReason::BadBytes)
+    }
+}
+
 /// Seconds with an optional fraction, to microseconds (`0.000033` -> 33).
 #[inline]
 fn parse_secs_us(b: &[u8]) -> Option<u64> {
@@ -78,7 +99,7 @@ fn parse_secs_us(b: &[u8]) -> Option<u64> {
 /// Splits `GET /a?b HTTP/1.1` into method, path, query, protocol. Lenient: a request without
 /// protocol, an empty or binary request line still yields what is there.
 #[inline]
-fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
+pub(crate) fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
     let (method, rest) = match find_byte(b' ', req) {
         Some(p) => (&req[..p], &req[p + 1..]),
         None => (req, &req[req.len()..]),
@@ -93,7 +114,7 @@ fn split_request<'a>(req: &'a [u8], rec: &mut Record<'a>) {
 }
 
 #[inline]
-fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
+pub(crate) fn split_url<'a>(url: &'a [u8], rec: &mut Record<'a>) {
     // An absolute URI (proxies, ELB: `http://host:80/path`) keeps only its path.
     let url = match absolute_path_start(url) {
         Some(p) => &url[p..],
@@ -166,19 +187,8 @@ pub(crate) fn assign<'a>(
         FieldKind::Url => split_url(v, rec),
         FieldKind::Protocol => rec.protocol = v,
         FieldKind::Query => rec.query = v,
-        FieldKind::Status => {
-            if v.len() != 3 {
-                return Err(RejectReason::BadStatus);
-            }
-            rec.status = parse_u64(v).ok_or(RejectReason::BadStatus)? as u16;
-        }
-        FieldKind::Bytes => {
-            rec.bytes = if v == b"-" {
-                0
-            } else {
-                parse_u64(v).ok_or(RejectReason::BadBytes)?
-            }
-        }
+        FieldKind::Status => rec.status = parse_status(v)?,
+        FieldKind::Bytes => rec.bytes = parse_bytes(v)?,
         FieldKind::LatencyUs | FieldKind::LatencyMs | FieldKind::LatencySecs => {
             rec.latency_us = if v == b"-" || v == b"-1" {
                 None
