@@ -268,7 +268,7 @@ mod tests {
             let mut b = (seed >> 8).to_le_bytes();
             // Mostly digits, sometimes any byte (including the ones around '0'..'9').
             for (k, c) in b.iter_mut().enumerate() {
-                if (n as usize + k) % 11 != 0 {
+                if !(n as usize + k).is_multiple_of(11) {
                     *c = b'0' + *c % 10;
                 }
             }
