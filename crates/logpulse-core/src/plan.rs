@@ -23,11 +23,49 @@ impl WindowSpec {
         }
     }
 
+    /// The window ids of one batch's records, remembering the last window: records come
+    /// mostly in time order, so the division runs once per window, not once per line.
+    pub fn for_batch(self, batch_seq: u64) -> WindowOfBatch {
+        WindowOfBatch {
+            spec: self,
+            batch_seq,
+            start: 0,
+            end: i64::MIN,
+        }
+    }
+
     /// The end of the window starting at `start` (exclusive).
     pub fn end_of(&self, start: i64) -> i64 {
         match *self {
             WindowSpec::Tumbling { secs } => start + secs,
             WindowSpec::PerBatch => start + 1,
+        }
+    }
+}
+
+/// [`WindowSpec::window_of`] for one batch, with the last tumbling window remembered.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowOfBatch {
+    spec: WindowSpec,
+    batch_seq: u64,
+    /// The last tumbling window, `[start, end)`; empty until the first record.
+    start: i64,
+    end: i64,
+}
+
+impl WindowOfBatch {
+    /// The window id of a record of this batch.
+    #[inline(always)]
+    pub fn of(&mut self, time: i64) -> i64 {
+        match self.spec {
+            WindowSpec::Tumbling { secs } => {
+                if !(self.start..self.end).contains(&time) {
+                    self.start = time.div_euclid(secs) * secs;
+                    self.end = self.start.saturating_add(secs);
+                }
+                self.start
+            }
+            WindowSpec::PerBatch => self.batch_seq as i64,
         }
     }
 }
@@ -98,5 +136,39 @@ impl Plan {
             id.push_str(&format!(" filter={}", self.filters));
         }
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_windows_equal_window_of() {
+        for spec in [
+            WindowSpec::Tumbling { secs: 60 },
+            WindowSpec::Tumbling { secs: 1 },
+            WindowSpec::Tumbling { secs: 3600 },
+            WindowSpec::PerBatch,
+        ] {
+            let mut w = spec.for_batch(7);
+            let times = [
+                0i64,
+                59,
+                60,
+                61,
+                -1,
+                -60,
+                -61,
+                119,
+                120,
+                59,
+                804_571_201,
+                999_999_999_999,
+            ];
+            for t in times {
+                assert_eq!(w.of(t), spec.window_of(t, 7), "{spec:?} {t}");
+            }
+        }
     }
 }

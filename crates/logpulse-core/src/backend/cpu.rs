@@ -102,6 +102,7 @@ pub fn parse_lines(
     let split = plan.key.reads_request() || plan.filters.reads_request();
     let parser = LineParser::with_request_split(format, split);
     let filtering = !plan.filters.is_empty();
+    let mut window = plan.window.for_batch(batch_seq);
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];
@@ -132,7 +133,7 @@ pub fn parse_lines(
             }
             Ok(LineKind::Record) => {
                 let key = plan.key.of(&rec, &mut status_buf);
-                let w = plan.window.window_of(rec.time, batch_seq);
+                let w = window.of(rec.time);
                 if out.add_record_bytes(w, key, &rec) {
                     Ok(())
                 } else {
