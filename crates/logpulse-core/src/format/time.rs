@@ -3,6 +3,8 @@
 //! Written by hand rather than with chrono: the hot path parses tens of millions of stamps a
 //! second in one fixed layout each, and the GPU kernels mirror these exact functions.
 
+use std::cell::Cell;
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -130,7 +132,41 @@ fn zone(b: &[u8]) -> Option<i64> {
 
 /// Apache/NCSA time `01/Jul/1995:00:00:01 -0400` (brackets already removed); the zone and a
 /// fractional second (`04:05:24.385`, HAProxy) are optional. Without a zone, UTC is assumed.
+///
+/// Consecutive lines nearly always share their day and zone, so the usual layout remembers
+/// (per thread) the last day-and-zone bytes and their offset, and parses only the time of day
+/// when they repeat (callgrind: ~290 -> ~60 instructions a stamp). The outcome is exactly
+/// [`parse_clf_uncached`]'s: every byte that the remembered part depends on is in the key.
 pub fn parse_clf(b: &[u8]) -> Option<i64> {
+    thread_local! {
+        /// (date bytes 0..8, date bytes 8..11 + zone bytes 21..26, their epoch offset);
+        /// no stamp's bytes are all zero, so the initial key never matches.
+        static LAST_DAY: Cell<(u64, u64, i64)> = const { Cell::new((0, 0, 0)) };
+    }
+    let Some(fixed) = b.first_chunk::<26>() else {
+        return parse_clf_uncached(b);
+    };
+    if b.len() != 26 || fixed[20] != b' ' || fixed[11] != b':' {
+        return parse_clf_uncached(b);
+    }
+    let mut lo = [0u8; 8];
+    lo.copy_from_slice(&fixed[..8]);
+    let mut hi = [0u8; 8];
+    hi[..3].copy_from_slice(&fixed[8..11]);
+    hi[3..].copy_from_slice(&fixed[21..26]);
+    let key = (u64::from_le_bytes(lo), u64::from_le_bytes(hi));
+    let t = hms(&fixed[12..20])?;
+    let (k0, k1, base) = LAST_DAY.get();
+    if (k0, k1) == key {
+        return Some(base + t);
+    }
+    let full = parse_clf_uncached(b)?;
+    LAST_DAY.set((key.0, key.1, full - t));
+    Some(full)
+}
+
+/// [`parse_clf`] without the remembered day.
+pub fn parse_clf_uncached(b: &[u8]) -> Option<i64> {
     if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
         return None;
     }
@@ -295,6 +331,37 @@ mod tests {
         assert_eq!(parse_epoch(b"8045712.1"), Some(8_045_712));
         assert_eq!(parse_epoch(b"804571201."), None);
         assert_eq!(parse_epoch(b""), None);
+    }
+
+    #[test]
+    fn remembered_clf_days_change_nothing() {
+        let stamps: [&[u8]; 12] = [
+            b"01/Jul/1995:00:00:01 -0400",
+            b"01/Jul/1995:00:00:02 -0400",
+            b"01/Jul/1995:23:59:60 -0400",
+            b"01/Jul/1995:24:00:00 -0400",
+            b"01/Jul/1995:00:00:01 +0400",
+            b"02/Jul/1995:00:00:01 -0400",
+            b"01/Jul/1995:00:00:01 -04:0",
+            b"01/Jul/1995 00:00:01 -0400",
+            b"01/Jul/1995:00:00:01x-0400",
+            b"32/Jul/1995:00:00:01 -0400",
+            b"01/Jul/1995:00:0a:01 -0400",
+            b"01/Jul/1995:00:00:01.5 -0400",
+        ];
+        // Every order of pairs, so each stamp follows each other one.
+        for a in stamps {
+            for b in stamps {
+                for s in [a, b, a] {
+                    assert_eq!(
+                        parse_clf(s),
+                        parse_clf_uncached(s),
+                        "{}",
+                        String::from_utf8_lossy(s)
+                    );
+                }
+            }
+        }
     }
 
     #[test]
