@@ -83,7 +83,15 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
         }
         i += 8;
     }
-    a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y)
+    if i == a.len() {
+        return true;
+    }
+    // The last partial word: the final 8 bytes of both (overlapping the words compared),
+    // else (keys under 8 bytes) byte by byte.
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a[i..].iter().zip(&b[i..]).all(|(x, y)| x == y),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -792,6 +800,21 @@ mod tests {
             let row = (group_hash(0, b""), 0, 1, 5, Agg::default());
             let t = GroupTable::from_unique_arena(b"ab".to_vec(), vec![row].into_par_iter());
             assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
+        }
+    }
+
+    #[test]
+    fn bytes_eq_is_slice_equality() {
+        let base: Vec<u8> = (0..40u8).collect();
+        for len in 0..base.len() {
+            let a = &base[..len];
+            assert!(bytes_eq(a, a));
+            for at in 0..len {
+                let mut b = a.to_vec();
+                b[at] ^= 0x40;
+                assert!(!bytes_eq(a, &b), "{len} {at}");
+            }
+            assert!(!bytes_eq(a, &base[..len + 1]));
         }
     }
 
