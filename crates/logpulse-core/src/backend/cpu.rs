@@ -96,8 +96,9 @@ pub fn parse_lines(
     let mut idx = 0u64;
     let mut status_buf = [0u8; 3];
     let mut current = Cow::Borrowed(format);
-    // W3C layouts switch as the lines go and have no straight-line parser; the others keep
-    // the format they start with.
+    // W3C layouts switch as the lines go (to other W3C layouts) and have no straight-line
+    // parser; the others keep the format they start with.
+    let w3c = format.w3c;
     // The request line is split only when the key or a filter reads its parts.
     let split = plan.key.reads_request() || plan.filters.reads_request();
     let parser = LineParser::with_request_split(format, split);
@@ -108,14 +109,14 @@ pub fn parse_lines(
         let raw = &bytes[pos..end];
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut rec = Record::default();
-        if current.w3c {
+        if w3c {
             if let Some(Ok(f)) = w3c::parse_directive(line) {
                 current = Cow::Owned(f);
             }
         }
         let outcome = if line.is_empty() {
             Err(RejectReason::EmptyLine)
-        } else if current.w3c {
+        } else if w3c {
             current.parse(line, &mut rec)
         } else {
             parser.parse(line, &mut rec)
