@@ -13,7 +13,7 @@
 use super::line::{self, find_quote, parse_bytes, parse_status, split_url, LineKind};
 use super::presets;
 use super::record::{KeyField, Record};
-use super::scan::{find_byte, find_byte_from, Positions};
+use super::scan::{find_byte_from, Positions};
 use super::spec::LineFormat;
 use super::time::{parse_clf, parse_epoch};
 use crate::reject::RejectReason;
@@ -94,16 +94,6 @@ impl<'f> LineParser<'f> {
     }
 }
 
-/// A field ending at `sep` that is not the program's last: its bytes, and the rest after the
-/// separator (the one-byte literal that follows it cannot fail once the byte was found).
-#[inline(always)]
-fn upto(sep: u8, rest: &[u8]) -> Result<(&[u8], &[u8]), RejectReason> {
-    match find_byte(sep, rest) {
-        Some(p) => Ok((&rest[..p], &rest[p + 1..])),
-        None => Err(RejectReason::Truncated),
-    }
-}
-
 /// A literal whose first byte is known to be there (the end byte of the field before it):
 /// the interpreter's `Lit` step for the bytes after it.
 #[inline(always)]
@@ -117,9 +107,10 @@ fn lit_tail<'a>(rest: &'a [u8], tail: &[u8]) -> Result<&'a [u8], RejectReason> {
     }
 }
 
-/// A position in a line. Its searches may read the bytes before it, so the short last fields
-/// cost one 16-byte step, not a byte loop over what is left (callgrind: ~50 instructions a
-/// TSV line).
+/// A position in a line, for formats with several kinds of separator (CLF: spaces, brackets,
+/// quotes); [`Fields`] serves the one-separator TSV. Its searches may read the bytes before
+/// the position, so a short last field costs one 16-byte step, not a byte loop over what is
+/// left (callgrind: ~50 instructions a line).
 struct Cursor<'a> {
     line: &'a [u8],
     pos: usize,
@@ -143,6 +134,30 @@ impl<'a> Cursor<'a> {
         let v = &self.line[self.pos..end];
         self.pos = end;
         v
+    }
+
+    /// The rest of a literal whose first byte ended the field before (see [`lit_tail`]).
+    #[inline(always)]
+    fn lit(&mut self, tail: &[u8]) -> Result<(), RejectReason> {
+        lit_tail(self.rest(), tail)?;
+        self.pos += tail.len();
+        Ok(())
+    }
+
+    /// A quoted field's bytes up to its closing quote (`None`: no closing quote); the cursor
+    /// moves past the quote.
+    #[inline(always)]
+    fn quoted(&mut self) -> Option<&'a [u8]> {
+        let rest = self.rest();
+        let p = find_quote(rest)?;
+        self.pos += p + 1;
+        Some(&rest[..p])
+    }
+
+    /// What is left of the line.
+    #[inline(always)]
+    fn rest(&self) -> &'a [u8] {
+        &self.line[self.pos..]
     }
 }
 
@@ -214,24 +229,19 @@ fn clf<'a>(
     combined: bool,
     split_request: bool,
 ) -> Result<LineKind, RejectReason> {
-    let (v, rest) = upto(b' ', line)?;
-    rec.client = v;
-    let (_, rest) = upto(b' ', rest)?;
+    let mut c = Cursor { line, pos: 0 };
+    rec.client = c.upto(b' ')?;
+    c.upto(b' ')?;
     // `%u`, then the literal ` [`.
-    let p = find_byte(b' ', rest).ok_or(RejectReason::Truncated)?;
-    let rest = lit_tail(&rest[p + 1..], b"[")?;
-    let p = find_byte(b']', rest).ok_or(RejectReason::Truncated)?;
-    rec.time = parse_clf(&rest[..p]).ok_or(RejectReason::BadTime)?;
-    let rest = lit_tail(&rest[p + 1..], b" \"")?;
-    let p = find_quote(rest).ok_or(RejectReason::Truncated)?;
+    c.upto(b' ')?;
+    c.lit(b"[")?;
+    rec.time = parse_clf(c.upto(b']')?).ok_or(RejectReason::BadTime)?;
+    c.lit(b" \"")?;
+    let request = c.quoted().ok_or(RejectReason::Truncated)?;
     if split_request {
-        line::split_request(&rest[..p], rec);
+        line::split_request(request, rec);
     }
-    let rest = lit_tail(&rest[p + 1..], b" ")?;
-    let mut c = Cursor {
-        line,
-        pos: line.len() - rest.len(),
-    };
+    c.lit(b" ")?;
     rec.status = parse_status(c.upto(b' ')?)?;
     // `%b`: to the next space or the end of the line.
     rec.bytes = parse_bytes(c.last(b' '))?;
@@ -239,25 +249,24 @@ fn clf<'a>(
         return Ok(LineKind::Record);
     }
     // Combined's optional part: each step may find the line ended right before it.
-    let rest = &line[c.pos..];
-    if rest.is_empty() {
+    if c.rest().is_empty() {
         return Ok(LineKind::Record);
     }
-    let rest = lit_tail(&rest[1..], b"\"")?; // ` "`: the space is the byte `%b` ended at
-    if rest.is_empty() {
+    c.pos += 1; // ` "`: the space is the byte `%b` ended at
+    c.lit(b"\"")?;
+    if c.rest().is_empty() {
         return Ok(LineKind::Record);
     }
-    let p = find_quote(rest).ok_or(RejectReason::Truncated)?;
-    rec.referer = &rest[..p];
-    let rest = lit_tail(&rest[p + 1..], b" \"")?;
-    if rest.is_empty() {
+    rec.referer = c.quoted().ok_or(RejectReason::Truncated)?;
+    c.lit(b" \"")?;
+    if c.rest().is_empty() {
         return Ok(LineKind::Record);
     }
-    match find_quote(rest) {
-        Some(p) => rec.user_agent = &rest[..p],
+    rec.user_agent = match c.quoted() {
+        Some(v) => v,
         // A quoted last field cut off by truncation: keep what is there.
-        None => rec.user_agent = rest,
-    }
+        None => c.rest(),
+    };
     // The closing quote was found (or the line ended inside the field); trailing bytes are
     // ignored.
     Ok(LineKind::Record)
