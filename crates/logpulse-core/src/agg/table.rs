@@ -209,6 +209,7 @@ impl GroupTable {
         }
     }
 
+    /// [`GroupTable::index_all`]'s slow part: inserts the unindexed entries.
     #[inline(never)]
     fn index_rest(&mut self) {
         let entries = &self.entries;
