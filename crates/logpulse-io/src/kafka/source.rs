@@ -43,9 +43,9 @@ pub(crate) struct Ingest {
     stage: Vec<u8>,
     /// Message bytes in `stage` (without added newlines), for the pipeline's byte count.
     staged_payload: u64,
-    /// Each staged message's end in `stage` and its line count: batches are cut between
-    /// messages, never inside one (see [`Ingest::drain`]).
-    staged_msgs: Vec<(usize, usize)>,
+    /// Each staged message's end in `stage`: batches are cut between messages, never inside
+    /// one (see [`Ingest::drain`]).
+    staged_msgs: Vec<usize>,
     out: BatchSender,
     coord: Arc<Coord>,
     ready: Vec<Batch>,
@@ -66,13 +66,11 @@ impl Ingest {
             self.stage.extend_from_slice(payload);
             self.pushed += payload.len() as u64;
             self.staged_payload += payload.len() as u64;
-            let mut lines = memchr::memchr_iter(b'\n', payload).count();
             if payload.last() != Some(&b'\n') {
                 self.stage.push(b'\n');
                 self.pushed += 1;
-                lines += 1;
             }
-            self.staged_msgs.push((self.stage.len(), lines));
+            self.staged_msgs.push(self.stage.len());
         }
         self.marks.push_back((self.pushed, partition, offset + 1));
         if self.stage.len() >= STAGE_MAX {
@@ -88,13 +86,21 @@ impl Ingest {
     /// message's end: the offsets a checkpoint records then cover exactly the lines its state
     /// holds. (A message cut in two would be counted once in the state and read again whole
     /// from its offset after a restart.) Only a message larger than a whole batch is split.
+    ///
+    /// Lines are counted over the whole stage in one pass, while it is in cache; only a stage
+    /// that reaches the end of the batch is walked message by message.
     fn drain(&mut self) -> bool {
         if !self.stage.is_empty() {
             let room = self.framer.room();
+            let total = memchr::memchr_iter(b'\n', &self.stage).count();
+            let fits = room.lines + total <= room.max_lines
+                && room.bytes + self.stage.len() <= room.max_bytes;
+            let walk: &[usize] = if fits { &[] } else { &self.staged_msgs };
             let (mut lines, mut bytes) = (room.lines, room.bytes);
             let (mut from, mut prev) = (0usize, 0usize);
-            for &(end, n) in &self.staged_msgs {
+            for &end in walk {
                 let len = end - prev;
+                let n = memchr::memchr_iter(b'\n', &self.stage[prev..end]).count();
                 if lines > 0 && (lines + n > room.max_lines || bytes + len > room.max_bytes) {
                     self.framer.push(&self.stage[from..prev]);
                     self.framer.flush();
