@@ -453,9 +453,14 @@ impl RunState {
     }
 }
 
+/// A GPU backend's description: its device's ordinal and name.
+pub(crate) fn describe(ordinal: usize, name: &str) -> String {
+    format!("gpu {ordinal}: {name}")
+}
+
 impl Backend for GpuBackend {
     fn describe(&self) -> String {
-        format!("gpu {}: {}", self.ordinal, self.name)
+        describe(self.ordinal, &self.name)
     }
 
     fn pool(&self) -> BufferPool {

@@ -30,7 +30,7 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
-pub use pinned::{pinned_pool, pinned_pool_lazy, PinnedStorage};
+pub use pinned::{pinned_pool, pinned_pool_background, pinned_pool_lazy, PinnedStorage};
 pub use probe::{copy_overlap, CopyOverlap};
 pub use slot::StageTimes;
 
@@ -39,6 +39,14 @@ use logpulse_core::BackendError;
 /// Number of CUDA devices (0 when the driver library or a device is missing).
 pub fn device_count() -> Result<usize, BackendError> {
     Ok(device::device_count()?)
+}
+
+/// How a backend on device `ordinal` describes itself (`gpu 0: NVIDIA H200`), without
+/// starting one.
+pub fn describe_device(ordinal: usize) -> Result<String, BackendError> {
+    let ctx = device::open(ordinal)?;
+    let name = error::DriverContext::ctx(ctx.name(), "reading the device name")?;
+    Ok(backend::describe(ordinal, &name))
 }
 
 /// The full CUDA source the kernels are compiled from for `plan` (for inspection and tests).

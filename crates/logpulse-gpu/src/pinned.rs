@@ -85,10 +85,24 @@ impl BatchStorage for PinnedStorage {
 /// reported here, not in the middle of a run). Should the pool ever need another buffer that
 /// cannot be pinned, it falls back to heap memory: slower copies, same results.
 pub fn pinned_pool(count: usize, capacity: usize) -> Result<BufferPool, BackendError> {
+    Ok(pool_with(count, capacity, count)?)
+}
+
+/// Like [`pinned_pool`], but only the first buffer is allocated now (a failure to pin at all is
+/// still reported here); the others are made on a thread of their own while the stream
+/// starts (see [`BufferPool::fill_in_background`]).
+pub fn pinned_pool_background(count: usize, capacity: usize) -> Result<BufferPool, BackendError> {
+    let pool = pool_with(count, capacity, 1)?;
+    pool.fill_in_background();
+    Ok(pool)
+}
+
+/// A pool of `count` pinned buffers, `now` of them allocated before returning.
+fn pool_with(count: usize, capacity: usize, now: usize) -> Result<BufferPool, GpuError> {
     let ctx = device::open(0)?;
     let count = count.max(1);
     let mut made = Vec::with_capacity(count);
-    for _ in 0..count {
+    for _ in 0..now.clamp(1, count) {
         made.push(PinnedStorage::new(&ctx, capacity)?);
     }
     let stash = Arc::new(Mutex::new(made));

@@ -2,8 +2,10 @@
 //! `logpulse-gpu`) implements the same trait and must give identical partials.
 
 mod cpu;
+mod deferred;
 
 pub use cpu::{parse_lines, CpuBackend};
+pub use deferred::{Deferred, Starter};
 
 use crate::agg::Partial;
 use crate::batch::{Batch, BufferPool};
