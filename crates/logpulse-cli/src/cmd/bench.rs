@@ -101,10 +101,14 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let mut backend_desc = String::new();
     let mut best_clock: Option<(f64, String)> = None;
     for _ in 0..a.repeat.max(1) {
-        let (backends, desc) = setup::backends(&a.job, &plan, cfg.queue_depth, true)?;
+        let (mut backends, desc) = setup::backends(&a.job, &plan, cfg.queue_depth, true)?;
         backend_desc = desc;
         let pool = backends.first().map(|b| b.pool());
-        // Buffers made before the clock starts: a stream pays for them once, at its start.
+        // Backends started and buffers made before the clock starts: a stream pays for them
+        // once, at its start (`run` overlaps that start with reading).
+        for b in backends.iter_mut() {
+            b.wait_started()?;
+        }
         if let Some(p) = &pool {
             p.prefill();
         }
@@ -144,6 +148,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     one.cpu_workers = 1;
     let (mut backends, _) = setup::backends(&one, &plan, cfg.queue_depth, false)?;
     let backend = &mut backends[0];
+    backend.wait_started()?;
     let n_batches = data.len() / (a.job.batch_mib.max(1) << 20)
         + data.len() / 40 / a.job.batch_lines.max(1)
         + 4;

@@ -67,6 +67,10 @@ impl Backend for Deferred {
         self.pool.clone()
     }
 
+    fn wait_started(&mut self) -> Result<(), BackendError> {
+        self.backend().map(|_| ())
+    }
+
     fn process(&mut self, batch: Batch) -> Result<Partial, BackendError> {
         self.backend()?.process(batch)
     }

@@ -37,6 +37,12 @@ pub trait Backend: Send {
     /// The pool batches for this backend should be framed into (pinned memory for a GPU).
     fn pool(&self) -> BufferPool;
 
+    /// Waits until the backend has finished starting (see [`Deferred`]); for benchmarks that
+    /// time the stream alone. Runs need not call it: the first batch waits as needed.
+    fn wait_started(&mut self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     /// Parses and aggregates one batch.
     fn process(&mut self, batch: Batch) -> Result<Partial, BackendError>;
 

@@ -49,6 +49,10 @@ impl Backend for PartialTap {
         self.inner.pool()
     }
 
+    fn wait_started(&mut self) -> Result<(), BackendError> {
+        self.inner.wait_started()
+    }
+
     fn process(&mut self, batch: Batch) -> Result<Partial, BackendError> {
         self.shared
             .coord
