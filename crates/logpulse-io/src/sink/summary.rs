@@ -87,7 +87,7 @@ pub fn summary_json<'a>(
     } else {
         t.by_key.iter().map(|(_, k, a)| (k, counts(a))).collect()
     };
-    by_key.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    sort_by_key_bytes(&mut by_key);
     let by_reason: Map<String, Value> = t
         .rejects
         .by_reason()
@@ -146,5 +146,82 @@ impl Sink for SummarySink {
         let mut bytes = serde_json::to_vec_pretty(&v)?;
         bytes.push(b'\n');
         write_atomic(&self.path, &bytes)
+    }
+}
+
+/// Sorts rows by key, in `str` order, comparing each key's first 16 bytes as one integer before
+/// the keys themselves: with a `memcmp` call per comparison, sorting ~80k clients was 65M of
+/// the summary's 69M instructions (callgrind, 300k-line TSV run).
+fn sort_by_key_bytes<T: Copy>(rows: &mut Vec<(&str, T)>) {
+    let mut keyed: Vec<(u128, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (prefix16(k), i as u32))
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| rows[a.1 as usize].0.cmp(rows[b.1 as usize].0))
+    });
+    *rows = keyed.iter().map(|&(_, i)| rows[i as usize]).collect();
+}
+
+/// A key's first 16 bytes, zero-padded, big-endian: integers in the keys' byte order (a
+/// shorter key pads with 0, which no longer key's byte is below; ties are broken by the keys).
+fn prefix16(k: &str) -> u128 {
+    let b = k.as_bytes();
+    let mut p = [0u8; 16];
+    let n = b.len().min(16);
+    p[..n].copy_from_slice(&b[..n]);
+    u128::from_be_bytes(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_sort_equals_str_order() {
+        // Keys that share long prefixes, are prefixes of each other, hold NUL bytes and
+        // multi-byte characters, and are shorter and longer than 16 bytes.
+        let mut keys: Vec<String> = vec![
+            "".into(),
+            "a".into(),
+            "a\0".into(),
+            "a\0\u{1}".into(),
+            "199.72.81.55".into(),
+            "199.72.81.5".into(),
+            "199.72.81.555".into(),
+            "piweba3y.prodigy.com".into(),
+            "piweba3y.prodigy.co".into(),
+            "piweba3y.prodigy.comm".into(),
+            "\u{e9}t\u{e9}".into(),
+            "zzzzzzzzzzzzzzzz".into(),
+            "zzzzzzzzzzzzzzzzz".into(),
+        ];
+        let mut x: u64 = 1995;
+        for _ in 0..5000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let len = (x >> 59) as usize; // 0..32
+            let alphabet = b"19.2a\0z";
+            let k: String = (0..len)
+                .map(|j| alphabet[((x >> (j % 50)) as usize + j) % alphabet.len()] as char)
+                .collect();
+            keys.push(k);
+        }
+        keys.sort();
+        keys.dedup();
+        let mut want: Vec<(&str, u32)> = keys.iter().map(|k| (k.as_str(), 0)).collect();
+        want.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut got = want.clone();
+        for i in (1..got.len()).rev() {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            got.swap(i, (x >> 33) as usize % (i + 1));
+        }
+        sort_by_key_bytes(&mut got);
+        assert_eq!(got, want);
     }
 }
