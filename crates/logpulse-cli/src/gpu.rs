@@ -86,9 +86,9 @@ pub fn backends(
             b.set_pinned_readback(pinned_readback);
             // Results of a batch are typically a fifth of its bytes or less (a 250k-line CLF
             // batch: 28 MB in, ~4.7 MB back); a bigger readback grows its buffer when it
-            // comes. All of them now, on this thread: made on demand they stalled the feeding
+            // comes. All of them, on this thread: made on demand they stalled the feeding
             // thread ~4 ms each while the builders fell behind (`bench` CLF: 5.2 vs 7.3 GB/s).
-            b.prepare_readback(usize::MAX, capacity.min(32 << 20) / 5)?;
+            b.prepare_readback(capacity.min(32 << 20) / 5)?;
             eprintln!(
                 "logpulse: {label} ready after {:.0} ms (kernels, device tables, readback buffers)",
                 t.elapsed().as_secs_f64() * 1e3

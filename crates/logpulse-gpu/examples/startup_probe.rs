@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     b.set_pinned_readback(true);
     step("prepare_readback (build threads + 2)", || {
-        b.prepare_readback(usize::MAX, 6_710_886)
+        b.prepare_readback(6_710_886)
     })?;
     eprintln!(
         "{:<44} {:8.1} ms",

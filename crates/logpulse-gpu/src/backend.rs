@@ -166,16 +166,15 @@ impl GpuBackend {
         self.spare_outs.clear();
     }
 
-    /// Allocates, now, `count` of the page-locked readback buffers `run` will use (at most
-    /// one per builder plus two; more are made as builders fall behind), each with room for
-    /// `bytes` of results (a 250k-line CLF batch returns ~4.7 MB): page-locked memory costs
-    /// 1.5-6 ms a buffer to allocate, which `run` would otherwise pay on its feeding thread
-    /// during its first batches. Does nothing for ordinary memory.
-    pub fn prepare_readback(&mut self, count: usize, bytes: usize) -> Result<(), BackendError> {
+    /// Allocates, now, the page-locked readback buffers `run` will use (one per builder plus
+    /// two), each with room for `bytes` of results (a 250k-line CLF batch returns ~4.7 MB):
+    /// page-locked memory costs 1.5-6 ms a buffer to allocate, which `run` would otherwise
+    /// pay on its feeding thread during its first batches. Does nothing for ordinary memory.
+    pub fn prepare_readback(&mut self, bytes: usize) -> Result<(), BackendError> {
         if !self.pinned_readback {
             return Ok(());
         }
-        while self.spare_outs.len() < count.min(self.build_threads + 2) {
+        while self.spare_outs.len() < self.build_threads + 2 {
             let mut o = HostOut::new(&self.ctx, true);
             o.reserve(bytes)?;
             self.spare_outs.push(o);

@@ -225,7 +225,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     // buffers allocated before the clock starts, as `run` does at setup.
     let readback_bytes = max / 5;
     gpu.set_pinned_readback(true);
-    gpu.prepare_readback(usize::MAX, readback_bytes)
+    gpu.prepare_readback(readback_bytes)
         .map_err(|e| e.to_string())?;
     // Warm-up (clocks, allocator): a few batches, not measured.
     for b in pinned_batches(&pool, &bytes, &ranges[..ranges.len().min(4)]) {
@@ -289,7 +289,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     for (depth, pinned) in sweep {
         gpu.set_depth(depth).map_err(|e| e.to_string())?;
         gpu.set_pinned_readback(pinned);
-        gpu.prepare_readback(usize::MAX, readback_bytes)
+        gpu.prepare_readback(readback_bytes)
             .map_err(|e| e.to_string())?;
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
@@ -311,14 +311,14 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         }
     }
     gpu.set_pinned_readback(true);
-    gpu.prepare_readback(usize::MAX, readback_bytes)
+    gpu.prepare_readback(readback_bytes)
         .map_err(|e| e.to_string())?;
     // Builder thread counts (pinned readback, depth 2).
     gpu.set_depth(2).map_err(|e| e.to_string())?;
     let default_builders = gpu.build_threads();
     for &n in &a.builders {
         gpu.set_build_threads(n);
-        gpu.prepare_readback(usize::MAX, readback_bytes)
+        gpu.prepare_readback(readback_bytes)
             .map_err(|e| e.to_string())?;
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
