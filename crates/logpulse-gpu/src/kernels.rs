@@ -92,9 +92,7 @@ fn arch_of(major: i32, minor: i32) -> &'static str {
 
 /// The loaded kernels of one plan on one context.
 pub struct Kernels {
-    pub count_newlines: CudaFunction,
-    pub scan_tiles: CudaFunction,
-    pub write_newlines: CudaFunction,
+    pub line_index: CudaFunction,
     pub parse_aggregate: CudaFunction,
     pub compact_counts: CudaFunction,
     pub compact_groups: CudaFunction,
@@ -108,9 +106,7 @@ impl Kernels {
         let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
         let f = |name: &'static str| module.load_function(name).ctx(name);
         Ok(Kernels {
-            count_newlines: f("lp_count_newlines")?,
-            scan_tiles: f("lp_scan_tiles")?,
-            write_newlines: f("lp_write_newlines")?,
+            line_index: f("lp_line_index")?,
             parse_aggregate: f("lp_parse_aggregate")?,
             compact_counts: f("lp_compact_counts")?,
             compact_groups: f("lp_compact_groups")?,

@@ -32,8 +32,15 @@ fn stage_bytes(bytes: usize, lines: u64) -> u32 {
     let want = mean * PARSE_THREADS as u64 * 3 / 2;
     (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
 }
-/// Blocks of the compaction kernels (grid-stride loops over what was claimed).
+/// Most blocks of the compaction kernels (grid-stride loops over what was claimed).
 const COMPACT_BLOCKS: u32 = 2048;
+
+/// Blocks of 256 threads for the compaction kernels of a slot sized for `lines_cap` lines:
+/// one group a thread at most (a batch has at most one group a line), so small batches do
+/// not launch thousands of empty blocks.
+fn compact_blocks(lines_cap: u32) -> u32 {
+    lines_cap.div_ceil(256).clamp(1, COMPACT_BLOCKS)
+}
 
 /// Per-stage GPU times of one batch, milliseconds (from CUDA events).
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,7 +97,8 @@ impl Buffers {
             lines_cap,
             // Padding: 16-byte loads may read up to 15 bytes past the last line.
             d_bytes: DevBuf::zeroed(ctx, bytes_cap + 64)?,
-            d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 4)?,
+            // One u64 state a tile (the one-pass index; the three-pass one uses u32 counts).
+            d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 8)?,
             d_nl: DevBuf::zeroed(ctx, l * 4)?,
             d_header: DevBuf::zeroed(ctx, header::WORDS * 8)?,
             d_groups: DevBuf::zeroed(ctx, 2 * l * GROUP_SLOT_BYTES)?,
@@ -125,6 +133,9 @@ pub struct Slot {
     readback_ms: f32,
     /// W3C column layouts of the batch in flight (a kernel argument; unused by other formats).
     w3c: Box<W3cLayouts>,
+    /// Tags the one-pass index's tile states with the batch they belong to: 1 to 2^30 - 1,
+    /// moved on every run of the kernels (zeroed memory is never a valid state).
+    epoch: u32,
 }
 
 impl Slot {
@@ -144,6 +155,7 @@ impl Slot {
             stage: STAGE_MAX,
             readback_ms: 0.0,
             w3c: Box::default(),
+            epoch: 0,
         })
     }
 
@@ -254,6 +266,8 @@ impl Slot {
         let cmask = (4 * b.lines_cap - 1) as u32;
         let wmask = gmask;
         let seq = seq as i64;
+        self.epoch = self.epoch % ((1 << 30) - 1) + 1;
+        let epoch = self.epoch;
         let (bytes, tiles, nl, hdr) = (
             b.d_bytes.ptr(),
             b.d_tiles.ptr(),
@@ -276,32 +290,14 @@ impl Slot {
         // bound their writes by those capacities.
         unsafe {
             launch(
-                &k.count_newlines,
+                &k.line_index,
                 ntiles,
                 256,
                 0,
                 s,
-                &mut kargs![bytes, n, tiles],
+                &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
             )
-            .ctx("lp_count_newlines")?;
-            launch(
-                &k.scan_tiles,
-                1,
-                1024,
-                0,
-                s,
-                &mut kargs![tiles, ntiles, hdr],
-            )
-            .ctx("lp_scan_tiles")?;
-            launch(
-                &k.write_newlines,
-                ntiles,
-                256,
-                0,
-                s,
-                &mut kargs![bytes, n, tiles, nl, lines_cap],
-            )
-            .ctx("lp_write_newlines")?;
+            .ctx("lp_line_index")?;
             self.events[2].record(s).ctx("recording an event")?;
             let grid = lines_cap.div_ceil(PARSE_THREADS);
             launch(
@@ -319,7 +315,7 @@ impl Slot {
             self.events[3].record(s).ctx("recording an event")?;
             launch(
                 &k.compact_counts,
-                COMPACT_BLOCKS,
+                compact_blocks(lines_cap),
                 256,
                 0,
                 s,
@@ -328,7 +324,7 @@ impl Slot {
             .ctx("lp_compact_counts")?;
             launch(
                 &k.compact_groups,
-                COMPACT_BLOCKS,
+                compact_blocks(lines_cap),
                 256,
                 0,
                 s,
