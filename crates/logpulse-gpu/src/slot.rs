@@ -12,7 +12,7 @@ use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaStream};
 use crate::devbuf::{launch, DevBuf};
 use crate::error::{DriverContext, GpuError};
 use crate::kargs;
-use crate::kernels::{Kernels, LI_TILE, PARSE_THREADS};
+use crate::kernels::{Kernels, LI_THREADS, LI_TILE, PARSE_THREADS};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
 use crate::layout::{W3cLayouts, COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
 use crate::pinned::PinnedStorage;
@@ -97,7 +97,7 @@ impl Buffers {
             lines_cap,
             // Padding: 16-byte loads may read up to 15 bytes past the last line.
             d_bytes: DevBuf::zeroed(ctx, bytes_cap + 64)?,
-            // One u64 state a tile (the one-pass index; the three-pass one uses u32 counts).
+            // One u64 state a tile (`lp_line_index`'s look-back: status, epoch, count).
             d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 8)?,
             d_nl: DevBuf::zeroed(ctx, l * 4)?,
             d_header: DevBuf::zeroed(ctx, header::WORDS * 8)?,
@@ -292,7 +292,7 @@ impl Slot {
             launch(
                 &k.line_index,
                 ntiles,
-                256,
+                LI_THREADS,
                 0,
                 s,
                 &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
