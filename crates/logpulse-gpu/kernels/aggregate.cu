@@ -25,33 +25,6 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// logpulse_core::agg::group_hash, bit for bit (the host table reuses these hashes as they
-// are): 8-byte little-endian words, the last zero-padded, one multiply-xorshift round each,
-// the length, splitmix64's finaliser; never 0 (the empty-slot tag).
-__device__ __forceinline__ u64 lp_hash_round(u64 h, u64 v) {
-    h = (h ^ v) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
-}
-
-__device__ __forceinline__ u64 lp_key_hash(i64 w, const u8* k, u32 len) {
-    u64 h = 0x6c6f6770756c7365ull ^ ((u64)w * 0x9E3779B97F4A7C15ull);
-    u32 j = 0;
-    for (; j + 8 <= len; j += 8) {
-        u64 v = 0;
-#pragma unroll
-        for (int b = 0; b < 8; ++b) v |= (u64)k[j + b] << (8 * b);
-        h = lp_hash_round(h, v);
-    }
-    if (j < len) {
-        u64 v = 0;
-        for (u32 b = 0; j + b < len; ++b) v |= (u64)k[j + b] << (8 * b);
-        h = lp_hash_round(h, v);
-    }
-    h ^= (u64)len * 0xc4ceb9fe1a85ec53ull;
-    h = lp_mix64(h);
-    return h ? h : 1;
-}
-
 // Finds or claims the group slot of tag `h`; a claim records one occurrence of the key.
 __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
                              u64* header, u32* claim) {
@@ -163,8 +136,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         if (code == LP_RECORD) {
             w = lp_window_of(r.time, batch_seq);
             if (r.key_off == LP_KEY_NONE) {
-                const u8 zeros[3] = {'0', '0', '0'};
-                h = lp_key_hash(w, zeros, 3);
+                h = lp_none_key_hash(w);
             } else if (lp_utf8(L + r.key_off, r.key_len)) {
                 h = lp_key_hash(w, L + r.key_off, r.key_len);
             } else {
@@ -209,12 +181,16 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     unsigned lane = threadIdx.x & 31;
     unsigned peers = __match_any_sync(full, rec ? h : 0ull);
     u64 lat_v = rec && r.has_lat ? r.lat : 0;
-    u64 bsum = 0, lsum = 0;
-#pragma unroll
-    for (int j = 0; j < 32; ++j) {
+    u64 bsum = rec ? r.bytes : 0, lsum = lat_v;
+    // Only lanes that share their group with another lane are read by shuffles (a warp's 32
+    // lines mostly have distinct keys, so this is usually a few steps instead of 32).
+    unsigned shared_lanes = __ballot_sync(full, rec && peers != (1u << lane));
+    while (shared_lanes) {
+        int j = __ffs(shared_lanes) - 1;
+        shared_lanes &= shared_lanes - 1;
         u64 vb = __shfl_sync(full, r.bytes, j);
         u64 vl = __shfl_sync(full, lat_v, j);
-        if ((peers >> j) & 1u) {
+        if (j != (int)lane && ((peers >> j) & 1u)) {
             bsum += vb;
             lsum += vl;
         }
@@ -317,6 +293,15 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         u32 at = 0;
         if (lane == 31 && total) at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)total);
         at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
+        // The warp copies each lane's key in turn, 32 bytes a step: one scattered key at a
+        // time is one or two cache lines, where a byte loop per lane touched 32 lines a step.
+        u32 src = len ? g->key_off : 0;
+        for (int j = 0; j < 32; ++j) {
+            u32 lj = __shfl_sync(0xffffffffu, len, j);
+            u32 sj = __shfl_sync(0xffffffffu, src, j);
+            u32 dj = __shfl_sync(0xffffffffu, at, j);
+            for (u32 b = lane; b < lj; b += 32) keys[dj + b] = bytes[sj + b];
+        }
         if (!act) continue;
         LpGroupOut o;
         o.hash = g->tag;
@@ -325,7 +310,6 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         if (g->key_off == LP_KEY_NONE) {
             o.key_off = LP_KEY_NONE;
         } else {
-            for (u32 j = 0; j < len; ++j) keys[at + j] = bytes[g->key_off + j];
             o.key_off = at;
         }
         o.requests = g->requests;

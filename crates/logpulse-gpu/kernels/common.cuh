@@ -5,6 +5,25 @@ typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef long long i64;
 
+// A little-endian 4-byte load from a 4-aligned address. The host build of the parser
+// (tests/parser_on_host.rs) reads it with memcpy, so no aliasing rule is bent there.
+#ifdef __CUDACC__
+__device__ __forceinline__ u32 lp_ld32(const u8* p) { return *reinterpret_cast<const u32*>(p); }
+#else
+inline u32 lp_ld32(const u8* p) {
+    u32 v;
+    memcpy(&v, p, 4);
+    return v;
+}
+#endif
+
+// The high bit of every zero byte of `x`, exactly: (x & 0x7f..) + 0x7f.. cannot carry into the
+// next byte, so no borrow makes a false positive (the classic haszero trick can).
+__device__ __forceinline__ u32 lp_zero_bytes(u32 x) {
+    u32 y = (x & 0x7f7f7f7fu) + 0x7f7f7f7fu;
+    return ~(y | x | 0x7f7f7f7fu);
+}
+
 // Reject codes: the same numbering as `RejectReason::code()` in logpulse-core.
 #define LP_EMPTY_LINE 1
 #define LP_BINARY_DATA 3

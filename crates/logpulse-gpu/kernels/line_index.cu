@@ -1,19 +1,15 @@
 // Line index: the byte position of every '\n' in the batch, in order, over tiles of LI_TILE
-// bytes (16 bytes a thread, 16-byte loads), in one pass: each tile's offset comes from a
+// bytes (LI_CHUNKS 16-byte loads a thread, each chunk of the tile coalesced), in one pass: each tile's offset comes from a
 // decoupled look-back over the tiles before it. It replaced three passes (count per tile,
 // one-block scan, write), which read the batch twice: H200, 10M lines, index of one 445 MB
 // batch 0.51 -> 0.42 ms (BENCHMARKS.md, sixth session).
 
 #define LI_THREADS 256
-#define LI_TILE (LI_THREADS * 16)
+#define LI_CHUNKS 4
+#define LI_TILE (LI_THREADS * 16 * LI_CHUNKS)
 
 // Number of '\n' bytes in a word (exact: no false positives from borrows).
-__device__ __forceinline__ u32 lp_nl_in_word(u32 w) {
-    u32 x = w ^ 0x0a0a0a0au;
-    u32 y = (x & 0x7f7f7f7fu) + 0x7f7f7f7fu;
-    y = ~(y | x | 0x7f7f7f7fu);
-    return __popc(y);
-}
+__device__ __forceinline__ u32 lp_nl_in_word(u32 w) { return __popc(lp_zero_bytes(w ^ 0x0a0a0a0au)); }
 
 // The thread's 16 bytes, with bytes past `n` read as 0.
 __device__ __forceinline__ uint4 lp_load16(const u8* bytes, u32 n, u32 off) {
@@ -31,28 +27,28 @@ __device__ __forceinline__ u32 lp_open_tail(const u8* bytes, u32 n, u32 off) {
 }
 
 // Exclusive scan over the block (blockDim.x a multiple of 32); `total` gets the block's sum.
-__device__ __forceinline__ u32 lp_block_scan(u32 v, u32* total) {
-    __shared__ u32 warp_sums[32];
+template <typename T> __device__ __forceinline__ T lp_block_scan(T v, T* total) {
+    __shared__ T warp_sums[32];
     u32 lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
-    u32 incl = v;
+    T incl = v;
 #pragma unroll
     for (int d = 1; d < 32; d <<= 1) {
-        u32 t = __shfl_up_sync(0xffffffffu, incl, d);
+        T t = __shfl_up_sync(0xffffffffu, incl, d);
         if (lane >= (u32)d) incl += t;
     }
     if (lane == 31) warp_sums[wid] = incl;
     __syncthreads();
     if (wid == 0) {
-        u32 s = lane < nw ? warp_sums[lane] : 0;
+        T s = lane < nw ? warp_sums[lane] : (T)0;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
-            u32 t = __shfl_up_sync(0xffffffffu, s, d);
+            T t = __shfl_up_sync(0xffffffffu, s, d);
             if (lane >= (u32)d) s += t;
         }
         warp_sums[lane] = s;
     }
     __syncthreads();
-    u32 base = wid ? warp_sums[wid - 1] : 0;
+    T base = wid ? warp_sums[wid - 1] : (T)0;
     *total = warp_sums[nw - 1];
     __syncthreads();
     return base + incl - v;
@@ -85,16 +81,31 @@ extern "C" __global__ void __launch_bounds__(LI_THREADS)
 lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32 epoch,
               u32* __restrict__ nl, u32 cap, u64* __restrict__ header) {
     u32 tile = blockIdx.x;
-    u32 off = tile * LI_TILE + threadIdx.x * 16;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    u32 c = 0;
-    if (off < n) {
-        v = lp_load16(bytes, n, off);
-        c = lp_nl_in_word(v.x) + lp_nl_in_word(v.y) + lp_nl_in_word(v.z) + lp_nl_in_word(v.w);
-        c += lp_open_tail(bytes, n, off);
+    // Chunk j of the thread: bytes off[j]..+16, chunks of the tile in order j-major. The four
+    // chunk counts (at most 17 each, 4352 a tile) are scanned at once, packed 16 bits apiece.
+    uint4 v[LI_CHUNKS];
+    u32 off[LI_CHUNKS];
+    u64 packed = 0;
+#pragma unroll
+    for (int j = 0; j < LI_CHUNKS; ++j) {
+        off[j] = tile * LI_TILE + j * (LI_THREADS * 16) + threadIdx.x * 16;
+        v[j] = make_uint4(0, 0, 0, 0);
+        if (off[j] < n) v[j] = lp_load16(bytes, n, off[j]);
     }
-    u32 total;
-    u32 local = lp_block_scan(c, &total);
+#pragma unroll
+    for (int j = 0; j < LI_CHUNKS; ++j) {
+        u32 c = 0;
+        if (off[j] < n) {
+            c = lp_nl_in_word(v[j].x) + lp_nl_in_word(v[j].y) + lp_nl_in_word(v[j].z) +
+                lp_nl_in_word(v[j].w) + lp_open_tail(bytes, n, off[j]);
+        }
+        packed |= (u64)c << (16 * j);
+    }
+    u64 totals;
+    u64 local = lp_block_scan<u64>(packed, &totals);
+    u32 total = 0;
+#pragma unroll
+    for (int j = 0; j < LI_CHUNKS; ++j) total += (u32)(totals >> (16 * j)) & 0xffffu;
     __shared__ u32 s_base;
     if (threadIdx.x < 32) {
         u32 lane = threadIdx.x;
@@ -136,15 +147,23 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
         }
     }
     __syncthreads();
-    if (c == 0) return;
-    u32 idx = s_base + local;
-    u32 w[4] = {v.x, v.y, v.z, v.w};
+    if (packed == 0) return;
+    u32 before = s_base; // newlines of the earlier chunks of this tile, then of this chunk's threads
 #pragma unroll
-    for (int k = 0; k < 16; ++k) {
-        if (((w[k >> 2] >> ((k & 3) * 8)) & 0xff) == '\n') {
-            if (idx < cap) nl[idx] = off + k;
-            ++idx;
+    for (int j = 0; j < LI_CHUNKS; ++j) {
+        u32 idx = before + ((u32)(local >> (16 * j)) & 0xffffu);
+        before += (u32)(totals >> (16 * j)) & 0xffffu;
+        if (((packed >> (16 * j)) & 0xffffu) == 0) continue;
+        u32 w[4] = {v[j].x, v[j].y, v[j].z, v[j].w};
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+            u32 m = lp_zero_bytes(w[q] ^ 0x0a0a0a0au);
+            while (m) {
+                if (idx < cap) nl[idx] = off[j] + 4 * q + ((__ffs(m) - 1) >> 3);
+                ++idx;
+                m &= m - 1;
+            }
         }
+        if (lp_open_tail(bytes, n, off[j]) && idx < cap) nl[idx] = n;
     }
-    if (lp_open_tail(bytes, n, off) && idx < cap) nl[idx] = n;
 }

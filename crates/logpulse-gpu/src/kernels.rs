@@ -15,13 +15,14 @@ const COMMON: &str = include_str!("../kernels/common.cuh");
 const TIME: &str = include_str!("../kernels/time.cuh");
 const PARSE_LINE: &str = include_str!("../kernels/parse_line.cuh");
 const JSON: &str = include_str!("../kernels/json.cuh");
+const HASH: &str = include_str!("../kernels/hash.cuh");
 const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
 const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
 
 /// Threads of a line-index block and bytes of its tile (`LI_THREADS`, `LI_TILE`).
 pub const LI_THREADS: u32 = 256;
 /// Bytes a line-index block covers.
-pub const LI_TILE: u32 = LI_THREADS * 16;
+pub const LI_TILE: u32 = LI_THREADS * 16 * 4;
 /// Threads (lines) of a parse block (`LP_PARSE_THREADS`).
 pub const PARSE_THREADS: u32 = 128;
 
@@ -35,18 +36,19 @@ pub fn source(plan: &Plan) -> Result<String, GpuError> {
         PARSE_LINE,
         JSON,
         &parse_body,
+        HASH,
         LINE_INDEX,
         AGGREGATE,
     ]
     .join("\n"))
 }
 
-/// The parser alone (types, format program, field and time parsing, JSON scanner), without
+/// The parser alone (types, format program, field and time parsing, JSON scanner, group hash), without
 /// the kernels: plain C++ apart from a few CUDA keywords, so a host compiler can build it with
 /// shims and check it line by line against the CPU parser (`tests/parser_on_host.rs`).
 pub fn parser_source(plan: &Plan) -> Result<String, GpuError> {
     let (defs, parse_body) = program::specialise(plan)?;
-    Ok([COMMON, &defs, TIME, PARSE_LINE, JSON, &parse_body].join("\n"))
+    Ok([COMMON, &defs, TIME, PARSE_LINE, JSON, &parse_body, HASH].join("\n"))
 }
 
 /// PTX per (source, architecture), shared by every backend of the process.

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::lines::{adversarial_text, custom_formats, Rng};
+use logpulse_core::agg::group_hash;
 use logpulse_core::filter::Filters;
 use logpulse_core::format::line::looks_binary;
 use logpulse_core::format::{w3c, Format, KeyField, LineKind, LineParser, Record};
@@ -61,6 +62,8 @@ int main(int argc, char** argv) {
     if (arg.size() != sizeof w3) { fprintf(stderr, "LpW3c size %zu\n", sizeof w3); return 2; }
     memcpy(&w3, arg.data(), sizeof w3);
     size_t pos = 0, n_all = text.size();
+    // Padding past the end, as the device batch has: the word scans read whole aligned words.
+    text.resize(n_all + 16, 0);
     while (pos < n_all) {
         size_t end = pos;
         while (end < n_all && text[end] != '\n') ++end;
@@ -80,9 +83,15 @@ int main(int argc, char** argv) {
         if (code == LP_RECORD) {
             printf("0 %lld %llu %u %d %llu ", r.time, r.bytes, r.status, r.has_lat ? 1 : 0,
                    r.has_lat ? r.lat : 0ull);
-            if (r.key_off == LP_KEY_NONE) printf("303030");
-            else for (u32 j = 0; j < r.key_len; ++j) printf("%02x", L[r.key_off + j]);
-            printf("\n");
+            u64 h;
+            if (r.key_off == LP_KEY_NONE) {
+                printf("303030");
+                h = lp_none_key_hash(r.time);
+            } else {
+                for (u32 j = 0; j < r.key_len; ++j) printf("%02x", L[r.key_off + j]);
+                h = lp_key_hash(r.time, L + r.key_off, r.key_len);
+            }
+            printf(" %016llx\n", h);
         } else {
             printf("%d\n", code);
         }
@@ -138,8 +147,10 @@ fn cpu_outcomes(plan: &Plan, text: &[u8]) -> Vec<String> {
                 } else {
                     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
                     let (has, lat) = rec.latency_us.map_or((0, 0), |l| (1, l));
+                    // The kernels' group hash, with the record's time standing in for a window.
+                    let hash = group_hash(rec.time, key);
                     format!(
-                        "0 {} {} {} {has} {lat} {hex}",
+                        "0 {} {} {} {has} {lat} {hex} {hash:016x}",
                         rec.time, rec.bytes, rec.status
                     )
                 }

@@ -144,6 +144,7 @@ fn median32(v: &mut [f32]) -> f64 {
     pct(&mut d, 0.5)
 }
 
+#[derive(Default)]
 struct Row {
     name: &'static str,
     mb: f64,
@@ -215,6 +216,17 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         return Err(format!("GPU {:?} != CPU {:?}", check(&gp), check(&cp)));
     }
     eprintln!("[{name}] batch 0 agrees with the CPU: {:?}", check(&gp));
+    if std::env::var_os("LOGPULSE_BENCH_KERNELS_ONLY").is_some() {
+        let (_, kern_batch, kern_big) = kernels_only(&mut gpu, &pool, &bytes, &ranges, name)?;
+        return Ok(Row {
+            name,
+            mb: bytes.len() as f64 / 1e6,
+            lines: a.lines,
+            kern_batch,
+            kern_big,
+            ..Row::default()
+        });
+    }
 
     // (c) + (d): per-batch latency and stage breakdown, one batch at a time.
     let mut lat = Vec::new();
@@ -348,31 +360,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     }
 
     // (b) kernels only, batch already on the device: one batch, then one big batch.
-    let b0 = pinned_batches(&pool, &bytes, &ranges[..1]).remove(0);
-    let kt = gpu.time_kernels(&b0, 50).map_err(|e| e.to_string())?;
-    let mut tot: Vec<f32> = kt
-        .iter()
-        .map(|t| t.index_ms + t.parse_ms + t.compact_ms)
-        .collect();
-    let kern_batch = (e0 - s0) as f64 / (median32(&mut tot) / 1e3) / 1e9;
-    let big_end = ranges[ranges.len().min(16) - 1].1;
-    let big = Batch::from_bytes(0, bytes[..big_end].to_vec(), Origin::default());
-    let kt = gpu.time_kernels(&big, 10).map_err(|e| e.to_string())?;
-    let mut tot: Vec<f32> = kt
-        .iter()
-        .map(|t| t.index_ms + t.parse_ms + t.compact_ms)
-        .collect();
-    let kern_big = big_end as f64 / (median32(&mut tot) / 1e3) / 1e9;
-    let mid = &kt[kt.len() / 2];
-    eprintln!(
-        "[{name}] big batch kernels ms: index {:.3} parse+agg {:.3} compact {:.3}",
-        mid.index_ms, mid.parse_ms, mid.compact_ms
-    );
-    eprintln!(
-        "[{name}] kernels: {kern_batch:.0} GB/s ({} MB batch), {kern_big:.0} GB/s ({} MB batch)",
-        (e0 - s0) / 1_000_000,
-        big_end / 1_000_000
-    );
+    let (b0, kern_batch, kern_big) = kernels_only(&mut gpu, &pool, &bytes, &ranges, name)?;
 
     // (e) pinned host-to-device copy bandwidth (the anchor).
     let mut ct = gpu.time_copy(b0.bytes(), 20).map_err(|e| e.to_string())?;
@@ -408,6 +396,46 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         stages,
         cpu: cpu_gbs,
     })
+}
+
+/// (b) The kernels alone, the batch already on the device: the first batch 50 times, then one
+/// big batch (the first 16 batches) 10 times. Returns the first batch (pinned) and both GB/s.
+/// `LOGPULSE_BENCH_KERNELS_ONLY=1` runs only this part (for `ncu`: few launches to skip).
+fn kernels_only(
+    gpu: &mut GpuBackend,
+    pool: &BufferPool,
+    bytes: &[u8],
+    ranges: &[(usize, usize)],
+    name: &str,
+) -> Result<(Batch, f64, f64), String> {
+    let (s0, e0) = ranges[0];
+    let b0 = pinned_batches(pool, bytes, &ranges[..1]).remove(0);
+    let kt = gpu.time_kernels(&b0, 50).map_err(|e| e.to_string())?;
+    let mut tot: Vec<f32> = kt
+        .iter()
+        .map(|t| t.index_ms + t.parse_ms + t.compact_ms)
+        .collect();
+    let kern_batch = (e0 - s0) as f64 / (median32(&mut tot) / 1e3) / 1e9;
+    let big_end = ranges[ranges.len().min(16) - 1].1;
+    let big = Batch::from_bytes(0, bytes[..big_end].to_vec(), Origin::default());
+    let kt = gpu.time_kernels(&big, 10).map_err(|e| e.to_string())?;
+    let mut tot: Vec<f32> = kt
+        .iter()
+        .map(|t| t.index_ms + t.parse_ms + t.compact_ms)
+        .collect();
+    let kern_big = big_end as f64 / (median32(&mut tot) / 1e3) / 1e9;
+    let mid = &kt[kt.len() / 2];
+    eprintln!(
+        "[{name}] big batch kernels ms: index {:.3} parse+agg {:.3} compact {:.3}",
+        mid.index_ms, mid.parse_ms, mid.compact_ms
+    );
+    eprintln!(
+        "[{name}] kernels: {kern_batch:.0} GB/s ({} MB batch), {kern_big:.0} GB/s ({} MB batch)",
+        (e0 - s0) / 1_000_000,
+        big_end / 1_000_000
+    );
+
+    Ok((b0, kern_batch, kern_big))
 }
 
 /// Runs `run` with an `out` that hands each partial to another thread, as the pipeline's

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A/B of the GPU kernels on a CUDA machine: two gpu_bench binaries run interleaved (A, B, A, B)
+# on the same generated inputs, so a noisy machine hits both alike; prints their kernel and
+# end-to-end lines side by side. Optionally profiles B's big-batch kernels with ncu.
+#
+# Build here: keep the old binary first, e.g.
+#   cargo build --release -p logpulse-gpu --example gpu_bench
+#   mkdir -p .carry/base && cp target/release/examples/gpu_bench .carry/base/ && strip .carry/base/gpu_bench
+# then change the kernels and run scripts/gpu-check.sh (stages the new one in .carry/bin).
+# On the device (run tool, carry [".carry"]):
+#   bash scripts/gpu-ab.sh .carry/base/gpu_bench .carry/bin/gpu_bench [ROUNDS]
+# LOGPULSE_AB_ARGS: gpu_bench arguments (default "--formats clf,nasa_tsv --depths 2 --reps 2").
+# LOGPULSE_AB_NCU=1: afterwards, ncu (--clock-control none) on B's kernels-only mode, CLF, the
+# kernels of the big batch's first timed launch (summary per kernel).
+set -uo pipefail
+A="$1"; B="$2"; ROUNDS="${3:-1}"
+OUT="${OUT:-.carry/out}"
+mkdir -p "$OUT"
+# NVRTC of the installed toolkit (cudarc loads it at run time), as .carry/run.sh finds it.
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib; do
+    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
+done
+ARGS="${LOGPULSE_AB_ARGS:---formats clf,nasa_tsv --depths 2 --reps 2}"
+for r in $(seq 1 "$ROUNDS"); do
+  for side in A B; do
+    bin=$A; [ "$side" = B ] && bin=$B
+    # shellcheck disable=SC2086
+    timeout 200 "$bin" $ARGS >"$OUT/ab_${side}_$r.txt" 2>"$OUT/ab_${side}_$r.err" || echo "$side round $r FAILED"
+    grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$OUT/ab_${side}_$r.err" | sed "s/^/$side$r /"
+  done
+done
+if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
+  # Kernels-only mode: the spot check (1 launch), batch 0 (1 + 50), the big batch (1 + 10). Skip
+  # 53 launches of each kernel: the profiled one is the big batch's first timed launch.
+  for k in lp_line_index lp_parse_aggregate lp_compact_groups lp_compact_counts; do
+    LOGPULSE_BENCH_KERNELS_ONLY=1 timeout 120 ncu --clock-control none -k "$k" --launch-skip 53 --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      "$B" --formats clf --lines 10000000 >"$OUT/ncu_$k.txt" 2>&1 || echo "ncu $k FAILED"
+    grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Grid Size|Block Size|Stall" "$OUT/ncu_$k.txt" | sed "s/^/ncu $k /" | head -14
+  done
+fi
