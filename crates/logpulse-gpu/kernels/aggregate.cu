@@ -281,8 +281,14 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
     for (u32 base = blockIdx.x * blockDim.x; base < ng; base += stride) {
         u32 k = base + threadIdx.x;
         bool act = k < ng;
-        LpGroup* g = act ? &groups[gclaim[k]] : nullptr;
-        u32 len = act && g->key_off != LP_KEY_NONE ? g->key_len : 0;
+        // The group in four 16-byte loads (slots are 64-byte aligned), cleared in four stores.
+        uint4* gp = act ? reinterpret_cast<uint4*>(&groups[gclaim[k]]) : nullptr;
+        LpGroup g;
+        if (act) {
+            uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
+            memcpy(&g, raw, sizeof g);
+        }
+        u32 len = act && g.key_off != LP_KEY_NONE ? g.key_len : 0;
         u32 incl = len;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
@@ -295,7 +301,7 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
         // The warp copies each lane's key in turn, 32 bytes a step: one scattered key at a
         // time is one or two cache lines, where a byte loop per lane touched 32 lines a step.
-        u32 src = len ? g->key_off : 0;
+        u32 src = len ? g.key_off : 0;
         for (int j = 0; j < 32; ++j) {
             u32 lj = __shfl_sync(0xffffffffu, len, j);
             u32 sj = __shfl_sync(0xffffffffu, src, j);
@@ -304,23 +310,22 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         }
         if (!act) continue;
         LpGroupOut o;
-        o.hash = g->tag;
-        o.window = g->window;
-        o.key_len = g->key_len;
-        if (g->key_off == LP_KEY_NONE) {
-            o.key_off = LP_KEY_NONE;
-        } else {
-            o.key_off = at;
-        }
-        o.requests = g->requests;
-        o.s4xx = g->s4xx;
-        o.s5xx = g->s5xx;
-        o.lat_count = g->lat_count;
-        o.bytes = g->bytes;
-        o.lat_sum = g->lat_sum;
+        o.hash = g.tag;
+        o.window = g.window;
+        o.key_len = g.key_len;
+        o.key_off = g.key_off == LP_KEY_NONE ? LP_KEY_NONE : at;
+        o.requests = g.requests;
+        o.s4xx = g.s4xx;
+        o.s5xx = g.s5xx;
+        o.lat_count = g.lat_count;
+        o.bytes = g.bytes;
+        o.lat_sum = g.lat_sum;
         gout[k] = o;
-        LpGroup z = {};
-        *g = z;
+        const uint4 z = make_uint4(0, 0, 0, 0);
+        gp[0] = z;
+        gp[1] = z;
+        gp[2] = z;
+        gp[3] = z;
     }
     for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < nw; k += stride) {
         LpWindow* wt = &windows[wclaim[k]];

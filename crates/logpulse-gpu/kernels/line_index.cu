@@ -4,7 +4,7 @@
 // one-block scan, write), which read the batch twice: H200, 10M lines, index of one 445 MB
 // batch 0.51 -> 0.42 ms (BENCHMARKS.md, sixth session).
 
-#define LI_THREADS 256
+#define LI_THREADS 512
 #define LI_CHUNKS 4
 #define LI_TILE (LI_THREADS * 16 * LI_CHUNKS)
 
@@ -82,7 +82,7 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
               u32* __restrict__ nl, u32 cap, u64* __restrict__ header) {
     u32 tile = blockIdx.x;
     // Chunk j of the thread: bytes off[j]..+16, chunks of the tile in order j-major. The four
-    // chunk counts (at most 17 each, 4352 a tile) are scanned at once, packed 16 bits apiece.
+    // chunk counts (at most 17 a thread, 8704 a tile) are scanned at once, packed 16 bits apiece.
     uint4 v[LI_CHUNKS];
     u32 off[LI_CHUNKS];
     u64 packed = 0;

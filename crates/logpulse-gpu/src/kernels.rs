@@ -20,7 +20,7 @@ const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
 const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
 
 /// Threads of a line-index block and bytes of its tile (`LI_THREADS`, `LI_TILE`).
-pub const LI_THREADS: u32 = 256;
+pub const LI_THREADS: u32 = 512;
 /// Bytes a line-index block covers.
 pub const LI_TILE: u32 = LI_THREADS * 16 * 4;
 /// Threads (lines) of a parse block (`LP_PARSE_THREADS`).

@@ -23,13 +23,26 @@ const STAGE_MAX: u32 = 40 * 1024;
 /// Fewest staging bytes (short lines).
 const STAGE_MIN: u32 = 8 * 1024;
 
+/// Room for a block's lines, in percent of their mean length: `LOGPULSE_GPU_STAGE_PCT`
+/// (default 150; read once), a tuning knob for benchmarks.
+fn stage_pct() -> u64 {
+    static PCT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *PCT.get_or_init(|| {
+        std::env::var("LOGPULSE_GPU_STAGE_PCT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&p| (50..=400).contains(&p))
+            .unwrap_or(150)
+    })
+}
+
 /// Staging bytes for a batch of `bytes` bytes and about `lines` lines: room for a block's
-/// lines at 1.5 times the mean length. Less shared memory a block means more blocks (warps)
-/// per multiprocessor to hide the parser's latency; a block whose lines do not fit reads
-/// global memory instead, so this only tunes speed.
+/// lines at [`stage_pct`] of the mean length. Less shared memory a block means more blocks
+/// (warps) per multiprocessor to hide the parser's latency; a block whose lines do not fit
+/// reads global memory instead, so this only tunes speed.
 fn stage_bytes(bytes: usize, lines: u64) -> u32 {
     let mean = bytes as u64 / lines.max(1);
-    let want = mean * PARSE_THREADS as u64 * 3 / 2;
+    let want = mean * PARSE_THREADS as u64 * stage_pct() / 100;
     (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
 }
 /// Most blocks of the compaction kernels (grid-stride loops over what was claimed).
