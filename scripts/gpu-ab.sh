@@ -10,6 +10,9 @@
 # On the device (run tool, carry [".carry"]):
 #   bash scripts/gpu-ab.sh .carry/base/gpu_bench .carry/bin/gpu_bench [ROUNDS]
 # LOGPULSE_AB_ARGS: gpu_bench arguments (default "--formats clf,nasa_tsv --depths 2 --reps 2").
+# LOGPULSE_AB_ENVS: settings to sweep, each a comma-separated list of VAR=value (e.g.
+# "LOGPULSE_GPU_STAGE_PCT=150 LOGPULSE_GPU_STAGE_PCT=125"); LOGPULSE_BENCH_KERNELS_ONLY=1 in the
+# environment makes gpu_bench time the kernels alone (seconds a run).
 # LOGPULSE_AB_NCU=1: afterwards, ncu (--clock-control none) on B's kernels-only mode, CLF, the
 # kernels of the big batch's first timed launch (summary per kernel).
 set -uo pipefail
@@ -22,11 +25,15 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/tor
 done
 ARGS="${LOGPULSE_AB_ARGS:---formats clf,nasa_tsv --depths 2 --reps 2}"
 for r in $(seq 1 "$ROUNDS"); do
-  for side in A B; do
-    bin=$A; [ "$side" = B ] && bin=$B
-    # shellcheck disable=SC2086
-    timeout 200 "$bin" $ARGS >"$OUT/ab_${side}_$r.txt" 2>"$OUT/ab_${side}_$r.err" || echo "$side round $r FAILED"
-    grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$OUT/ab_${side}_$r.err" | sed "s/^/$side$r /"
+  for e in ${LOGPULSE_AB_ENVS:--}; do
+    for side in A B; do
+      bin=$A; [ "$side" = B ] && bin=$B
+      envs=(); [ "$e" != - ] && IFS=, read -ra envs <<< "$e"
+      tag="$side$r${e/-/}"
+      # shellcheck disable=SC2086
+      env "${envs[@]}" timeout 200 "$bin" $ARGS >"$OUT/ab_${side}_$r.txt" 2>"$OUT/ab_${side}_$r.err" || echo "$tag FAILED"
+      grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$OUT/ab_${side}_$r.err" | sed "s/^/$tag /"
+    done
   done
 done
 if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
