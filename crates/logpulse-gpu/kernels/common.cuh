@@ -9,10 +9,16 @@ typedef long long i64;
 // (tests/parser_on_host.rs) reads it with memcpy, so no aliasing rule is bent there.
 #ifdef __CUDACC__
 __device__ __forceinline__ u32 lp_ld32(const u8* p) { return *reinterpret_cast<const u32*>(p); }
+__device__ __forceinline__ u64 lp_ld64(const u8* p) { return *reinterpret_cast<const u64*>(p); }
 #else
 inline u32 lp_ld32(const u8* p) {
     u32 v;
     memcpy(&v, p, 4);
+    return v;
+}
+inline u64 lp_ld64(const u8* p) {
+    u64 v;
+    memcpy(&v, p, 8);
     return v;
 }
 #endif
@@ -22,6 +28,11 @@ inline u32 lp_ld32(const u8* p) {
 __device__ __forceinline__ u32 lp_zero_bytes(u32 x) {
     u32 y = (x & 0x7f7f7f7fu) + 0x7f7f7f7fu;
     return ~(y | x | 0x7f7f7f7fu);
+}
+
+__device__ __forceinline__ u64 lp_zero_bytes64(u64 x) {
+    u64 y = (x & 0x7f7f7f7f7f7f7f7full) + 0x7f7f7f7f7f7f7f7full;
+    return ~(y | x | 0x7f7f7f7f7f7f7f7full);
 }
 
 // Reject codes: the same numbering as `RejectReason::code()` in logpulse-core.

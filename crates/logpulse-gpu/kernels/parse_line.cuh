@@ -122,24 +122,24 @@ __device__ __forceinline__ int lp_memmem(const u8* L, int n, const u8* p, int le
     return -1;
 }
 
-// First byte in L[from..to) equal to `a` or `b`, or -1. It reads the aligned 4-byte words that
+// First byte in L[from..to) equal to `a` or `b`, or -1. It reads the aligned 8-byte words that
 // hold those bytes (never a word outside them: a staged line starts in a 16-aligned copy padded
-// to whole words, and the device batch is padded too), so a field costs a quarter of the steps
-// of a byte loop and of the shared-memory reads.
+// to whole 16-byte words, and the device batch is padded too), so a field costs an eighth of
+// the dependent steps of a byte loop, and of its shared-memory reads.
 __device__ __forceinline__ int lp_find2(const u8* L, int from, int to, u8 a, u8 b) {
     if (from >= to) return -1;
-    int mis = (int)((unsigned long long)(L + from) & 3);
+    int mis = (int)((unsigned long long)(L + from) & 7);
     int base = from - mis;
-    u32 pa = 0x01010101u * a, pb = 0x01010101u * b;
-    u32 w = lp_ld32(L + base);
-    u32 m = (lp_zero_bytes(w ^ pa) | lp_zero_bytes(w ^ pb)) & (0xffffffffu << (8 * mis));
+    u64 pa = 0x0101010101010101ull * a, pb = 0x0101010101010101ull * b;
+    u64 w = lp_ld64(L + base);
+    u64 m = (lp_zero_bytes64(w ^ pa) | lp_zero_bytes64(w ^ pb)) & (~0ull << (8 * mis));
     while (!m) {
-        base += 4;
+        base += 8;
         if (base >= to) return -1;
-        w = lp_ld32(L + base);
-        m = lp_zero_bytes(w ^ pa) | lp_zero_bytes(w ^ pb);
+        w = lp_ld64(L + base);
+        m = lp_zero_bytes64(w ^ pa) | lp_zero_bytes64(w ^ pb);
     }
-    int i = base + ((__ffs(m) - 1) >> 3);
+    int i = base + ((__ffsll((long long)m) - 1) >> 3);
     return i < to ? i : -1;
 }
 
@@ -392,21 +392,22 @@ __device__ __forceinline__ int lp_field(const u8* L, int n, int& pos, int kind, 
 }
 
 // Rust's str::from_utf8 acceptance, exactly (no overlongs, surrogates or > U+10FFFF).
-// Index of the first byte >= 0x80 in s[0..n), or n: whole aligned words at a time (keys are
-// almost always ASCII).
+// Index of the first byte >= 0x80 in s[0..n), or n: whole aligned 8-byte words at a time
+// (keys are almost always ASCII).
 __device__ __forceinline__ u32 lp_first_high(const u8* s, u32 n) {
     if (n == 0) return 0;
-    u32 mis = (u32)((unsigned long long)s & 3);
+    u32 mis = (u32)((unsigned long long)s & 7);
     const u8* p = s - mis;
     u32 end = mis + n;
-    u32 m = lp_ld32(p) & 0x80808080u & (0xffffffffu << (8 * mis));
+    const u64 hi = 0x8080808080808080ull;
+    u64 m = lp_ld64(p) & hi & (~0ull << (8 * mis));
     u32 b = 0;
     while (!m) {
-        b += 4;
+        b += 8;
         if (b >= end) return n;
-        m = lp_ld32(p + b) & 0x80808080u;
+        m = lp_ld64(p + b) & hi;
     }
-    u32 k = b + ((__ffs(m) - 1) >> 3);
+    u32 k = b + ((__ffsll((long long)m) - 1) >> 3);
     return k < end ? k - mis : n;
 }
 
