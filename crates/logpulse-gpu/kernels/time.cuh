@@ -12,46 +12,8 @@ __device__ __forceinline__ bool lp_digits(const u8* b, int n, u32* out) {
     return true;
 }
 
-// Up to 28 bytes of a field in registers: aligned 4-byte loads (only words that hold a byte
-// of the field), realigned with shifts. Byte k is `lp_win_at(v, k)`; with a constant k that
-// is a shift and a mask, so a timestamp costs 7-8 shared-memory reads instead of ~30.
-struct LpWin {
-    u32 w[7];
-};
-
-__device__ __forceinline__ void lp_win_load(const u8* b, int n, LpWin& v) {
-    u32 mis = (u32)((unsigned long long)b & 3);
-    const u8* p = b - mis;
-    u32 nw = (mis + (u32)n + 3) >> 2; // aligned words holding the field's bytes
-    u32 sh = 8 * mis;
-    u32 prev = lp_ld32(p);
-#pragma unroll
-    for (u32 i = 0; i < 7; ++i) {
-        u32 nxt = i + 1 < nw ? lp_ld32(p + 4 * (i + 1)) : 0;
-        v.w[i] = (u32)((((u64)nxt << 32) | prev) >> sh);
-        prev = nxt;
-    }
-}
-
-__device__ __forceinline__ u32 lp_win_at(const LpWin& v, int k) {
-    return (v.w[k >> 2] >> (8 * (k & 3))) & 0xffu;
-}
-
-// `n` digits at byte k of the window (k, n constants after inlining).
-__device__ __forceinline__ bool lp_win_digits(const LpWin& v, int k, int n, u32* out) {
-    u32 x = 0;
-#pragma unroll
-    for (int i = 0; i < n; ++i) {
-        u32 d = lp_win_at(v, k + i) - '0';
-        if (d > 9) return false;
-        x = x * 10 + d;
-    }
-    *out = x;
-    return true;
-}
-
-// The month of a three-letter name given as its lower-cased bytes (little-endian), or 0.
-__device__ __forceinline__ u32 lp_month_of(u32 key) {
+__device__ __forceinline__ u32 lp_month(const u8* m) {
+    u32 key = (u32)(m[0] | 0x20) | ((u32)(m[1] | 0x20) << 8) | ((u32)(m[2] | 0x20) << 16);
     const u32 months[12] = {
         'j' | ('a' << 8) | ('n' << 16), 'f' | ('e' << 8) | ('b' << 16),
         'm' | ('a' << 8) | ('r' << 16), 'a' | ('p' << 8) | ('r' << 16),
@@ -63,11 +25,6 @@ __device__ __forceinline__ u32 lp_month_of(u32 key) {
     for (int i = 0; i < 12; ++i)
         if (months[i] == key) return (u32)i + 1;
     return 0;
-}
-
-__device__ __forceinline__ u32 lp_month(const u8* m) {
-    return lp_month_of((u32)(m[0] | 0x20) | ((u32)(m[1] | 0x20) << 8) |
-                       ((u32)(m[2] | 0x20) << 16));
 }
 
 // `hh:mm:ss` (8 bytes) in seconds, or -1.
@@ -130,41 +87,7 @@ __device__ __forceinline__ bool lp_zone(const u8* b, int n, i64* off) {
     return true;
 }
 
-// The common CLF stamp, `dd/Mon/yyyy:hh:mm:ss +hhmm` (26 bytes, no fraction), from registers;
-// false means "not this shape" only when `shape` is cleared, else a rejected stamp.
-__device__ __forceinline__ bool lp_parse_clf26(const LpWin& v, i64* out, bool* shape) {
-    *shape = lp_win_at(v, 20) == ' ';
-    if (!*shape) return false;
-    if (lp_win_at(v, 2) != '/' || lp_win_at(v, 6) != '/' || lp_win_at(v, 11) != ':' ||
-        lp_win_at(v, 14) != ':' || lp_win_at(v, 17) != ':')
-        return false;
-    u32 d, y, h, mi, sec, zh, zm;
-    if (!lp_win_digits(v, 0, 2, &d) || !lp_win_digits(v, 7, 4, &y)) return false;
-    u32 m = lp_month_of(((lp_win_at(v, 3) | 0x20)) | ((lp_win_at(v, 4) | 0x20) << 8) |
-                        ((lp_win_at(v, 5) | 0x20) << 16));
-    if (m == 0) return false;
-    if (!lp_win_digits(v, 12, 2, &h) || !lp_win_digits(v, 15, 2, &mi) ||
-        !lp_win_digits(v, 18, 2, &sec))
-        return false;
-    if (h > 23 || mi > 59 || sec > 60) return false;
-    if (!lp_valid_date(y, m, d)) return false;
-    u32 sg = lp_win_at(v, 21);
-    if (sg != '+' && sg != '-') return false;
-    if (!lp_win_digits(v, 22, 2, &zh) || !lp_win_digits(v, 24, 2, &zm)) return false;
-    if (zh > 23 || zm > 59) return false;
-    i64 off = (sg == '+' ? 1 : -1) * ((i64)zh * 3600 + (i64)zm * 60);
-    *out = lp_days_from_civil((i64)y, m, d) * 86400 + ((i64)h * 3600 + (i64)mi * 60 + sec) - off;
-    return true;
-}
-
 __device__ bool lp_parse_clf(const u8* b, int n, i64* out) {
-    if (n == 26) {
-        LpWin v;
-        lp_win_load(b, n, v);
-        bool shape;
-        bool ok = lp_parse_clf26(v, out, &shape);
-        if (shape) return ok;
-    }
     if (n < 20 || b[2] != '/' || b[6] != '/' || b[11] != ':') return false;
     u32 d, y;
     if (!lp_digits(b, 2, &d)) return false;
@@ -212,25 +135,6 @@ __device__ bool lp_parse_iso(const u8* b, int n, i64* out) {
 }
 
 __device__ bool lp_parse_epoch(const u8* b, int n, i64* out) {
-    // All digits (the usual case): from registers, one pass.
-    if (n >= 1 && n <= 12) {
-        LpWin v;
-        lp_win_load(b, n, v);
-        bool digits = true;
-        i64 x = 0;
-#pragma unroll
-        for (int i = 0; i < 12; ++i) {
-            if (i < n) {
-                u32 d = lp_win_at(v, i) - '0';
-                digits = digits && d <= 9;
-                x = x * 10 + (i64)d;
-            }
-        }
-        if (digits) {
-            *out = x;
-            return true;
-        }
-    }
     int il = 0;
     while (il < n && (u8)(b[il] - '0') <= 9) ++il;
     if (il == 0 || il > 12) return false;
