@@ -92,61 +92,44 @@ __device__ u32 lp_window_slot(LpWindow* wt, u32 mask, i64 w, u64* header, u32* c
     }
 }
 
-// The tables one batch aggregates into, and where claims and rejects go.
-struct LpTables {
-    u64* header;
-    LpGroup* groups;
-    u32 gmask;
-    LpCount* counts;
-    u32 cmask;
-    LpWindow* windows;
-    u32 wmask;
-    u32* gclaim;
-    u32* cclaim;
-    u32* wclaim;
-    LpReject* rejects;
-};
-
-// A block's tallies, flushed to the header once at its end.
-struct LpBlockCounts {
-    u32 cnt[3 + 16]; // records, directives, filtered, rejects by code
-    u64 max_time;    // latest event time, sign bit flipped (see lp_time_key)
-};
-
-// Event times as unsigned keys that order like the signed times, so a zeroed header word is
-// "no time yet" and atomicMax on u64 finds the latest.
-__device__ __forceinline__ u64 lp_time_key(i64 t) { return (u64)t ^ 0x8000000000000000ull; }
-
-__device__ __forceinline__ void lp_block_counts_init(LpBlockCounts& c) {
-    if (threadIdx.x < 19) c.cnt[threadIdx.x] = 0;
-    if (threadIdx.x == 0) c.max_time = 0;
-}
-
-// After a __syncthreads: the block's tallies into the header.
-__device__ __forceinline__ void lp_block_counts_flush(const LpBlockCounts& c, u64* header) {
-    if (threadIdx.x < 19 && c.cnt[threadIdx.x]) {
-        u32 slot_h = threadIdx.x == 0 ? H_RECORDS
-                   : threadIdx.x == 1 ? H_DIRECTIVES
-                   : threadIdx.x == 2 ? H_FILTERED
-                   : H_REJECT_COUNTS + (threadIdx.x - 3);
-        atomicAdd(&header[slot_h], (u64)c.cnt[threadIdx.x]);
+extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
+lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
+                   u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
+                   LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
+                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
+    extern __shared__ __align__(16) u8 smem[];
+    __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
+    __shared__ i64 s_max;
+    u32 nlines = min((u32)header[H_LINES], lines_cap);
+    u32 first = blockIdx.x * LP_PARSE_THREADS;
+    if (first >= nlines) return; // uniform over the block
+    u32 last = min(first + LP_PARSE_THREADS, nlines);
+    u32 span_s = first == 0 ? 0 : nl[first - 1] + 1;
+    u32 span_e = nl[last - 1];
+    u32 a = span_s & ~15u;
+    bool staged = span_e - a <= smem_bytes;
+    if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
+    if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+    if (staged) {
+        u32 words = (span_e - a + 15) >> 4;
+        const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
+        uint4* dst = reinterpret_cast<uint4*>(smem);
+        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) dst[k] = src[k];
     }
-    if (threadIdx.x == 0 && c.max_time) atomicMax(&header[H_MAX_TIME], c.max_time);
-}
+    __syncthreads();
 
-// One line a thread: parse, classify, aggregate. Every lane of the warp calls it (`have` false
-// for lanes without a line): records are grouped per warp with __match_any_sync. `i` is the
-// line's index in the batch, `ls` its offset, `L` its bytes (staged or global), `raw` its
-// length without the '\n'.
-__device__ __forceinline__ void lp_line(bool have, u32 i, u32 ls, const u8* L, u32 raw,
-                                        const LpTables& t, LpBlockCounts& bc, i64 batch_seq,
-                                        const LpW3c& w3c) {
+    u32 i = first + threadIdx.x;
+    bool have = i < last;
     int code = -1;
     LpRec r;
     lp_rec_init(r);
+    u32 ls = 0;
     u64 h = 0;
     i64 w = 0;
     if (have) {
+        ls = i == 0 ? 0 : nl[i - 1] + 1;
+        u32 raw = nl[i] - ls;
+        const u8* L = staged ? smem + (ls - a) : bytes + ls;
         int n = (int)raw;
         if (n > 0 && L[n - 1] == '\r') --n;
         code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r, w3c, ls);
@@ -169,29 +152,29 @@ __device__ __forceinline__ void lp_line(bool have, u32 i, u32 ls, const u8* L, u
     bool filt = have && code == LP_FILTERED;
     bool rej = have && code != LP_RECORD && code != LP_DIRECTIVE && code != LP_FILTERED;
     // Filtered records are records too (parsed = aggregated + filtered).
-    if (rec || filt) atomicAdd(&bc.cnt[0], 1u);
-    if (have && code == LP_DIRECTIVE) atomicAdd(&bc.cnt[1], 1u);
-    if (filt) atomicAdd(&bc.cnt[2], 1u);
-    if (rej) atomicAdd(&bc.cnt[3 + (code & 15)], 1u);
+    if (rec || filt) atomicAdd(&s_cnt[0], 1u);
+    if (have && code == LP_DIRECTIVE) atomicAdd(&s_cnt[1], 1u);
+    if (filt) atomicAdd(&s_cnt[2], 1u);
+    if (rej) atomicAdd(&s_cnt[3 + (code & 15)], 1u);
 
     // Rejects: compacted (line, offset, reason); the host sorts them by line.
-    u32 ri = lp_warp_reserve(&t.header[H_NREJECTS], rej);
+    u32 ri = lp_warp_reserve(&header[H_NREJECTS], rej);
     if (rej) {
         LpReject o;
         o.line = i;
         o.offset = ls;
         o.code = (u32)code;
-        t.rejects[ri] = o;
+        rejects[ri] = o;
     }
 
     // Latest event time (filtered records move the stream on too).
-    u64 tmax = rec || filt ? lp_time_key(r.time) : 0;
+    i64 tmax = rec || filt ? r.time : (i64)0x8000000000000000ull;
 #pragma unroll
     for (int d = 16; d > 0; d >>= 1) {
-        u64 o = __shfl_down_sync(0xffffffffu, tmax, d);
+        i64 o = __shfl_down_sync(0xffffffffu, tmax, d);
         tmax = o > tmax ? o : tmax;
     }
-    if ((threadIdx.x & 31) == 0 && tmax) atomicMax(&bc.max_time, tmax);
+    if ((threadIdx.x & 31) == 0 && tmax != (i64)0x8000000000000000ull) atomicMax(&s_max, tmax);
 
     // Groups: lanes with the same tag are summed in registers, their leader updates the table.
     unsigned full = 0xffffffffu;
@@ -219,8 +202,8 @@ __device__ __forceinline__ void lp_line(bool have, u32 i, u32 ls, const u8* L, u
     u32 slot = 0;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        slot = lp_group_slot(t.groups, t.gmask, h, w, koff, r.key_len, t.header, t.gclaim);
-        LpGroup* g = &t.groups[slot];
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, header, gclaim);
+        LpGroup* g = &groups[slot];
         atomicAdd(&g->requests, (u32)__popc(peers));
         if (bsum) atomicAdd(&g->bytes, bsum);
         u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
@@ -235,51 +218,24 @@ __device__ __forceinline__ void lp_line(bool have, u32 i, u32 ls, const u8* L, u
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
-        lp_count_add(t.counts, t.cmask, tag, 1, t.header, t.cclaim);
+        lp_count_add(counts, cmask, tag, 1, header, cclaim);
     }
     if (rec && r.has_lat) {
-        u32 ws = lp_window_slot(t.windows, t.wmask, w, t.header, t.wclaim);
+        u32 ws = lp_window_slot(windows, wmask, w, header, wclaim);
         u64 tag = LP_TAG_HIST | ((u64)ws << 12) | (u64)lp_bucket(r.lat);
-        lp_count_add(t.counts, t.cmask, tag, 1, t.header, t.cclaim);
+        lp_count_add(counts, cmask, tag, 1, header, cclaim);
     }
-}
 
-// Parse + aggregate over the line index (`nl`: each line's '\n' position): one line a thread.
-// A block's lines are first staged in shared memory with 16-byte loads (lines sit next to each
-// other, so the copy is coalesced and the parsing then reads shared memory); a block whose
-// lines do not fit reads global memory.
-extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
-lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
-                   const LpTables t, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
-    extern __shared__ __align__(16) u8 smem[];
-    __shared__ LpBlockCounts bc;
-    u32 nlines = min((u32)t.header[H_LINES], lines_cap);
-    u32 first = blockIdx.x * LP_PARSE_THREADS;
-    if (first >= nlines) return; // uniform over the block
-    u32 last = min(first + LP_PARSE_THREADS, nlines);
-    u32 span_s = first == 0 ? 0 : nl[first - 1] + 1;
-    u32 span_e = nl[last - 1];
-    u32 a = span_s & ~15u;
-    bool staged = span_e - a <= smem_bytes;
-    lp_block_counts_init(bc);
-    if (staged) {
-        u32 words = (span_e - a + 15) >> 4;
-        const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
-        uint4* dst = reinterpret_cast<uint4*>(smem);
-        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) dst[k] = src[k];
-    }
     __syncthreads();
-    u32 i = first + threadIdx.x;
-    bool have = i < last;
-    u32 ls = 0, raw = 0;
-    if (have) {
-        ls = i == 0 ? 0 : nl[i - 1] + 1;
-        raw = nl[i] - ls;
+    if (threadIdx.x < 19 && s_cnt[threadIdx.x]) {
+        u32 slot_h = threadIdx.x == 0 ? H_RECORDS
+                   : threadIdx.x == 1 ? H_DIRECTIVES
+                   : threadIdx.x == 2 ? H_FILTERED
+                   : H_REJECT_COUNTS + (threadIdx.x - 3);
+        atomicAdd(&header[slot_h], (u64)s_cnt[threadIdx.x]);
     }
-    const u8* L = staged ? smem + (ls - a) : bytes + ls;
-    lp_line(have, i, ls, L, raw, t, bc, batch_seq, w3c);
-    __syncthreads();
-    lp_block_counts_flush(bc, t.header);
+    if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
+        atomicMax((i64*)&header[H_MAX_TIME], s_max);
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.

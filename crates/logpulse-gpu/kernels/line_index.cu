@@ -26,8 +26,57 @@ __device__ __forceinline__ u32 lp_open_tail(const u8* bytes, u32 n, u32 off) {
     return (n > 0 && off <= n - 1 && n - 1 < off + 16 && bytes[n - 1] != '\n') ? 1u : 0u;
 }
 
-// One pass: count the tile's newlines, chain the counts of the tiles before it
-// (lp_tile_lookback), write the positions. The last tile sets the line count.
+// Exclusive scan over the block (blockDim.x a multiple of 32); `total` gets the block's sum.
+template <typename T> __device__ __forceinline__ T lp_block_scan(T v, T* total) {
+    __shared__ T warp_sums[32];
+    u32 lane = threadIdx.x & 31, wid = threadIdx.x >> 5, nw = blockDim.x >> 5;
+    T incl = v;
+#pragma unroll
+    for (int d = 1; d < 32; d <<= 1) {
+        T t = __shfl_up_sync(0xffffffffu, incl, d);
+        if (lane >= (u32)d) incl += t;
+    }
+    if (lane == 31) warp_sums[wid] = incl;
+    __syncthreads();
+    if (wid == 0) {
+        T s = lane < nw ? warp_sums[lane] : (T)0;
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            T t = __shfl_up_sync(0xffffffffu, s, d);
+            if (lane >= (u32)d) s += t;
+        }
+        warp_sums[lane] = s;
+    }
+    __syncthreads();
+    T base = wid ? warp_sums[wid - 1] : (T)0;
+    *total = warp_sums[nw - 1];
+    __syncthreads();
+    return base + incl - v;
+}
+
+// Tile states of the one-pass index: bits 63-62 the status (1: the tile's own count, 2: the
+// inclusive count of every tile up to it), bits 61-32 the batch's epoch (states of earlier
+// batches read as not ready, so the array is never cleared), bits 31-0 the count.
+#define LI_AGG 1ull
+#define LI_PREFIX 2ull
+
+__device__ __forceinline__ u64 lp_tile_word(u64 status, u32 epoch, u32 v) {
+    return (status << 62) | ((u64)(epoch & 0x3fffffffu) << 32) | (u64)v;
+}
+
+// This tile's state, waiting until the tile has published one for this batch.
+__device__ __forceinline__ u64 lp_tile_wait(const u64* states, u32 t, u32 epoch) {
+    while (true) {
+        u64 s = *(volatile const u64*)&states[t];
+        if ((s >> 62) != 0 && (u32)((s >> 32) & 0x3fffffffu) == (epoch & 0x3fffffffu)) return s;
+    }
+}
+
+// One pass: count the tile's newlines, publish the count, add up the tiles before it (warp 0
+// reads 32 predecessors at a time, stopping at the nearest one that knows its inclusive count;
+// blocks start in index order, so every predecessor waited on is running or done), publish
+// the inclusive count, write the positions. The last tile resets the batch header and sets
+// the line count.
 extern "C" __global__ void __launch_bounds__(LI_THREADS)
 lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32 epoch,
               u32* __restrict__ nl, u32 cap, u64* __restrict__ header) {
@@ -60,11 +109,41 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
     __shared__ u32 s_base;
     if (threadIdx.x < 32) {
         u32 lane = threadIdx.x;
-        u32 excl = lp_tile_lookback(states, tile, epoch, total);
+        u32 excl = 0;
+        if (tile == 0) {
+            if (lane == 0) atomicExch((unsigned long long*)&states[0], lp_tile_word(LI_PREFIX, epoch, total));
+        } else {
+            if (lane == 0) atomicExch((unsigned long long*)&states[tile], lp_tile_word(LI_AGG, epoch, total));
+            int top = (int)tile - 1;
+            while (true) {
+                int q = top - (31 - (int)lane);
+                u64 st = LI_PREFIX;
+                u32 val = 0;
+                if (q >= 0) {
+                    u64 s = lp_tile_wait(states, (u32)q, epoch);
+                    st = s >> 62;
+                    val = (u32)s;
+                }
+                unsigned pm = __ballot_sync(0xffffffffu, st == LI_PREFIX);
+                // Lanes above the highest one holding an inclusive count add their own
+                // counts; that lane adds its inclusive count; lanes below it are covered by it.
+                int hi = pm ? 31 - __clz(pm) : -1;
+                u32 contrib = (int)lane >= hi ? val : 0;
+#pragma unroll
+                for (int d = 16; d > 0; d >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, d);
+                excl += contrib;
+                if (pm) break;
+                top -= 32;
+            }
+            if (lane == 0) atomicExch((unsigned long long*)&states[tile], lp_tile_word(LI_PREFIX, epoch, excl + total));
+        }
         if (lane == 0) {
             s_base = excl;
-            // The header was zeroed before the launch.
-            if (tile == gridDim.x - 1) header[H_LINES] = excl + total;
+            if (tile == gridDim.x - 1) {
+                for (int k = 0; k < H_WORDS; ++k) header[k] = 0;
+                header[H_LINES] = excl + total;
+                header[H_MAX_TIME] = 0x8000000000000000ull; // i64::MIN
+            }
         }
     }
     __syncthreads();

@@ -146,7 +146,7 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         }
     }
     if p.records > 0 {
-        p.max_time = Some(header::time_of_key(h[header::MAX_TIME]));
+        p.max_time = Some(h[header::MAX_TIME] as i64);
     }
 
     // Rejects, in line order, located in the source.
@@ -327,7 +327,7 @@ mod tests {
         let records: u64 = groups.iter().map(|g| g.requests as u64).sum();
         header[header::LINES] = records;
         header[header::RECORDS] = records;
-        header[header::MAX_TIME] = header::time_key(120);
+        header[header::MAX_TIME] = 120;
         Counts {
             header,
             groups: groups.len(),

@@ -16,10 +16,8 @@ const TIME: &str = include_str!("../kernels/time.cuh");
 const PARSE_LINE: &str = include_str!("../kernels/parse_line.cuh");
 const JSON: &str = include_str!("../kernels/json.cuh");
 const HASH: &str = include_str!("../kernels/hash.cuh");
-const SCAN: &str = include_str!("../kernels/scan.cuh");
 const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
 const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
-const PARSE_TILES: &str = include_str!("../kernels/parse_tiles.cu");
 
 /// Threads of a line-index block and bytes of its tile (`LI_THREADS`, `LI_TILE`).
 pub const LI_THREADS: u32 = 512;
@@ -27,10 +25,6 @@ pub const LI_THREADS: u32 = 512;
 pub const LI_TILE: u32 = LI_THREADS * 16 * 4;
 /// Threads (lines) of a parse block (`LP_PARSE_THREADS`).
 pub const PARSE_THREADS: u32 = 128;
-/// Threads of a tile-parsing block (`PT_THREADS`): tiles are multiples of `PT_THREADS * 16`.
-pub const TILE_THREADS: u32 = 128;
-/// Bytes a tile-parsing block stages past its tile for its last line (`PT_EXT`).
-pub const TILE_EXT: u32 = 2048;
 
 /// The full CUDA source for `plan`.
 pub fn source(plan: &Plan) -> Result<String, GpuError> {
@@ -43,10 +37,8 @@ pub fn source(plan: &Plan) -> Result<String, GpuError> {
         JSON,
         &parse_body,
         HASH,
-        SCAN,
         LINE_INDEX,
         AGGREGATE,
-        PARSE_TILES,
     ]
     .join("\n"))
 }
@@ -100,20 +92,10 @@ fn arch_of(major: i32, minor: i32) -> &'static str {
     }
 }
 
-/// Entry points of the module, as [`Kernels::load`] looks them up.
-pub const ENTRY_POINTS: [&str; 5] = [
-    "lp_line_index",
-    "lp_parse_aggregate",
-    "lp_parse_tiles",
-    "lp_compact_counts",
-    "lp_compact_groups",
-];
-
 /// The loaded kernels of one plan on one context.
 pub struct Kernels {
     pub line_index: CudaFunction,
     pub parse_aggregate: CudaFunction,
-    pub parse_tiles: CudaFunction,
     pub compact_counts: CudaFunction,
     pub compact_groups: CudaFunction,
 }
@@ -125,14 +107,11 @@ impl Kernels {
         let ptx = compile(&source(plan)?, arch_of(major, minor))?;
         let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
         let f = |name: &'static str| module.load_function(name).ctx(name);
-        let [line_index, parse_aggregate, parse_tiles, compact_counts, compact_groups] =
-            ENTRY_POINTS;
         Ok(Kernels {
-            line_index: f(line_index)?,
-            parse_aggregate: f(parse_aggregate)?,
-            parse_tiles: f(parse_tiles)?,
-            compact_counts: f(compact_counts)?,
-            compact_groups: f(compact_groups)?,
+            line_index: f("lp_line_index")?,
+            parse_aggregate: f("lp_parse_aggregate")?,
+            compact_counts: f("lp_compact_counts")?,
+            compact_groups: f("lp_compact_groups")?,
         })
     }
 }

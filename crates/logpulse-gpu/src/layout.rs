@@ -8,7 +8,7 @@ pub mod header {
     pub const RECORDS: usize = 1;
     /// Directive lines.
     pub const DIRECTIVES: usize = 2;
-    /// Latest record time, as [`time_key`] encodes it (0 when none).
+    /// Latest record time (i64 bits; i64::MIN when none).
     pub const MAX_TIME: usize = 3;
     /// Rejects written.
     pub const NREJECTS: usize = 4;
@@ -26,18 +26,6 @@ pub mod header {
     pub const FILTERED: usize = 25;
     /// Words in the header.
     pub const WORDS: usize = 32;
-
-    /// A time as the kernels store it in [`MAX_TIME`] (`lp_time_key`): the sign bit flipped,
-    /// so unsigned order is time order and a zeroed header holds no time.
-    #[cfg(test)]
-    pub const fn time_key(t: i64) -> u64 {
-        (t as u64) ^ (1 << 63)
-    }
-
-    /// The time [`time_key`] encoded.
-    pub const fn time_of_key(k: u64) -> i64 {
-        (k ^ (1 << 63)) as i64
-    }
 }
 
 /// `LpGroup`: one device hash-table slot (zeroed = empty).
@@ -105,36 +93,6 @@ pub struct RejectOut {
 const _: () = assert!(std::mem::size_of::<GroupOut>() == 56);
 const _: () = assert!(std::mem::size_of::<CountOut>() == 16);
 const _: () = assert!(std::mem::size_of::<RejectOut>() == 12);
-
-/// `LpTables`: the device tables one batch aggregates into (parse kernels' argument by value).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct Tables {
-    /// The batch header (`H_*` words).
-    pub header: u64,
-    /// Group hash table.
-    pub groups: u64,
-    /// Its slot mask (slots - 1).
-    pub gmask: u32,
-    /// Error / histogram counters.
-    pub counts: u64,
-    /// Their slot mask.
-    pub cmask: u32,
-    /// Window table.
-    pub windows: u64,
-    /// Its slot mask.
-    pub wmask: u32,
-    /// Claim order of groups.
-    pub gclaim: u64,
-    /// Claim order of counters.
-    pub cclaim: u64,
-    /// Claim order of windows.
-    pub wclaim: u64,
-    /// Compacted rejects.
-    pub rejects: u64,
-}
-
-const _: () = assert!(std::mem::size_of::<Tables>() == 88);
 
 /// Most `#Fields:` layout changes in one batch (`LP_W3C_SEGS`).
 pub const W3C_SEGS: usize = 32;

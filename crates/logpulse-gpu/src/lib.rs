@@ -1,7 +1,6 @@
 //! logpulse-gpu: the CUDA backend.
 //!
-//! Per batch: the bytes are copied from pinned host memory, each block finds the lines that
-//! start in its tile of bytes (chaining line numbers across tiles with a one-pass scan), and
+//! Per batch: the bytes are copied from pinned host memory, a parallel scan indexes the lines,
 //! one thread a line runs the plan's format program (the same program the CPU interprets,
 //! specialised into the kernel by NVRTC at start-up), keys are hashed with their window and
 //! aggregated into a device hash table with atomics; only the compacted groups (with the offset
@@ -31,7 +30,6 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
-pub use kernels::ENTRY_POINTS;
 pub use pinned::{pinned_pool, pinned_pool_background, pinned_pool_lazy, PinnedStorage};
 pub use probe::{copy_overlap, CopyOverlap};
 pub use slot::StageTimes;

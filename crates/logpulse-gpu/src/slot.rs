@@ -12,8 +12,8 @@ use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaStream};
 use crate::devbuf::{launch, DevBuf};
 use crate::error::{DriverContext, GpuError};
 use crate::kargs;
-use crate::kernels::{Kernels, LI_THREADS, LI_TILE, PARSE_THREADS, TILE_EXT, TILE_THREADS};
-use crate::layout::{header, CountOut, GroupOut, RejectOut, Tables};
+use crate::kernels::{Kernels, LI_THREADS, LI_TILE, PARSE_THREADS};
+use crate::layout::{header, CountOut, GroupOut, RejectOut};
 use crate::layout::{W3cLayouts, COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
 use crate::pinned::PinnedStorage;
 use crate::readback::{Counts, HostOut};
@@ -45,43 +45,6 @@ fn stage_bytes(bytes: usize, lines: u64) -> u32 {
     let want = mean * PARSE_THREADS as u64 * stage_pct() / 100;
     (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
 }
-/// Lines a parse tile holds at the batch's mean line length, in percent of the block's
-/// threads: `LOGPULSE_GPU_TILE_PCT` (default 90; read once), a tuning knob for benchmarks. A
-/// tile with more lines than threads parses them in rounds of 128, and a round for a few
-/// leftover lines costs nearly a full one, so tiles aim a little under one round.
-fn tile_pct() -> u64 {
-    static PCT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *PCT.get_or_init(|| {
-        std::env::var("LOGPULSE_GPU_TILE_PCT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&p| (25..=400).contains(&p))
-            .unwrap_or(90)
-    })
-}
-
-/// Smallest parse tile: each of the 128 threads scans whole 16-byte words of it.
-const TILE_MIN: u32 = TILE_THREADS * 16;
-/// Largest parse tile (with its extension under the 48 KiB of shared memory a block gets
-/// without opting in).
-const TILE_MAX: u32 = 40 * 1024;
-
-/// Tile bytes for a batch of `bytes` bytes and about `lines` lines (see [`tile_pct`]).
-fn tile_bytes(bytes: usize, lines: u64) -> u32 {
-    let mean = bytes as u64 / lines.max(1);
-    let want = mean * TILE_THREADS as u64 * tile_pct() / 100;
-    let t = want.clamp(TILE_MIN as u64, TILE_MAX as u64) as u32;
-    t.div_ceil(TILE_MIN) * TILE_MIN
-}
-
-/// Whether batches are parsed by tiles straight from the bytes (`lp_parse_tiles`, the
-/// default) or through a line index (`lp_line_index` + `lp_parse_aggregate`):
-/// `LOGPULSE_GPU_FUSED=0` picks the latter, for A/B runs.
-fn fused() -> bool {
-    static FUSED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FUSED.get_or_init(|| std::env::var("LOGPULSE_GPU_FUSED").map_or(true, |v| v != "0"))
-}
-
 /// Most blocks of the compaction kernels (grid-stride loops over what was claimed).
 const COMPACT_BLOCKS: u32 = 2048;
 
@@ -97,7 +60,7 @@ fn compact_blocks(lines_cap: u32) -> u32 {
 pub struct StageTimes {
     /// Host-to-device copy of the batch.
     pub copy_ms: f32,
-    /// Newline index (0 when batches are parsed by tiles, which find lines themselves).
+    /// Newline index (count, scan, write).
     pub index_ms: f32,
     /// Parse + aggregate.
     pub parse_ms: f32,
@@ -147,9 +110,8 @@ impl Buffers {
             lines_cap,
             // Padding: 16-byte loads may read up to 15 bytes past the last line.
             d_bytes: DevBuf::zeroed(ctx, bytes_cap + 64)?,
-            // One u64 state a tile (the look-back of `lp_line_index` and `lp_parse_tiles`:
-            // status, epoch, count), for the smallest tiles.
-            d_tiles: DevBuf::zeroed(ctx, (bytes_cap / TILE_MIN as usize + 2) * 8)?,
+            // One u64 state a tile (`lp_line_index`'s look-back: status, epoch, count).
+            d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 8)?,
             d_nl: DevBuf::zeroed(ctx, l * 4)?,
             d_header: DevBuf::zeroed(ctx, header::WORDS * 8)?,
             d_groups: DevBuf::zeroed(ctx, 2 * l * GROUP_SLOT_BYTES)?,
@@ -180,8 +142,6 @@ pub struct Slot {
     n: usize,
     /// Shared-memory staging bytes per parse block for the batch in flight.
     stage: u32,
-    /// Bytes of a parse tile for the batch in flight ([`tile_bytes`]).
-    tile: u32,
     /// Host milliseconds the last readback took.
     readback_ms: f32,
     /// W3C column layouts of the batch in flight (a kernel argument; unused by other formats).
@@ -206,7 +166,6 @@ impl Slot {
             bufs: None,
             n: 0,
             stage: STAGE_MAX,
-            tile: TILE_MAX,
             readback_ms: 0.0,
             w3c: Box::default(),
             epoch: 0,
@@ -276,7 +235,6 @@ impl Slot {
         }
         self.ensure(bytes.len(), lines as usize)?;
         self.stage = stage_bytes(bytes.len(), lines);
-        self.tile = tile_bytes(bytes.len(), lines);
         self.upload(bytes)?;
         self.run_kernels(k, seq)
     }
@@ -315,6 +273,7 @@ impl Slot {
         // Marks the kernels' start (re-recorded when the kernels run again on resident bytes).
         self.events[1].record(s).ctx("recording an event")?;
         let n = self.n as u32;
+        let ntiles = n.div_ceil(LI_TILE).max(1);
         let lines_cap = b.lines_cap as u32;
         let gmask = (2 * b.lines_cap - 1) as u32;
         let cmask = (4 * b.lines_cap - 1) as u32;
@@ -330,65 +289,42 @@ impl Slot {
         );
         let (groups, counts, windows) = (b.d_groups.ptr(), b.d_counts.ptr(), b.d_windows.ptr());
         let (gclaim, cclaim, wclaim) = (b.d_gclaim.ptr(), b.d_cclaim.ptr(), b.d_wclaim.ptr());
-        let tables = Tables {
-            header: hdr,
-            groups,
-            gmask,
-            counts,
-            cmask,
-            windows,
-            wmask,
-            gclaim,
-            cclaim,
-            wclaim,
-            rejects: b.d_rejects.ptr(),
-        };
-        let (gout, cout, wout) = (b.d_gout.ptr(), b.d_cout.ptr(), b.d_wout.ptr());
+        let (rejects, gout, cout, wout) = (
+            b.d_rejects.ptr(),
+            b.d_gout.ptr(),
+            b.d_cout.ptr(),
+            b.d_wout.ptr(),
+        );
         let keys = b.d_keys.ptr();
+        let stage = self.stage;
         let w3c: W3cLayouts = *self.w3c;
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
         // bound their writes by those capacities.
         unsafe {
-            // The kernels add into a zeroed header.
-            result::memset_d8_async(hdr, 0, header::WORDS * 8, s.cu_stream())
-                .ctx("clearing the header")?;
-            if fused() {
-                self.events[2].record(s).ctx("recording an event")?;
-                let tile = self.tile;
-                launch(
-                    &k.parse_tiles,
-                    n.div_ceil(tile).max(1),
-                    TILE_THREADS,
-                    tile + TILE_EXT + 16,
-                    s,
-                    &mut kargs![bytes, n, tile, tiles, epoch, lines_cap, tables, seq, w3c],
-                )
-                .ctx("lp_parse_tiles")?;
-            } else {
-                let ntiles = n.div_ceil(LI_TILE).max(1);
-                launch(
-                    &k.line_index,
-                    ntiles,
-                    LI_THREADS,
-                    0,
-                    s,
-                    &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
-                )
-                .ctx("lp_line_index")?;
-                self.events[2].record(s).ctx("recording an event")?;
-                let grid = lines_cap.div_ceil(PARSE_THREADS);
-                let stage = self.stage;
-                launch(
-                    &k.parse_aggregate,
-                    grid,
-                    PARSE_THREADS,
-                    stage + 16,
-                    s,
-                    &mut kargs![bytes, nl, lines_cap, tables, seq, stage, w3c],
-                )
-                .ctx("lp_parse_aggregate")?;
-            }
+            launch(
+                &k.line_index,
+                ntiles,
+                LI_THREADS,
+                0,
+                s,
+                &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
+            )
+            .ctx("lp_line_index")?;
+            self.events[2].record(s).ctx("recording an event")?;
+            let grid = lines_cap.div_ceil(PARSE_THREADS);
+            launch(
+                &k.parse_aggregate,
+                grid,
+                PARSE_THREADS,
+                stage + 16,
+                s,
+                &mut kargs![
+                    bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
+                ],
+            )
+            .ctx("lp_parse_aggregate")?;
             self.events[3].record(s).ctx("recording an event")?;
             launch(
                 &k.compact_counts,
