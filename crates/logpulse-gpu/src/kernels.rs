@@ -92,6 +92,14 @@ fn arch_of(major: i32, minor: i32) -> &'static str {
     }
 }
 
+/// Entry points of the module, as [`Kernels::load`] looks them up.
+pub const ENTRY_POINTS: [&str; 4] = [
+    "lp_line_index",
+    "lp_parse_aggregate",
+    "lp_compact_counts",
+    "lp_compact_groups",
+];
+
 /// The loaded kernels of one plan on one context.
 pub struct Kernels {
     pub line_index: CudaFunction,
@@ -107,11 +115,12 @@ impl Kernels {
         let ptx = compile(&source(plan)?, arch_of(major, minor))?;
         let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
         let f = |name: &'static str| module.load_function(name).ctx(name);
+        let [line_index, parse_aggregate, compact_counts, compact_groups] = ENTRY_POINTS;
         Ok(Kernels {
-            line_index: f("lp_line_index")?,
-            parse_aggregate: f("lp_parse_aggregate")?,
-            compact_counts: f("lp_compact_counts")?,
-            compact_groups: f("lp_compact_groups")?,
+            line_index: f(line_index)?,
+            parse_aggregate: f(parse_aggregate)?,
+            compact_counts: f(compact_counts)?,
+            compact_groups: f(compact_groups)?,
         })
     }
 }

@@ -30,6 +30,7 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
+pub use kernels::ENTRY_POINTS;
 pub use pinned::{pinned_pool, pinned_pool_background, pinned_pool_lazy, PinnedStorage};
 pub use probe::{copy_overlap, CopyOverlap};
 pub use slot::StageTimes;

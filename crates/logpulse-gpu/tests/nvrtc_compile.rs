@@ -16,8 +16,15 @@ fn kernels_compile_for_every_preset_and_key() {
             if key == KeyField::Method {
                 plan.window = WindowSpec::PerBatch;
             }
-            if let Err(e) = logpulse_gpu::compile_kernels(&plan) {
-                panic!("{name} / {key:?}: {e}");
+            let ptx = match logpulse_gpu::compile_kernels(&plan) {
+                Ok(p) => p,
+                Err(e) => panic!("{name} / {key:?}: {e}"),
+            };
+            for entry in logpulse_gpu::ENTRY_POINTS {
+                assert!(
+                    ptx.contains(&format!(".entry {entry}(")),
+                    "{name} / {key:?}: no entry point {entry} in the PTX"
+                );
             }
         }
     }
