@@ -25,9 +25,10 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// Finds or claims the group slot of tag `h`; a claim records one occurrence of the key.
+// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
+// group its output index, a warp at a time (see the kernel).
 __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
-                             u64* header, u32* claim) {
+                             bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
         u64 t = *(volatile u64*)&g[s].tag;
@@ -38,9 +39,7 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
                 g[s].window = w;
                 g[s].key_off = koff;
                 g[s].key_len = klen;
-                u32 k = (u32)atomicAdd(&header[H_NGROUPS], 1ull);
-                g[s].out_idx = k;
-                claim[k] = s;
+                *fresh = true;
                 return s;
             }
             if (prev == h) return s;
@@ -200,9 +199,10 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     unsigned bl = __ballot_sync(full, rec && r.has_lat);
     int leader = __ffs(peers) - 1;
     u32 slot = 0;
+    bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, header, gclaim);
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
         LpGroup* g = &groups[slot];
         atomicAdd(&g->requests, (u32)__popc(peers));
         if (bsum) atomicAdd(&g->bytes, bsum);
@@ -215,6 +215,13 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         }
     }
     __syncwarp();
+    // New groups take their output index (claim order) with one atomic a warp: a 4M-line
+    // batch makes ~1M groups, and as many atomics on one counter serialise in L2.
+    u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
+    if (fresh) {
+        groups[slot].out_idx = claim_at;
+        gclaim[claim_at] = slot;
+    }
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;

@@ -17,6 +17,7 @@ use crate::error::{DriverContext, GpuError};
 use crate::kernels::Kernels;
 use crate::readback::{Counts, HostOut};
 use crate::slot::{Finished, Slot, StageTimes};
+use crate::timeline::Timeline;
 use crate::w3c::W3cTracker;
 
 /// Batches in flight on the device in [`Backend::run`]: one per stream, so the copy of one
@@ -46,6 +47,17 @@ pub struct RunStats {
     pub drain_s: f64,
     /// Builders: turning results into partials, summed over builder threads.
     pub build_s: f64,
+    /// Upload engine: from the run's start to the first upload.
+    pub first_upload_s: f64,
+    /// Upload engine: copying batches in.
+    pub upload_busy_s: f64,
+    /// Upload engine idle between uploads because the host had not queued the next one.
+    pub upload_idle_host_s: f64,
+    /// Upload engine idle between uploads with the next one queued behind earlier work of
+    /// its slot's stream.
+    pub upload_idle_stream_s: f64,
+    /// From the last upload's end to the run's end (its kernels, readback, build, delivery).
+    pub after_last_upload_s: f64,
     /// The run's wall time.
     pub wall_s: f64,
 }
@@ -56,7 +68,9 @@ impl std::fmt::Display for RunStats {
             f,
             "{} batches in {:.3}s; feeding thread: enqueue {:.3}s, wait device {:.3}s, \
              readback {:.3}s, wait builders {:.3}s, deliver {:.3}s, drain {:.3}s; \
-             builders {:.3}s in all ({:.2} ms a batch)",
+             builders {:.3}s in all ({:.2} ms a batch); upload engine: first after {:.4}s, \
+             busy {:.4}s, idle {:.4}s waiting for the host + {:.4}s behind its stream, \
+             {:.4}s after the last",
             self.batches,
             self.wall_s,
             self.enqueue_s,
@@ -66,7 +80,12 @@ impl std::fmt::Display for RunStats {
             self.deliver_s,
             self.drain_s,
             self.build_s,
-            self.build_s * 1e3 / self.batches.max(1) as f64
+            self.build_s * 1e3 / self.batches.max(1) as f64,
+            self.first_upload_s,
+            self.upload_busy_s,
+            self.upload_idle_host_s,
+            self.upload_idle_stream_s,
+            self.after_last_upload_s,
         )
     }
 }
@@ -192,9 +211,7 @@ impl GpuBackend {
     pub fn set_depth(&mut self, n: usize) -> Result<(), BackendError> {
         let n = n.max(2);
         for s in &self.slots {
-            s.stream()
-                .synchronize()
-                .ctx("waiting before resizing the slots")?;
+            s.synchronize()?;
         }
         self.slots.truncate(n);
         while self.slots.len() < n {
@@ -314,6 +331,7 @@ impl GpuBackend {
             next_out: 0,
         };
         let gone = || GpuError::Result("partial builders stopped".into());
+        let mut timeline = Timeline::start(&self.slots[0])?;
         let (mut next_slot, mut stopped, mut input_done) = (0usize, false, false);
         let mut input_end: Option<Instant> = None;
         loop {
@@ -339,8 +357,8 @@ impl GpuBackend {
                     jobs.send(job).map_err(|_| gone())?;
                 }
                 Some(batch) => {
-                    while st.inflight.iter().any(|(_, s, _)| *s == next_slot) {
-                        self.retire(&mut st, jobs, built)?;
+                    while st.inflight.iter().any(|f| f.slot == next_slot) {
+                        self.retire(&mut st, &mut timeline, jobs, built)?;
                     }
                     let t = Instant::now();
                     let w3c = self.w3c.layouts(batch.bytes())?;
@@ -354,10 +372,17 @@ impl GpuBackend {
                     self.stats.enqueue_s += t.elapsed().as_secs_f64();
                     self.stats.batches += 1;
                     let idx = st.take_index();
-                    st.inflight.push_back((idx, next_slot, batch));
+                    st.inflight.push_back(InFlight {
+                        idx,
+                        slot: next_slot,
+                        batch,
+                        queued_ms: timeline.host_ms(),
+                    });
                     next_slot = (next_slot + 1) % self.slots.len();
                 }
-                None if !st.inflight.is_empty() => self.retire(&mut st, jobs, built)?,
+                None if !st.inflight.is_empty() => {
+                    self.retire(&mut st, &mut timeline, jobs, built)?
+                }
                 None if stopped || st.next_out >= st.next_in => break,
                 None => {
                     let (i, p, o) = built.recv().map_err(|_| gone())?;
@@ -383,6 +408,12 @@ impl GpuBackend {
             }
         }
         self.stats.drain_s = input_end.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        let split = timeline.split();
+        self.stats.first_upload_s = split.first;
+        self.stats.upload_busy_s = split.busy;
+        self.stats.upload_idle_host_s = split.idle_host;
+        self.stats.upload_idle_stream_s = split.idle_stream;
+        self.stats.after_last_upload_s = split.after_last;
         self.spare_outs = st.free_outs;
         Ok(())
     }
@@ -392,11 +423,17 @@ impl GpuBackend {
     fn retire(
         &mut self,
         st: &mut RunState,
+        timeline: &mut Timeline,
         jobs: &Sender<Job>,
         built: &Receiver<Built>,
     ) -> Result<(), GpuError> {
         let gone = || GpuError::Result("partial builders stopped".into());
-        let (idx, slot, batch) = st.inflight.pop_front().ok_or_else(gone)?;
+        let InFlight {
+            idx,
+            slot,
+            batch,
+            queued_ms,
+        } = st.inflight.pop_front().ok_or_else(gone)?;
         let waited = Instant::now();
         let mut hout = match st.free_outs.pop() {
             Some(o) => o,
@@ -417,6 +454,7 @@ impl GpuBackend {
         let t = Instant::now();
         let counts = self.collect(slot, &batch, &mut hout)?;
         let collect_s = t.elapsed().as_secs_f64();
+        timeline.note(&self.slots[slot], queued_ms)?;
         let readback_s = f64::from(self.slots[slot].last_readback_ms()) / 1e3;
         self.stats.readback_s += readback_s;
         self.stats.wait_device_s += (collect_s - readback_s).max(0.0);
@@ -433,10 +471,21 @@ impl GpuBackend {
     }
 }
 
+/// A batch on the device.
+struct InFlight {
+    /// Its place in the run's order of arrival.
+    idx: u64,
+    /// The slot it is in.
+    slot: usize,
+    batch: Batch,
+    /// When the host queued it ([`Timeline::host_ms`]).
+    queued_ms: f64,
+}
+
 /// Book-keeping of one `run`.
 struct RunState {
-    /// Batches on the device, in arrival order: (index, slot, batch).
-    inflight: VecDeque<(u64, usize, Batch)>,
+    /// Batches on the device, in arrival order.
+    inflight: VecDeque<InFlight>,
     /// Built partials waiting for their turn.
     ready: BTreeMap<u64, Result<Partial, GpuError>>,
     free_outs: Vec<HostOut>,
@@ -524,7 +573,7 @@ impl Backend for GpuBackend {
         if result.is_err() {
             // Batches still queued must not be freed while the device copies from them.
             for s in &self.slots {
-                let _ = s.stream().synchronize();
+                let _ = s.synchronize();
             }
         }
         Ok(result?)
@@ -535,7 +584,7 @@ impl Drop for GpuBackend {
     fn drop(&mut self) {
         let _ = self.ctx.bind_to_thread();
         for s in &self.slots {
-            let _ = s.stream().synchronize();
+            let _ = s.synchronize();
         }
     }
 }

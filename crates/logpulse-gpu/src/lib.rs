@@ -26,6 +26,7 @@ mod probe;
 mod program;
 mod readback;
 mod slot;
+mod timeline;
 mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
