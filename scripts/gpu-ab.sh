@@ -14,7 +14,7 @@
 # "LOGPULSE_GPU_STAGE_PCT=150 LOGPULSE_GPU_STAGE_PCT=125"); LOGPULSE_BENCH_KERNELS_ONLY=1 in the
 # environment makes gpu_bench time the kernels alone (seconds a run).
 # LOGPULSE_AB_NCU=1: afterwards, ncu (--clock-control none) on B's kernels-only mode, CLF, the
-# kernels of the big batch's first timed launch (summary per kernel).
+# kernels of the big batch's first timed launch (summary per kernel); LOGPULSE_AB_NCU_FORMAT picks another format.
 set -uo pipefail
 A="$1"; B="$2"; ROUNDS="${3:-1}"
 OUT="${OUT:-.carry/out}"
@@ -42,7 +42,7 @@ if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
   for k in lp_line_index lp_parse_aggregate lp_compact_groups lp_compact_counts; do
     LOGPULSE_BENCH_KERNELS_ONLY=1 timeout 120 ncu --clock-control none -k "$k" --launch-skip 53 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-      "$B" --formats clf --lines 10000000 >"$OUT/ncu_$k.txt" 2>&1 || echo "ncu $k FAILED"
+      "$B" --formats "${LOGPULSE_AB_NCU_FORMAT:-clf}" --lines 10000000 >"$OUT/ncu_$k.txt" 2>&1 || echo "ncu $k FAILED"
     grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Warp Cycles Per Issued|Grid Size|Block Size|Stall" "$OUT/ncu_$k.txt" | sed "s/^/ncu $k /" | head -14
   done
 fi

@@ -7,14 +7,20 @@
 #define LI_THREADS 512
 #define LI_CHUNKS 4
 #define LI_TILE (LI_THREADS * 16 * LI_CHUNKS)
-// Predecessor tiles a look-back round reads, per lane and in all.
-#ifndef LI_PER_LANE
-#define LI_PER_LANE 4
-#endif
-#define LI_LOOK (32 * LI_PER_LANE)
 
-// Number of '\n' bytes in a word (exact: no false positives from borrows).
-__device__ __forceinline__ u32 lp_nl_in_word(u32 w) { return __popc(lp_zero_bytes(w ^ 0x0a0a0a0au)); }
+// Bit b set when byte b of a 16-byte chunk is '\n' (exact: no false positives from borrows).
+// The zero-byte mask has bits 7, 15, 23, 31; one multiply gathers them into bits 21-24 (the
+// shifted copies land on distinct bits, so nothing carries).
+__device__ __forceinline__ u32 lp_nl_mask16(uint4 v) {
+    u32 w[4] = {v.x, v.y, v.z, v.w};
+    u32 m = 0;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+        u32 z = lp_zero_bytes(w[q] ^ 0x0a0a0a0au) >> 7;
+        m |= (((z * 0x204081u) >> 21) & 0xfu) << (4 * q);
+    }
+    return m;
+}
 
 // The thread's 16 bytes, with bytes past `n` read as 0.
 __device__ __forceinline__ uint4 lp_load16(const u8* bytes, u32 n, u32 off) {
@@ -69,16 +75,11 @@ __device__ __forceinline__ u64 lp_tile_word(u64 status, u32 epoch, u32 v) {
     return (status << 62) | ((u64)(epoch & 0x3fffffffu) << 32) | (u64)v;
 }
 
-// True when state `s` was published for this batch.
-__device__ __forceinline__ bool lp_tile_ready(u64 s, u32 epoch) {
-    return (s >> 62) != 0 && (u32)((s >> 32) & 0x3fffffffu) == (epoch & 0x3fffffffu);
-}
-
 // This tile's state, waiting until the tile has published one for this batch.
 __device__ __forceinline__ u64 lp_tile_wait(const u64* states, u32 t, u32 epoch) {
     while (true) {
         u64 s = *(volatile const u64*)&states[t];
-        if (lp_tile_ready(s, epoch)) return s;
+        if ((s >> 62) != 0 && (u32)((s >> 32) & 0x3fffffffu) == (epoch & 0x3fffffffu)) return s;
     }
 }
 
@@ -87,29 +88,33 @@ __device__ __forceinline__ u64 lp_tile_wait(const u64* states, u32 t, u32 epoch)
 // blocks start in index order, so every predecessor waited on is running or done), publish
 // the inclusive count, write the positions. The last tile resets the batch header and sets
 // the line count.
-extern "C" __global__ void __launch_bounds__(LI_THREADS, 3)
+extern "C" __global__ void __launch_bounds__(LI_THREADS)
 lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32 epoch,
               u32* __restrict__ nl, u32 cap, u64* __restrict__ header) {
     u32 tile = blockIdx.x;
-    // Chunk j of the thread: bytes off[j]..+16, chunks of the tile in order j-major. The four
+    // Chunk j of the thread: 16 bytes at `off` below, chunks of the tile in order j-major. The four
     // chunk counts (at most 17 a thread, 8704 a tile) are scanned at once, packed 16 bits apiece.
-    uint4 v[LI_CHUNKS];
-    u32 off[LI_CHUNKS];
+    // Only the chunks' newline masks stay live past the loads (4 registers instead of 16, so
+    // more blocks fit a multiprocessor), and the write phase walks their bits.
+    u32 mask[LI_CHUNKS];
+    u32 tails = 0; // bit j: chunk j holds the batch's unterminated last byte
     u64 packed = 0;
+    {
+        uint4 v[LI_CHUNKS];
 #pragma unroll
-    for (int j = 0; j < LI_CHUNKS; ++j) {
-        off[j] = tile * LI_TILE + j * (LI_THREADS * 16) + threadIdx.x * 16;
-        v[j] = make_uint4(0, 0, 0, 0);
-        if (off[j] < n) v[j] = lp_load16(bytes, n, off[j]);
-    }
-#pragma unroll
-    for (int j = 0; j < LI_CHUNKS; ++j) {
-        u32 c = 0;
-        if (off[j] < n) {
-            c = lp_nl_in_word(v[j].x) + lp_nl_in_word(v[j].y) + lp_nl_in_word(v[j].z) +
-                lp_nl_in_word(v[j].w) + lp_open_tail(bytes, n, off[j]);
+        for (int j = 0; j < LI_CHUNKS; ++j) {
+            u32 off = tile * LI_TILE + j * (LI_THREADS * 16) + threadIdx.x * 16;
+            v[j] = make_uint4(0, 0, 0, 0);
+            if (off < n) v[j] = lp_load16(bytes, n, off);
         }
-        packed |= (u64)c << (16 * j);
+#pragma unroll
+        for (int j = 0; j < LI_CHUNKS; ++j) {
+            u32 off = tile * LI_TILE + j * (LI_THREADS * 16) + threadIdx.x * 16;
+            mask[j] = off < n ? lp_nl_mask16(v[j]) : 0u;
+            u32 t = off < n ? lp_open_tail(bytes, n, off) : 0u;
+            tails |= t << j;
+            packed |= (u64)(__popc(mask[j]) + t) << (16 * j);
+        }
     }
     u64 totals;
     u64 local = lp_block_scan<u64>(packed, &totals);
@@ -126,41 +131,24 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
             if (lane == 0) atomicExch((unsigned long long*)&states[tile], lp_tile_word(LI_AGG, epoch, total));
             int top = (int)tile - 1;
             while (true) {
-                // A round reads LI_LOOK predecessors, LI_PER_LANE a lane (lane 31 the nearest),
-                // their loads issued together. Inclusive counts spread one window a round, so
-                // the window bounds the index's speed: 32 tiles a round held it at ~2 TB/s.
-                u64 st[LI_PER_LANE];
-#pragma unroll
-                for (int k = 0; k < LI_PER_LANE; ++k) {
-                    int q = top - (LI_LOOK - 1) + LI_PER_LANE * (int)lane + k;
-                    // Before the batch's first tile: an inclusive count of 0.
-                    st[k] = q >= 0 ? *(volatile const u64*)&states[q] : lp_tile_word(LI_PREFIX, epoch, 0);
+                int q = top - (31 - (int)lane);
+                u64 st = LI_PREFIX;
+                u32 val = 0;
+                if (q >= 0) {
+                    u64 s = lp_tile_wait(states, (u32)q, epoch);
+                    st = s >> 62;
+                    val = (u32)s;
                 }
-#pragma unroll
-                for (int k = 0; k < LI_PER_LANE; ++k) {
-                    int q = top - (LI_LOOK - 1) + LI_PER_LANE * (int)lane + k;
-                    if (q >= 0 && !lp_tile_ready(st[k], epoch)) st[k] = lp_tile_wait(states, (u32)q, epoch);
-                }
-                // The lane's nearest tile holding an inclusive count, and its sum from there
-                // (or of all its tiles when none does).
-                int hk = -1;
-#pragma unroll
-                for (int k = 0; k < LI_PER_LANE; ++k)
-                    if ((st[k] >> 62) == LI_PREFIX) hk = k;
-                u32 lane_sum = 0;
-#pragma unroll
-                for (int k = 0; k < LI_PER_LANE; ++k)
-                    if (k >= hk) lane_sum += (u32)st[k];
-                unsigned pm = __ballot_sync(0xffffffffu, hk >= 0);
-                // Lanes above the highest one holding an inclusive count add their sums; that
-                // lane adds its sum from its inclusive count on; lanes below it are covered.
+                unsigned pm = __ballot_sync(0xffffffffu, st == LI_PREFIX);
+                // Lanes above the highest one holding an inclusive count add their own
+                // counts; that lane adds its inclusive count; lanes below it are covered by it.
                 int hi = pm ? 31 - __clz(pm) : -1;
-                u32 contrib = (int)lane >= hi ? lane_sum : 0;
+                u32 contrib = (int)lane >= hi ? val : 0;
 #pragma unroll
                 for (int d = 16; d > 0; d >>= 1) contrib += __shfl_xor_sync(0xffffffffu, contrib, d);
                 excl += contrib;
                 if (pm) break;
-                top -= LI_LOOK;
+                top -= 32;
             }
             if (lane == 0) atomicExch((unsigned long long*)&states[tile], lp_tile_word(LI_PREFIX, epoch, excl + total));
         }
@@ -180,17 +168,11 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
     for (int j = 0; j < LI_CHUNKS; ++j) {
         u32 idx = before + ((u32)(local >> (16 * j)) & 0xffffu);
         before += (u32)(totals >> (16 * j)) & 0xffffu;
-        if (((packed >> (16 * j)) & 0xffffu) == 0) continue;
-        u32 w[4] = {v[j].x, v[j].y, v[j].z, v[j].w};
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-            u32 m = lp_zero_bytes(w[q] ^ 0x0a0a0a0au);
-            while (m) {
-                if (idx < cap) nl[idx] = off[j] + 4 * q + ((__ffs(m) - 1) >> 3);
-                ++idx;
-                m &= m - 1;
-            }
+        u32 off = tile * LI_TILE + j * (LI_THREADS * 16) + threadIdx.x * 16;
+        for (u32 m = mask[j]; m; m &= m - 1) {
+            if (idx < cap) nl[idx] = off + (__ffs(m) - 1);
+            ++idx;
         }
-        if (lp_open_tail(bytes, n, off[j]) && idx < cap) nl[idx] = n;
+        if (((tails >> j) & 1u) && idx < cap) nl[idx] = n;
     }
 }

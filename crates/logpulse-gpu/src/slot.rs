@@ -4,8 +4,6 @@
 //! the header's copy back, and returns at once; [`Slot::finish`] waits for the header, copies
 //! back exactly the compacted results it announces, and hands them over. With two or more slots
 //! the copy of batch N+1 (one stream) overlaps the kernels of batch N (another stream).
-//! Results go back on a second stream of the slot, so the slot's next upload never queues
-//! behind them; its kernels wait for them (an event) before overwriting the output buffers.
 
 use std::sync::Arc;
 
@@ -36,13 +34,6 @@ fn stage_pct() -> u64 {
             .filter(|&p| (50..=400).contains(&p))
             .unwrap_or(150)
     })
-}
-
-/// Results are copied back on a stream of their own: `LOGPULSE_GPU_RB_STREAM=0` puts them on
-/// the slot's stream, behind which the slot's next upload then waits (to compare; read once).
-fn readback_stream_on() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("LOGPULSE_GPU_RB_STREAM").map_or(true, |v| v != "0"))
 }
 
 /// Staging bytes for a batch of `bytes` bytes and about `lines` lines: room for a block's
@@ -146,11 +137,6 @@ pub struct Slot {
     stream: Arc<CudaStream>,
     /// start, copied, indexed, parsed, compacted (+ header back).
     events: [CudaEvent; 5],
-    /// Where results are copied back: a stream of its own (the default), or `stream` itself
-    /// with `LOGPULSE_GPU_RB_STREAM=0` (the older layout, kept to compare).
-    rb_stream: Option<Arc<CudaStream>>,
-    /// Recorded after the last readback copy: the next batch's parse waits for it.
-    rb_done: CudaEvent,
     bufs: Option<Buffers>,
     /// Bytes of the batch in flight.
     n: usize,
@@ -173,20 +159,10 @@ impl Slot {
             ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
                 .ctx("creating an event")
         };
-        let rb_stream = if readback_stream_on() {
-            Some(ctx.new_stream().ctx("creating a readback stream")?)
-        } else {
-            None
-        };
-        let rb_done = ctx
-            .new_event(Some(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING))
-            .ctx("creating an event")?;
         Ok(Slot {
             ctx: ctx.clone(),
             stream,
             events: [ev()?, ev()?, ev()?, ev()?, ev()?],
-            rb_stream,
-            rb_done,
             bufs: None,
             n: 0,
             stage: STAGE_MAX,
@@ -196,31 +172,22 @@ impl Slot {
         })
     }
 
-    /// The slot's stream (copies in and kernels).
+    /// The slot's stream.
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
     }
 
-    /// The stream results are copied back on.
-    fn readback_stream(&self) -> &Arc<CudaStream> {
-        self.rb_stream.as_ref().unwrap_or(&self.stream)
-    }
-
-    /// Waits until everything queued on the slot is done (both streams).
+    /// Waits until everything queued on the slot is done.
     pub fn synchronize(&self) -> Result<(), GpuError> {
-        self.stream.synchronize().ctx("waiting for the slot")?;
-        if let Some(rb) = &self.rb_stream {
-            rb.synchronize().ctx("waiting for the slot's readback")?;
-        }
-        Ok(())
+        self.stream.synchronize().ctx("waiting for the slot")
     }
 
     /// GPU milliseconds from `base` to this slot's last upload's start (when the stream
-    /// reached it; the copy engine may start later), its end, and the end of its kernels
-    /// (header back). Valid once [`Slot::finish`] has returned.
-    pub fn timeline_ms(&self, base: &CudaEvent) -> Result<[f32; 3], GpuError> {
+    /// reached it; the copy engine may start later) and to its end. Valid once
+    /// [`Slot::finish`] has returned.
+    pub fn upload_ms(&self, base: &CudaEvent) -> Result<[f32; 2], GpuError> {
         let at = |i: usize| base.elapsed_ms(&self.events[i]).ctx("reading event times");
-        Ok([at(0)?, at(1)?, at(4)?])
+        Ok([at(0)?, at(1)?])
     }
 
     /// Makes sure the buffers hold `bytes` bytes and `lines` lines (never shrinks).
@@ -358,12 +325,6 @@ impl Slot {
             )
             .ctx("lp_line_index")?;
             self.events[2].record(s).ctx("recording an event")?;
-            // The parse writes the rejects and the compaction the other outputs, which the
-            // previous batch's readback (on the other stream) may still be reading.
-            if self.rb_stream.is_some() {
-                s.wait(&self.rb_done)
-                    .ctx("ordering after the last readback")?;
-            }
             let grid = lines_cap.div_ceil(PARSE_THREADS);
             launch(
                 &k.parse_aggregate,
@@ -467,9 +428,7 @@ impl Slot {
         }
         let lay = c.layout();
         let base = out.reserve(lay.total)?;
-        // The host saw the kernels end (`events[4]`), so the readback stream needs no wait.
-        let rb = self.readback_stream().clone();
-        let s = rb.cu_stream();
+        let s = self.stream.cu_stream();
         let copies = [
             (
                 lay.groups,
@@ -503,13 +462,10 @@ impl Slot {
         if out.is_pinned() {
             // Asynchronous: whoever reads `out` waits for this mark (`HostOut::wait`); the
             // stream's order keeps the slot's buffers until the copies are done.
-            out.mark_ready(&rb)?;
+            out.mark_ready(&self.stream)?;
         } else {
-            rb.synchronize().ctx("waiting for the results")?;
+            self.stream.synchronize().ctx("waiting for the results")?;
         }
-        self.rb_done
-            .record(&rb)
-            .ctx("recording the readback's end")?;
         self.readback_ms = started.elapsed().as_secs_f32() * 1e3;
         Ok(Finished::Ready(Box::new(c)))
     }

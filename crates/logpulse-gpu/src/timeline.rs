@@ -62,7 +62,7 @@ impl Timeline {
 
     /// Notes the upload of the batch `slot` just finished (queued by the host at `queued`).
     pub fn note(&mut self, slot: &Slot, queued: f64) -> Result<(), GpuError> {
-        let [reached, ended, _] = slot.timeline_ms(&self.base)?;
+        let [reached, ended] = slot.upload_ms(&self.base)?;
         self.uploads.push(Upload {
             queued,
             reached: f64::from(reached),
