@@ -26,8 +26,9 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 }
 
 // Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
-// group its output index and its key's place in the arena, a warp at a time (see the kernel).
-__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 klen, bool* fresh) {
+// group its output index, a warp at a time (see the kernel).
+__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                             bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
         u64 t = *(volatile u64*)&g[s].tag;
@@ -36,6 +37,7 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 klen, bool*
             u64 prev = atomicCAS(&g[s].tag, 0ull, h);
             if (prev == 0) {
                 g[s].window = w;
+                g[s].key_off = koff;
                 g[s].key_len = klen;
                 *fresh = true;
                 return s;
@@ -93,8 +95,7 @@ extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
                    u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
                    LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
-                   LpReject* rejects, u8* __restrict__ keys, i64 batch_seq, u32 smem_bytes,
-                   const LpW3c w3c) {
+                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
@@ -200,7 +201,8 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 slot = 0;
     bool fresh = false;
     if (rec && (int)lane == leader) {
-        slot = lp_group_slot(groups, gmask, h, w, r.key_len, &fresh);
+        u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
         LpGroup* g = &groups[slot];
         atomicAdd(&g->requests, (u32)__popc(peers));
         if (bsum) atomicAdd(&g->bytes, bsum);
@@ -216,20 +218,9 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     // New groups take their output index (claim order) with one atomic a warp: a 4M-line
     // batch makes ~1M groups, and as many atomics on one counter serialise in L2.
     u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
-    // A new group's key text goes into the packed arena now, from the staged line: the
-    // compaction then moves groups only (gathering ~1M keys from the batch there, a dependent
-    // random read per key, cost more than the copy here).
-    bool keyed = fresh && r.key_off != LP_KEY_NONE;
-    u32 kat = lp_warp_reserve_n(&header[H_KEY_BYTES], keyed ? r.key_len : 0u);
     if (fresh) {
-        LpGroup* g = &groups[slot];
-        g->out_idx = claim_at;
-        g->key_off = keyed ? kat : LP_KEY_NONE;
+        groups[slot].out_idx = claim_at;
         gclaim[claim_at] = slot;
-        if (keyed) {
-            const u8* k = (staged ? smem + (ls - a) : bytes + ls) + r.key_off;
-            for (u32 b = 0; b < r.key_len; ++b) keys[kat + b] = k[b];
-        }
     }
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
@@ -281,27 +272,71 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
     }
 }
 
-// Groups and windows -> output in claim order, slots cleared for the next batch. (Keys are
-// already in the packed arena: the parse kernel put each new group's there.)
+// Groups and windows -> output in claim order, slots cleared for the next batch. Each group's
+// key bytes are gathered into one packed arena, so the host reads them sequentially instead of
+// chasing one cache miss per group through the batch.
 extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restrict__ gclaim,
                                              LpWindow* windows, const u32* __restrict__ wclaim,
-                                             const u64* __restrict__ header,
-                                             LpGroupOut* __restrict__ gout,
-                                             i64* __restrict__ wout) {
+                                             u64* header, LpGroupOut* __restrict__ gout,
+                                             i64* __restrict__ wout, const u8* __restrict__ bytes,
+                                             u8* __restrict__ keys) {
     u32 ng = (u32)header[H_NGROUPS];
     u32 nw = (u32)header[H_NWINDOWS];
     u32 stride = gridDim.x * blockDim.x;
-    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < ng; k += stride) {
+    unsigned lane = threadIdx.x & 31;
+    // Block-uniform trip count, so whole warps reserve arena space with one atomic.
+    for (u32 base = blockIdx.x * blockDim.x; base < ng; base += stride) {
+        u32 k = base + threadIdx.x;
+        bool act = k < ng;
         // The group in four 16-byte loads (slots are 64-byte aligned), cleared in four stores.
-        uint4* gp = reinterpret_cast<uint4*>(&groups[gclaim[k]]);
+        uint4* gp = act ? reinterpret_cast<uint4*>(&groups[gclaim[k]]) : nullptr;
         LpGroup g;
-        uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
-        memcpy(&g, raw, sizeof g);
+        if (act) {
+            uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
+            memcpy(&g, raw, sizeof g);
+        }
+        u32 len = act && g.key_off != LP_KEY_NONE ? g.key_len : 0;
+        u32 incl = len;
+#pragma unroll
+        for (int d = 1; d < 32; d <<= 1) {
+            u32 t = __shfl_up_sync(0xffffffffu, incl, d);
+            if (lane >= (u32)d) incl += t;
+        }
+        u32 total = __shfl_sync(0xffffffffu, incl, 31);
+        u32 at = 0;
+        if (lane == 31 && total) at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)total);
+        at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
+        // Keys are copied by groups of 8 lanes, four keys at a time, 32 bytes a step (four
+        // independent loads a lane): a scattered key is one or two cache lines, where a byte
+        // loop per lane touched 32 lines an instruction, and one key at a time per warp
+        // waited out 32 load latencies in a row.
+        u32 src = len ? g.key_off : 0;
+        unsigned sub = lane & 7;
+        for (int j0 = 0; j0 < 32; j0 += 4) {
+            int j = j0 + (int)(lane >> 3);
+            u32 lj = __shfl_sync(0xffffffffu, len, j);
+            u32 sj = __shfl_sync(0xffffffffu, src, j);
+            u32 dj = __shfl_sync(0xffffffffu, at, j);
+            for (u32 b0 = 0; b0 < lj; b0 += 32) {
+                u8 c[4];
+#pragma unroll
+                for (int q = 0; q < 4; ++q) {
+                    u32 b = b0 + sub + 8 * q;
+                    c[q] = b < lj ? bytes[sj + b] : 0;
+                }
+#pragma unroll
+                for (int q = 0; q < 4; ++q) {
+                    u32 b = b0 + sub + 8 * q;
+                    if (b < lj) keys[dj + b] = c[q];
+                }
+            }
+        }
+        if (!act) continue;
         LpGroupOut o;
         o.hash = g.tag;
         o.window = g.window;
         o.key_len = g.key_len;
-        o.key_off = g.key_off;
+        o.key_off = g.key_off == LP_KEY_NONE ? LP_KEY_NONE : at;
         o.requests = g.requests;
         o.s4xx = g.s4xx;
         o.s5xx = g.s5xx;

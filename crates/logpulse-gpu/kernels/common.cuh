@@ -86,7 +86,7 @@ struct LpW3c {
 struct LpGroup {
     u64 tag;        // 64-bit hash of (window, key); 0 = empty
     i64 window;
-    u32 key_off;    // the key's text in the packed key arena (LP_KEY_NONE: no key)
+    u32 key_off;    // one occurrence of the key in the batch
     u32 key_len;
     u32 requests;
     u32 s4xx;
@@ -161,21 +161,4 @@ __device__ __forceinline__ u32 lp_warp_reserve(u64* counter, bool want) {
         base = __shfl_sync(0xffffffffu, base, leader);
     }
     return base + __popc(mask & ((1u << lane) - 1u));
-}
-
-// Warp-aggregated reservation of `n` units per lane (0 for none) in a counter: the lane's
-// first unit. One atomic a warp, an exclusive prefix sum of `n` across the lanes.
-__device__ __forceinline__ u32 lp_warp_reserve_n(u64* counter, u32 n) {
-    unsigned lane = threadIdx.x & 31;
-    u32 incl = n;
-#pragma unroll
-    for (int d = 1; d < 32; d <<= 1) {
-        u32 t = __shfl_up_sync(0xffffffffu, incl, d);
-        if (lane >= (u32)d) incl += t;
-    }
-    u32 total = __shfl_sync(0xffffffffu, incl, 31);
-    u32 base = 0;
-    if (lane == 31 && total) base = (u32)atomicAdd(counter, (u64)total);
-    base = __shfl_sync(0xffffffffu, base, 31);
-    return base + incl - n;
 }

@@ -334,7 +334,7 @@ impl Slot {
                 s,
                 &mut kargs![
                     bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
-                    gclaim, cclaim, wclaim, rejects, keys, seq, stage, w3c
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                 ],
             )
             .ctx("lp_parse_aggregate")?;
@@ -354,7 +354,7 @@ impl Slot {
                 256,
                 0,
                 s,
-                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout],
+                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout, bytes, keys],
             )
             .ctx("lp_compact_groups")?;
             let hh = std::slice::from_raw_parts_mut(b.h_header.ptr() as *mut u64, header::WORDS);
