@@ -73,34 +73,85 @@ impl Timeline {
 
     /// The split of the run's time, the run having ended now.
     pub fn split(&self) -> UploadSplit {
-        let end = self.host_ms();
-        let mut s = UploadSplit::default();
-        let Some(first) = self.uploads.first() else {
-            return s;
-        };
-        s.first = first.reached.max(first.queued);
-        let mut free_at = s.first;
-        for u in &self.uploads {
-            // The engine starts this upload when the stream reached it and the last upload
-            // is done; until then it idled, for the host's sake or the stream's.
-            let start = u.reached.max(free_at);
-            let idle = (u.reached - free_at).max(0.0);
-            let host = (u.queued - free_at).clamp(0.0, idle);
-            s.idle_host += host;
-            s.idle_stream += idle - host;
-            s.busy += (u.ended - start).max(0.0);
-            free_at = u.ended.max(free_at);
+        split_uploads(&self.uploads, self.host_ms())
+    }
+}
+
+/// What `uploads` (in order, milliseconds since the base) add up to for a run that ended at
+/// `end` ms, in seconds.
+fn split_uploads(uploads: &[Upload], end: f64) -> UploadSplit {
+    let mut s = UploadSplit::default();
+    let Some(first) = uploads.first() else {
+        return s;
+    };
+    s.first = first.reached.max(first.queued);
+    let mut free_at = s.first;
+    for u in uploads {
+        // The engine starts this upload when the stream reached it and the last upload is
+        // done; until then it idled, for the host's sake or the stream's.
+        let start = u.reached.max(free_at);
+        let idle = (u.reached - free_at).max(0.0);
+        let host = (u.queued - free_at).clamp(0.0, idle);
+        s.idle_host += host;
+        s.idle_stream += idle - host;
+        s.busy += (u.ended - start).max(0.0);
+        free_at = u.ended.max(free_at);
+    }
+    s.after_last = (end - free_at).max(0.0);
+    for v in [
+        &mut s.first,
+        &mut s.busy,
+        &mut s.idle_host,
+        &mut s.idle_stream,
+        &mut s.after_last,
+    ] {
+        *v /= 1e3;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(queued: f64, reached: f64, ended: f64) -> Upload {
+        Upload {
+            queued,
+            reached,
+            ended,
         }
-        s.after_last = (end - free_at).max(0.0);
-        for v in [
-            &mut s.first,
-            &mut s.busy,
-            &mut s.idle_host,
-            &mut s.idle_stream,
-            &mut s.after_last,
-        ] {
-            *v /= 1e3;
-        }
-        s
+    }
+
+    fn ms(s: f64) -> f64 {
+        (s * 1e3 * 1e6).round() / 1e6
+    }
+
+    #[test]
+    fn back_to_back_uploads_leave_no_idle_time() {
+        // The second upload's stream reached it while the first was still copying.
+        let s = split_uploads(&[up(0.0, 0.1, 1.0), up(0.2, 0.5, 2.0)], 2.5);
+        assert_eq!(ms(s.first), 0.1);
+        assert_eq!(ms(s.busy), 1.9);
+        assert_eq!((ms(s.idle_host), ms(s.idle_stream)), (0.0, 0.0));
+        assert_eq!(ms(s.after_last), 0.5);
+    }
+
+    #[test]
+    fn idle_time_is_the_hosts_until_it_queued_then_the_streams() {
+        // Free at 1.0; the host queued the next upload at 1.3, its stream reached it at 1.8.
+        let s = split_uploads(&[up(0.0, 0.0, 1.0), up(1.3, 1.8, 2.8)], 3.0);
+        assert_eq!(ms(s.busy), 2.0);
+        assert_eq!(ms(s.idle_host), 0.3);
+        assert_eq!(ms(s.idle_stream), 0.5);
+        assert_eq!(ms(s.after_last), 0.2);
+        // Queued in time, reached late: all the stream's.
+        let s = split_uploads(&[up(0.0, 0.0, 1.0), up(0.5, 1.4, 2.4)], 2.4);
+        assert_eq!((ms(s.idle_host), ms(s.idle_stream)), (0.0, 0.4));
+    }
+
+    #[test]
+    fn no_uploads_split_to_zero() {
+        let s = split_uploads(&[], 5.0);
+        assert_eq!(s.busy + s.after_last + s.first, 0.0);
     }
 }
