@@ -93,10 +93,7 @@ impl std::fmt::Display for RunStats {
 /// A batch whose results are back, for a host worker to turn into a partial.
 struct Job {
     idx: u64,
-    /// The batch; its buffer already back in the pool when no line of it was rejected.
     batch: Batch,
-    /// The batch's length in bytes.
-    input_bytes: u64,
     counts: Option<Counts>,
     out: Option<HostOut>,
 }
@@ -268,8 +265,7 @@ impl GpuBackend {
         let started = Instant::now();
         let p = counts.and_then(|c| {
             out.wait()?;
-            let len = batch.bytes().len() as u64;
-            build::partial(batch, len, &c, &out.sections(&c)?)
+            build::partial(batch, &c, &out.sections(&c)?)
         });
         self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
         self.out0 = out;
@@ -354,7 +350,6 @@ impl GpuBackend {
                     let idx = st.take_index();
                     let job = Job {
                         idx,
-                        input_bytes: batch.bytes().len() as u64,
                         batch,
                         counts: None,
                         out: None,
@@ -463,19 +458,9 @@ impl GpuBackend {
         let readback_s = f64::from(self.slots[slot].last_readback_ms()) / 1e3;
         self.stats.readback_s += readback_s;
         self.stats.wait_device_s += (collect_s - readback_s).max(0.0);
-        let input_bytes = batch.bytes().len() as u64;
-        let mut batch = batch;
-        if counts.rejects == 0 {
-            // The device has the bytes and no rejected line needs cutting from them: the buffer
-            // goes back to the pool now rather than after the builders' queue. The pool is small
-            // (7 buffers for one GPU in `logpulse run`), and a batch held until a lagging
-            // builder starts on it is one the framer cannot fill.
-            build::release_bytes(&mut batch);
-        }
         let job = Job {
             idx,
             batch,
-            input_bytes,
             counts: Some(counts),
             out: Some(hout),
         };
@@ -559,7 +544,6 @@ impl Backend for GpuBackend {
                         let Job {
                             idx,
                             mut batch,
-                            input_bytes,
                             counts,
                             out,
                         } = job;
@@ -568,7 +552,7 @@ impl Backend for GpuBackend {
                             (Some(c), Some(o)) => o
                                 .wait()
                                 .and_then(|()| o.sections(c))
-                                .and_then(|s| build::partial(batch, input_bytes, c, &s)),
+                                .and_then(|s| build::partial(batch, c, &s)),
                             _ => Ok(build::empty(&mut batch)),
                         };
                         let ns = t.elapsed().as_nanos() as u64;

@@ -4,7 +4,7 @@
 //! own copy of the batch, at the offsets the device reported.
 
 use logpulse_core::agg::{group_hash, Agg, GroupTable, LatencyHist, Partial};
-use logpulse_core::batch::{Batch, BatchBuf};
+use logpulse_core::batch::Batch;
 use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 use crate::error::GpuError;
@@ -120,25 +120,11 @@ fn arena_and_counters(
     Ok((arena, none_off, errors))
 }
 
-/// Returns a batch's buffer to the pool, keeping what its partial needs of it (sequence,
-/// origin, lines skipped by the framer). For a batch whose results hold no rejected line: its
-/// bytes are on the device, and nothing else reads them.
-pub fn release_bytes(batch: &mut Batch) {
-    batch.buf = BatchBuf::from_vec(Vec::new());
-}
-
-/// Builds the batch's partial from its readback; `input_bytes` is the batch's length (its
-/// buffer may be released already, see [`release_bytes`]). The batch is dropped (its buffer
-/// back in the pool for the framer) as soon as the rejected lines are cut from it, before the
-/// groups' table is built: that build is the long part, and the pool is small.
-pub fn partial(
-    mut batch: Batch,
-    input_bytes: u64,
-    c: &Counts,
-    rb: &Sections<'_>,
-) -> Result<Partial, GpuError> {
+/// Builds the batch's partial from its readback. The batch is dropped (its buffer back in
+/// the pool for the framer) as soon as the rejected lines are cut from it, before the groups'
+/// table is built: that build is the long part, and the pool is small.
+pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partial, GpuError> {
     let mut p = empty(&mut batch);
-    p.input_bytes = input_bytes;
     let bytes = batch.bytes();
     let h = &c.header;
     p.lines += h[header::LINES];
@@ -365,12 +351,7 @@ mod tests {
             rejects: &[],
             keys,
         };
-        partial(
-            Batch::from_bytes(0, Vec::new(), Origin::default()),
-            0,
-            &c,
-            &s,
-        )
+        partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s)
     }
 
     /// The table built from a readback equals the groups inserted one by one.
@@ -468,12 +449,7 @@ mod tests {
             rejects: &[],
             keys: &keys,
         };
-        let r = partial(
-            Batch::from_bytes(0, Vec::new(), Origin::default()),
-            0,
-            &c,
-            &s,
-        );
+        let r = partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s);
         assert!(r.is_err(), "requests that do not add up to the records");
         // A key cut inside a multi-byte character.
         let mut bad = groups.clone();
