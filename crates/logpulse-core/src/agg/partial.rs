@@ -63,8 +63,11 @@ impl Partial {
     pub fn add_record_bytes(&mut self, window: i64, key: &[u8], rec: &Record) -> bool {
         match self
             .groups
-            .agg_for_line(window, key, |k| std::str::from_utf8(k).is_ok())
-        {
+            // Keys are nearly always ASCII: `is_ascii` reads them a word at a time, where
+            // `from_utf8` cost ~120 instructions a short key (callgrind, TSV run).
+            .agg_for_line(window, key, |k| {
+                k.is_ascii() || std::str::from_utf8(k).is_ok()
+            }) {
             Some(agg) => agg.add(rec),
             None => return false,
         }
