@@ -26,6 +26,7 @@ mod probe;
 mod program;
 mod readback;
 mod slot;
+mod synthetic;
 mod timeline;
 mod w3c;
 
@@ -35,6 +36,9 @@ pub use kernels::ENTRY_POINTS;
 pub use pinned::{pinned_pool, pinned_pool_background, pinned_pool_lazy, PinnedStorage};
 pub use probe::{copy_overlap, CopyOverlap};
 pub use slot::StageTimes;
+/// For benchmarks of the host build (`benches/host_build.rs`).
+#[doc(hidden)]
+pub use synthetic::SyntheticReadback;
 
 use logpulse_core::BackendError;
 
