@@ -322,36 +322,9 @@ mod tests {
         (groups, counts, keys)
     }
 
-    fn counts_of(groups: &[GroupOut], counts: &[CountOut], keys: &[u8]) -> Counts {
-        let mut header = [0u64; header::WORDS];
-        let records: u64 = groups.iter().map(|g| g.requests as u64).sum();
-        header[header::LINES] = records;
-        header[header::RECORDS] = records;
-        header[header::MAX_TIME] = 120;
-        Counts {
-            header,
-            groups: groups.len(),
-            counts: counts.len(),
-            windows: 0,
-            rejects: 0,
-            key_bytes: keys.len(),
-        }
-    }
-
-    pub(crate) fn build(
-        groups: &[GroupOut],
-        counts: &[CountOut],
-        keys: &[u8],
-    ) -> Result<Partial, GpuError> {
-        let c = counts_of(groups, counts, keys);
-        let s = Sections {
-            groups,
-            counts,
-            windows: &[],
-            rejects: &[],
-            keys,
-        };
-        partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s)
+    /// The tests' readbacks report their latest time as 120.
+    fn build(groups: &[GroupOut], counts: &[CountOut], keys: &[u8]) -> Result<Partial, GpuError> {
+        crate::synthetic::build_from(groups, counts, keys, 120)
     }
 
     /// The table built from a readback equals the groups inserted one by one.
@@ -441,7 +414,7 @@ mod tests {
         assert!(build(&bad, &counts, &keys).is_err(), "a key past the arena");
         let mut bad = groups.clone();
         bad[4000].requests += 1;
-        let c = counts_of(&groups, &counts, &keys);
+        let c = crate::synthetic::counts_for(&groups, &counts, &keys, 120);
         let s = Sections {
             groups: &bad,
             counts: &counts,

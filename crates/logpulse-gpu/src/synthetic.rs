@@ -7,6 +7,7 @@ use logpulse_core::agg::{group_hash, Partial};
 use logpulse_core::batch::{Batch, Origin};
 use logpulse_core::BackendError;
 
+use crate::error::GpuError;
 use crate::layout::{header, CountOut, GroupOut};
 use crate::readback::{Counts, Sections};
 
@@ -80,29 +81,55 @@ impl SyntheticReadback {
 
     /// The partial the host builds from these results, as `GpuBackend` does for a batch.
     pub fn build(&self) -> Result<Partial, BackendError> {
-        let mut h = [0u64; header::WORDS];
-        let records: u64 = self.groups.iter().map(|g| u64::from(g.requests)).sum();
-        h[header::LINES] = records;
-        h[header::RECORDS] = records;
-        h[header::MAX_TIME] = self.groups.last().map_or(0, |g| g.window as u64);
-        let c = Counts {
-            header: h,
-            groups: self.groups.len(),
-            counts: self.counts.len(),
-            windows: 0,
-            rejects: 0,
-            key_bytes: self.keys.len(),
-        };
-        let s = Sections {
-            groups: &self.groups,
-            counts: &self.counts,
-            windows: &[],
-            rejects: &[],
-            keys: &self.keys,
-        };
-        let batch = Batch::from_bytes(0, Vec::new(), Origin::default());
-        Ok(crate::build::partial(batch, &c, &s)?)
+        let max_time = self.groups.last().map_or(0, |g| g.window);
+        Ok(build_from(
+            &self.groups,
+            &self.counts,
+            &self.keys,
+            max_time,
+        )?)
     }
+}
+
+/// The counts a device would report with these results: every line a record (one per
+/// request), no rejects, latest time `max_time`.
+pub(crate) fn counts_for(
+    groups: &[GroupOut],
+    counts: &[CountOut],
+    keys: &[u8],
+    max_time: i64,
+) -> Counts {
+    let mut h = [0u64; header::WORDS];
+    let records: u64 = groups.iter().map(|g| u64::from(g.requests)).sum();
+    h[header::LINES] = records;
+    h[header::RECORDS] = records;
+    h[header::MAX_TIME] = max_time as u64;
+    Counts {
+        header: h,
+        groups: groups.len(),
+        counts: counts.len(),
+        windows: 0,
+        rejects: 0,
+        key_bytes: keys.len(),
+    }
+}
+
+/// Builds the partial of an empty batch whose device results are these (see [`counts_for`]).
+pub(crate) fn build_from(
+    groups: &[GroupOut],
+    counts: &[CountOut],
+    keys: &[u8],
+    max_time: i64,
+) -> Result<Partial, GpuError> {
+    let c = counts_for(groups, counts, keys, max_time);
+    let s = Sections {
+        groups,
+        counts,
+        windows: &[],
+        rejects: &[],
+        keys,
+    };
+    crate::build::partial(Batch::from_bytes(0, Vec::new(), Origin::default()), &c, &s)
 }
 
 #[cfg(test)]
