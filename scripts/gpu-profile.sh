@@ -8,7 +8,7 @@
 # LOGPULSE_PROFILE_LINES (default "10000000 40000000"), LOGPULSE_PROFILE_BACKENDS (default
 # "gpu cpu"), LOGPULSE_PROFILE_REPS (default 2), LOGPULSE_PROFILE_ENVS (settings to sweep,
 # each a comma-separated list of VAR=value, e.g. "LOGPULSE_FRAME_THREADS=4 LOGPULSE_FRAME_THREADS=8";
-# default: none).
+# default: none), LOGPULSE_PROFILE_ARGS (more `run` arguments, e.g. "--batch-lines 600000").
 set -uo pipefail
 BINS=("$@"); [ ${#BINS[@]} -gt 0 ] || BINS=(target/release/logpulse)
 W=$(mktemp -d)
@@ -21,11 +21,11 @@ for n in ${LOGPULSE_PROFILE_LINES:-10000000 40000000}; do
     for rep in $(seq 1 ${LOGPULSE_PROFILE_REPS:-2}); do for e in ${LOGPULSE_PROFILE_ENVS:--}; do for bin in "${BINS[@]}"; do
       envs=(); [ "$e" != - ] && IFS=, read -ra envs <<< "$e"
       env "${envs[@]}" /usr/bin/time -f "wall %e s, user %U s, sys %S s, peak RSS %M KB" \
-        "$bin" run "$f" --backend $b -q --progress never --timings --summary "$W/s.json" \
+        "$bin" run "$f" --backend $b -q --progress never --timings --summary "$W/s.json" ${LOGPULSE_PROFILE_ARGS:-} \
         > /dev/null 2> "$W/err"
       gbs=$(python3 -c "import json,sys; print(f'{json.load(open(sys.argv[1])).get(\"gb_per_s\",0):.2f}')" "$W/s.json")
       echo "  $b rep $rep ${e/-/} $bin: $gbs GB/s in the run; $(tail -1 "$W/err")"
-      grep -E "^logpulse: (stages|backend)" "$W/err" | sed 's/^/      /'
+      grep -E "^logpulse: (stages|backend|framing)" "$W/err" | sed 's/^/      /'
     done; done; done
   done
 done

@@ -9,12 +9,11 @@ use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
 use crate::error::GpuError;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use crate::layout::{header, GroupOut, KEY_NONE};
 use crate::readback::{Counts, Sections};
-
-/// Groups checked per rayon task.
-const CHECK_CHUNK: usize = 4096;
 
 /// Bytes of key arena validated per rayon task.
 const UTF8_CHUNK: usize = 256 << 10;
@@ -81,14 +80,14 @@ fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
     }
 }
 
-/// The table's arena (the device's, whole, plus `000` for a status key never assigned, at the
-/// returned offset) and the error counters by group, sorted by group (stable: a group's
-/// statuses keep the device's order); latency buckets go into `latency`.
+/// The error counters by group, sorted by group (stable: a group's statuses keep the device's
+/// order), and the offset of the `000` key (a status key never assigned) in the table's arena,
+/// which is the device's whole plus `000` ([`arena`]); latency buckets go into `latency`.
 #[allow(clippy::type_complexity)]
-fn arena_and_counters(
+fn counters(
     rb: &Sections<'_>,
     latency: &mut std::collections::BTreeMap<i64, LatencyHist>,
-) -> Result<(Vec<u8>, u32, Vec<(u32, u16, u64)>), GpuError> {
+) -> Result<(u32, Vec<(u32, u16, u64)>), GpuError> {
     let mut errors: Vec<(u32, u16, u64)> = Vec::new();
     for c in rb.counts {
         match c.kind {
@@ -112,12 +111,34 @@ fn arena_and_counters(
         }
     }
     errors.sort_by_key(|e| e.0);
-    let keys = rb.keys;
-    let none_off = keys.len() as u32;
+    Ok((rb.keys.len() as u32, errors))
+}
+
+/// The table's arena: the device's key arena whole, then `000` (see [`counters`]).
+fn arena(keys: &[u8]) -> Vec<u8> {
     let mut arena = Vec::with_capacity(keys.len() + 3);
     arena.extend_from_slice(keys);
     arena.extend_from_slice(b"000");
-    Ok((arena, none_off, errors))
+    arena
+}
+
+/// A rayon piece's sum of requests, added to the shared total when the piece is done (rayon's
+/// `map_init` state lives as long as its piece).
+struct Tally<'a> {
+    n: u64,
+    into: &'a AtomicU64,
+}
+
+impl<'a> Tally<'a> {
+    fn new(into: &'a AtomicU64) -> Self {
+        Tally { n: 0, into }
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.into.fetch_add(self.n, Ordering::Relaxed);
+    }
 }
 
 /// Builds the batch's partial from its readback. The batch is dropped (its buffer back in
@@ -175,76 +196,54 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
     // function as `group_hash`), and the device made them unique per (window, key), so the
     // table is built without probing or comparing keys.
     let keys = rb.keys;
+    let (none_off, errors) = counters(rb, &mut p.latency)?;
+    let errors = &errors[..];
     // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
     // ending on a character boundary, means every key is valid UTF-8 (the kernel checked them
     // too; this guards the table's invariant for one pass over the arena).
     let boundary = |i: usize| i == keys.len() || keys.get(i).is_some_and(|&b| (b as i8) >= -0x40);
-    // Checked on rayon's threads, a chunk of groups each: every key inside the arena on
-    // character boundaries, every 256th device hash against the host's, and the requests.
-    let check = |(c, chunk): (usize, &[GroupOut])| -> Result<u64, GpuError> {
-        let mut total = 0u64;
-        for (j, g) in chunk.iter().enumerate() {
-            if g.key_off != KEY_NONE {
-                let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-                if e > keys.len() || !boundary(s) || !boundary(e) {
-                    return Err(GpuError::Result(format!(
-                        "key at {s}..{e} in a {}-byte arena",
-                        keys.len()
-                    )));
-                }
-            }
-            // Spot-check the device's hashes against the host's.
-            if (c * CHECK_CHUNK + j).is_multiple_of(256)
-                && g.hash != group_hash(g.window, group_key(keys, g))
-            {
+    // One parallel pass over the groups both checks them (keys inside the arena on character
+    // boundaries, every 256th device hash against the host's, the requests' sum) and writes
+    // the table's rows: reading the device's groups once, in one fork-join with the arena's
+    // copy and UTF-8 check beside it. A failed check is kept and returned after the pass
+    // (device results that fail it are a bug, not an input case, so no work is saved on it).
+    let requests = AtomicU64::new(0);
+    let bad: Mutex<Option<GpuError>> = Mutex::new(None);
+    let check = |i: usize, g: &GroupOut| -> Result<(), GpuError> {
+        if g.key_off != KEY_NONE {
+            let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
+            if e > keys.len() || !boundary(s) || !boundary(e) {
                 return Err(GpuError::Result(format!(
-                    "device group hash {:#x} != group_hash for window {}",
-                    g.hash, g.window
+                    "key at {s}..{e} in a {}-byte arena",
+                    keys.len()
                 )));
             }
-            total += g.requests as u64;
         }
-        Ok(total)
+        if i.is_multiple_of(256) && g.hash != group_hash(g.window, group_key(keys, g)) {
+            return Err(GpuError::Result(format!(
+                "device group hash {:#x} != group_hash for window {}",
+                g.hash, g.window
+            )));
+        }
+        Ok(())
     };
-    // The UTF-8 and group checks, and on one thread meanwhile the table's arena copy and the
-    // counters, all in one fork-join: a batch waits for the pool once instead of twice, and
-    // the sequential part no longer adds to the parallel ones.
-    let latency = &mut p.latency;
-    let (sequential, (utf8, total)) = rayon::join(
-        || arena_and_counters(rb, latency),
-        || {
-            rayon::join(
-                || utf8_in_parallel(keys),
-                || {
-                    rb.groups
-                        .par_chunks(CHECK_CHUNK)
-                        .enumerate()
-                        .map(check)
-                        .try_reduce(|| 0, |a, b| Ok(a + b))
-                },
-            )
-        },
-    );
-    let (table_arena, none_off, errors) = sequential?;
-    utf8?;
-    let total = total?;
-    if total != p.records - p.filtered {
-        return Err(GpuError::Result(format!(
-            "{} records ({} filtered) but groups hold {total} requests",
-            p.records, p.filtered
-        )));
-    }
-    let errors = &errors[..];
     // Each rayon piece walks its groups in order, so it finds its first error counter by
-    // binary search and the rest by moving a cursor: (next group index, next counter).
+    // binary search and the rest by moving a cursor: (next group index, next counter), and
+    // sums its requests in a tally that adds itself to `requests` when the piece ends.
     let rows = rb
         .groups
         .par_iter()
         .enumerate()
         .with_min_len(4096)
         .map_init(
-            || (usize::MAX, 0usize),
-            |(next, at), (i, g)| {
+            || (usize::MAX, 0usize, Tally::new(&requests)),
+            |(next, at, tally), (i, g)| {
+                if let Err(e) = check(i, g) {
+                    if let Ok(mut b) = bad.lock() {
+                        b.get_or_insert(e);
+                    }
+                }
+                tally.n += g.requests as u64;
                 if *next != i {
                     *at = errors.partition_point(|e| (e.0 as usize) < i);
                 }
@@ -270,7 +269,22 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
                 (g.hash, g.window, off, len, a)
             },
         );
-    let groups = GroupTable::from_unique_arena(table_arena, rows);
+    let (groups, utf8) = GroupTable::from_unique_arena_par(
+        none_off as usize + 3,
+        || rayon::join(|| arena(keys), || utf8_in_parallel(keys)),
+        rows,
+    );
+    if let Some(e) = bad.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    utf8?;
+    let total = requests.into_inner();
+    if total != p.records - p.filtered {
+        return Err(GpuError::Result(format!(
+            "{} records ({} filtered) but groups hold {total} requests",
+            p.records, p.filtered
+        )));
+    }
     p.groups = groups;
     Ok(p)
 }

@@ -168,36 +168,61 @@ impl GroupTable {
     where
         R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
     {
+        Self::from_unique_arena_par(arena.len(), || (arena, ()), rows).0
+    }
+
+    /// [`GroupTable::from_unique_arena`] with the arena made by `make_arena` beside the rows,
+    /// in the same fork-join (a GPU batch's arena is copied out and checked while its rows are
+    /// written). Keys are bounded by `arena_len`, the length of the arena `make_arena` returns
+    /// (a key past the arena it did return becomes empty). Returns the table and what
+    /// `make_arena` returned with the arena.
+    pub fn from_unique_arena_par<R, T, F>(arena_len: usize, make_arena: F, rows: R) -> (Self, T)
+    where
+        R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
+        F: FnOnce() -> (Vec<u8>, T) + Send,
+        T: Send,
+    {
         use rayon::prelude::*;
-        let end = arena.len() as u64;
+        let end = arena_len as u64;
         let mut entries = Vec::with_capacity(rows.len());
-        rows.map(|(hash, window, key_off, key_len, agg)| {
-            let inside = u64::from(key_off) + u64::from(key_len) <= end;
-            debug_assert!(inside, "from_unique_arena: key out of the arena");
-            let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
-            debug_assert_eq!(
-                hash,
-                group_hash(
+        let ((arena, beside), ()) = rayon::join(make_arena, || {
+            rows.map(|(hash, window, key_off, key_len, agg)| {
+                let inside = u64::from(key_off) + u64::from(key_len) <= end;
+                debug_assert!(inside, "from_unique_arena: key out of the arena");
+                let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
+                Entry {
+                    hash,
                     window,
-                    &arena[key_off as usize..(key_off + key_len) as usize]
-                ),
-                "from_unique_arena: stale hash"
-            );
-            Entry {
-                hash,
-                window,
-                key_off,
-                key_len,
-                agg,
+                    key_off,
+                    key_len,
+                    agg,
+                }
+            })
+            .collect_into_vec(&mut entries)
+        });
+        if arena.len() < arena_len {
+            debug_assert!(false, "from_unique_arena_par: arena shorter than announced");
+            for e in entries.iter_mut() {
+                if (e.key_off + e.key_len) as usize > arena.len() {
+                    (e.key_off, e.key_len) = (0, 0);
+                }
             }
-        })
-        .collect_into_vec(&mut entries);
-        GroupTable {
+        }
+        debug_assert!(
+            entries.iter().all(|e| e.hash
+                == group_hash(
+                    e.window,
+                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize]
+                )),
+            "from_unique_arena: stale hash"
+        );
+        let t = GroupTable {
             index: HashTable::new(),
             indexed: 0,
             entries,
             arena,
-        }
+        };
+        (t, beside)
     }
 
     /// Indexes the entries pushed without it (see the module docs). The check is inlined
