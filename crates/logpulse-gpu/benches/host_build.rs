@@ -6,7 +6,9 @@
 //!
 //! `cargo bench -p logpulse-gpu --bench host_build`
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use logpulse_core::plan::{Thresholds, WindowSpec};
+use logpulse_core::window::SplitPartial;
 use logpulse_gpu::SyntheticReadback;
 
 // As the binaries: freed tables are reused, not faulted in afresh.
@@ -32,5 +34,30 @@ fn bench_build(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_build);
+/// What the pipeline's splitters do next with such a partial (`SplitPartial::summarized`: its
+/// groups moved apart by window, each window's totals and alerts), for windows in runs and in
+/// the device's claim order.
+fn bench_split(c: &mut Criterion) {
+    logpulse_core::alloc::keep_freed_memory();
+    let mut group = c.benchmark_group("split");
+    group.sample_size(30);
+    let spec = WindowSpec::Tumbling { secs: 60 };
+    for (name, r) in [
+        ("windows_in_runs", SyntheticReadback::new(67_000)),
+        ("claim_order", SyntheticReadback::in_claim_order(67_000)),
+    ] {
+        let p = r.build().expect("valid results");
+        group.throughput(Throughput::Elements(r.len() as u64));
+        group.bench_function(format!("67000_groups_{name}"), |b| {
+            b.iter_batched(
+                || p.clone(),
+                |p| SplitPartial::summarized(p, spec, Thresholds::default()),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_build, bench_split);
 criterion_main!(benches);

@@ -23,6 +23,17 @@ impl SyntheticReadback {
     /// ~20), client keys like the generator's (dotted quads and host names, ASCII), every
     /// 50th group with a 5xx counter.
     pub fn new(groups: usize) -> Self {
+        Self::made(groups, false)
+    }
+
+    /// Like [`SyntheticReadback::new`], the windows interleaved as the device's claim order
+    /// leaves them (a 250k-line batch's blocks all run at once, so groups of every window
+    /// are claimed side by side): group `i` in window `i % 20`.
+    pub fn in_claim_order(groups: usize) -> Self {
+        Self::made(groups, true)
+    }
+
+    fn made(groups: usize, interleaved: bool) -> Self {
         let per_window = groups.div_ceil(20).max(1);
         let mut r = SyntheticReadback {
             groups: Vec::with_capacity(groups),
@@ -30,7 +41,7 @@ impl SyntheticReadback {
             keys: Vec::new(),
         };
         for i in 0..groups {
-            let window = (i / per_window) as i64 * 60;
+            let window = if interleaved { i % 20 } else { i / per_window } as i64 * 60;
             let host = i % 80_000;
             let key = if host % 2 == 0 {
                 format!(

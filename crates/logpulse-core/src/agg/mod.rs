@@ -10,6 +10,7 @@ mod table;
 
 pub use latency::LatencyHist;
 pub use partial::Partial;
+pub(crate) use table::bytes_eq;
 pub use table::{group_hash, GroupTable};
 
 use crate::format::Record;

@@ -70,7 +70,7 @@ pub fn group_hash(window: i64, key: &[u8]) -> u64 {
 /// Byte equality inlined for short keys (host names): a libc `memcmp` call per probe costs
 /// more than the comparison itself.
 #[inline(always)]
-fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -17,30 +17,9 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{bounded, unbounded, Sender};
 
-use crate::agg::{group_hash, GroupTable};
+use crate::agg::GroupTable;
 
-/// One shard's totals: keys (window 0) and, per key in insertion order, its first-seen stamp
-/// (`table number << 32 | index in that table`; increasing, since keys are appended).
-#[derive(Default, Clone)]
-struct Shard {
-    by_key: GroupTable,
-    first_seen: Vec<u64>,
-}
-
-impl Shard {
-    /// Merges the groups of table number `n` whose key belongs to shard `me` of `of`.
-    fn add(&mut self, t: &GroupTable, n: u64, me: usize, of: usize) {
-        for (i, (_, _, key, agg)) in t.entries().enumerate() {
-            if of > 1 && shard_of(key, of) != me {
-                continue;
-            }
-            let hash = group_hash(0, key);
-            if self.by_key.merge_entry_new(hash, 0, key, agg) {
-                self.first_seen.push(n << 32 | i as u64);
-            }
-        }
-    }
-}
+use super::key_shard::Shard;
 
 /// The shard of a key: a function of its length and first and last 8 bytes, much cheaper
 /// than its full hash, which every shard would otherwise compute for every group (measured
@@ -65,13 +44,13 @@ fn shard_of(key: &[u8], of: usize) -> usize {
     ((((h >> 32) as u32) as u64 * of as u64) >> 32) as usize
 }
 
-/// One group as [`GroupTable::entries`] yields it.
-type Row<'a> = (u64, i64, &'a [u8], &'a crate::agg::Agg);
+/// One key as [`Shard::rows`] yields it.
+type Row<'a> = (u64, &'a [u8], &'a crate::agg::Agg);
 
 /// The shards' keys as one table, in first-seen order.
 fn combine(mut shards: Vec<Shard>) -> GroupTable {
     if shards.len() == 1 {
-        return shards.pop().map(|s| s.by_key).unwrap_or_default();
+        return shards.pop().map(|s| s.to_table()).unwrap_or_default();
     }
     let mut order: Vec<(u64, u32, u32)> = shards
         .iter()
@@ -84,17 +63,14 @@ fn combine(mut shards: Vec<Shard>) -> GroupTable {
         })
         .collect();
     order.sort_unstable();
-    let rows: Vec<Vec<Row>> = shards
-        .iter()
-        .map(|sh| sh.by_key.entries().collect())
-        .collect();
-    let key_bytes = rows.iter().flatten().map(|r| r.2.len()).sum();
+    let rows: Vec<Vec<Row>> = shards.iter().map(|sh| sh.rows().collect()).collect();
+    let key_bytes = rows.iter().flatten().map(|r| r.1.len()).sum();
     GroupTable::from_unique(
         order.len(),
         key_bytes,
         order.iter().map(|&(_, s, i)| {
-            let (hash, window, key, agg) = rows[s as usize][i as usize];
-            (hash, window, key, agg.clone())
+            let (hash, key, agg) = rows[s as usize][i as usize];
+            (hash, 0, key, agg.clone())
         }),
     )
 }
@@ -103,7 +79,7 @@ fn combine(mut shards: Vec<Shard>) -> GroupTable {
 fn distribute(t: &GroupTable, of: usize) -> Vec<Shard> {
     let mut shards = vec![Shard::default(); of];
     for (me, sh) in shards.iter_mut().enumerate() {
-        sh.add(t, 0, me, of);
+        sh.add(t, 0, me, of, shard_of);
     }
     shards
 }
@@ -141,7 +117,7 @@ impl KeyTotals {
                     let mut state = Shard::default();
                     for msg in rx {
                         match msg {
-                            Msg::Add(t, n) => state.add(&t, n, me, of),
+                            Msg::Add(t, n) => state.add(&t, n, me, of, shard_of),
                             Msg::Get(reply) => {
                                 let _ = reply.send(state.clone());
                             }
@@ -177,7 +153,7 @@ impl KeyTotals {
         let n = self.next;
         self.next += 1;
         if self.workers.is_empty() {
-            self.inline.add(&t, n, 0, 1);
+            self.inline.add(&t, n, 0, 1, shard_of);
             return;
         }
         let mut lost = false;
@@ -189,14 +165,14 @@ impl KeyTotals {
             let so_far = self.get();
             self.stop();
             self.inline = distribute(&so_far, 1).pop().unwrap_or_default();
-            self.inline.add(&t, n, 0, 1);
+            self.inline.add(&t, n, 0, 1, shard_of);
         }
     }
 
     /// The totals so far, once everything added before is merged, in first-seen order.
     pub(crate) fn get(&self) -> GroupTable {
         if self.workers.is_empty() {
-            return self.inline.by_key.clone();
+            return self.inline.to_table();
         }
         let replies: Vec<_> = self
             .workers

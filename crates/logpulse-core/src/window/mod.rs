@@ -7,6 +7,7 @@
 //! totals), never silently dropped.
 
 mod alerts;
+mod key_shard;
 mod key_totals;
 mod totals;
 
