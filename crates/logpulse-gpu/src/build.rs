@@ -269,7 +269,7 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
                 (g.hash, g.window, off, len, a)
             },
         );
-    let (groups, utf8) = GroupTable::from_unique_arena_par(
+    let (groups, utf8) = GroupTable::from_unique_arena(
         none_off as usize + 3,
         || rayon::join(|| arena(keys), || utf8_in_parallel(keys)),
         rows,

@@ -161,22 +161,16 @@ impl GroupTable {
     /// Like [`GroupTable::from_unique`] for keys that already lie end to end in one arena (a
     /// GPU batch's packed key text, taken whole instead of copied key by key): `rows` gives
     /// (hash, window, key offset, key length, aggregate) in entry order. The entries are written on
-    /// rayon's threads: a batch's ~67k groups are memory-bound work that took one thread 3 ms,
-    /// most of a GPU batch's latency. The caller checks that `arena` is UTF-8 and every key
-    /// lies in it on character boundaries; a key out of bounds becomes empty.
-    pub fn from_unique_arena<R>(arena: Vec<u8>, rows: R) -> Self
-    where
-        R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
-    {
-        Self::from_unique_arena_par(arena.len(), || (arena, ()), rows).0
-    }
-
-    /// [`GroupTable::from_unique_arena`] with the arena made by `make_arena` beside the rows,
-    /// in the same fork-join (a GPU batch's arena is copied out and checked while its rows are
-    /// written). Keys are bounded by `arena_len`, the length of the arena `make_arena` returns
-    /// (a key past the arena it did return becomes empty). Returns the table and what
-    /// `make_arena` returned with the arena.
-    pub fn from_unique_arena_par<R, T, F>(arena_len: usize, make_arena: F, rows: R) -> (Self, T)
+    /// rayon's threads (a batch's ~67k groups are memory-bound work that took one thread 3 ms,
+    /// most of a GPU batch's latency) while `make_arena` makes the arena beside them, in the
+    /// same fork-join (a GPU batch's arena is copied out and checked meanwhile). `arena_len` is
+    /// the length of the arena `make_arena` returns; a key past it becomes empty. Returns the
+    /// table and what `make_arena` returned with the arena.
+    ///
+    /// The caller checks that hashes are `group_hash(window, key)`, the arena UTF-8 and every
+    /// key inside it on character boundaries, before or after the build (a table whose rows
+    /// fail those checks is to be dropped, which is why they are not asserted here).
+    pub fn from_unique_arena<R, T, F>(arena_len: usize, make_arena: F, rows: R) -> (Self, T)
     where
         R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
         F: FnOnce() -> (Vec<u8>, T) + Send,
@@ -188,7 +182,6 @@ impl GroupTable {
         let ((arena, beside), ()) = rayon::join(make_arena, || {
             rows.map(|(hash, window, key_off, key_len, agg)| {
                 let inside = u64::from(key_off) + u64::from(key_len) <= end;
-                debug_assert!(inside, "from_unique_arena: key out of the arena");
                 let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
                 Entry {
                     hash,
@@ -201,21 +194,12 @@ impl GroupTable {
             .collect_into_vec(&mut entries)
         });
         if arena.len() < arena_len {
-            debug_assert!(false, "from_unique_arena_par: arena shorter than announced");
             for e in entries.iter_mut() {
                 if (e.key_off + e.key_len) as usize > arena.len() {
                     (e.key_off, e.key_len) = (0, 0);
                 }
             }
         }
-        debug_assert!(
-            entries.iter().all(|e| e.hash
-                == group_hash(
-                    e.window,
-                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize]
-                )),
-            "from_unique_arena: stale hash"
-        );
         let t = GroupTable {
             index: HashTable::new(),
             indexed: 0,
@@ -808,8 +792,9 @@ mod tests {
             let w = (i % 3) as i64 * 60;
             slow.agg_mut(w, k).merge(&agg(i));
         }
-        let fast = GroupTable::from_unique_arena(
-            arena,
+        let (fast, ()) = GroupTable::from_unique_arena(
+            arena.len(),
+            || (arena, ()),
             (0..keys.len()).into_par_iter().map(|i| {
                 let w = (i % 3) as i64 * 60;
                 let (off, len) = spans[i];
@@ -821,12 +806,15 @@ mod tests {
         let order: Vec<_> = fast.iter().map(|(w, k, _)| (w, k.to_string())).collect();
         let want: Vec<_> = slow.iter().map(|(w, k, _)| (w, k.to_string())).collect();
         assert_eq!(order, want, "entries keep the rows' order");
-        // A row pointing past the arena gets an empty key rather than a panic (release).
-        if !cfg!(debug_assertions) {
-            let row = (group_hash(0, b""), 0, 1, 5, Agg::default());
-            let t = GroupTable::from_unique_arena(b"ab".to_vec(), vec![row].into_par_iter());
-            assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
-        }
+        // A row pointing past the arena gets an empty key rather than a panic, as does one
+        // past an arena shorter than announced.
+        let row = || (group_hash(0, b""), 0, 1, 5, Agg::default());
+        let (t, ()) =
+            GroupTable::from_unique_arena(2, || (b"ab".to_vec(), ()), vec![row()].into_par_iter());
+        assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
+        let (t, ()) =
+            GroupTable::from_unique_arena(9, || (b"ab".to_vec(), ()), vec![row()].into_par_iter());
+        assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
     }
 
     #[test]
