@@ -3,8 +3,9 @@
 //! Folding every closed window's groups into the per-key totals cost as much as everything else
 //! the windows stage does (measured: 22 -> 43 M lines/s without it), and the totals are only
 //! read at a checkpoint and at the end. So closed windows' tables are handed over (shared, not
-//! copied) to `shards` threads; each merges the keys whose `group_hash(0, key)` falls in its
-//! shard, so a key always lands in the same shard, and [`KeyTotals::get`] waits for all of them.
+//! copied) to `shards` threads; each merges the keys of its shard (a cheap function of the
+//! key, `key_shard.rs`), so a key always lands in the same shard, and [`KeyTotals::get`] waits
+//! for all of them.
 //!
 //! Determinism: every table added gets a number, and each shard records, per key, when it
 //! first saw it (table number, index in the table). [`KeyTotals::get`] orders the shards' keys
@@ -20,29 +21,6 @@ use crossbeam_channel::{bounded, unbounded, Sender};
 use crate::agg::GroupTable;
 
 use super::key_shard::Shard;
-
-/// The shard of a key: a function of its length and first and last 8 bytes, much cheaper
-/// than its full hash, which every shard would otherwise compute for every group (measured
-/// with callgrind: hashing all groups in each shard cost more than merging a quarter of them).
-#[inline]
-fn shard_of(key: &[u8], of: usize) -> usize {
-    let n = key.len();
-    let (a, b) = if n >= 8 {
-        let a = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());
-        let b = u64::from_le_bytes(key[n - 8..].try_into().unwrap_or_default());
-        (a, b)
-    } else {
-        let mut a = 0u64;
-        for (i, &c) in key.iter().enumerate() {
-            a |= (c as u64) << (8 * i);
-        }
-        (a, 0)
-    };
-    let h = (a ^ b.rotate_left(29) ^ (n as u64).wrapping_mul(0xc4ce_b9fe_1a85_ec53))
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    let h = h ^ (h >> 29);
-    ((((h >> 32) as u32) as u64 * of as u64) >> 32) as usize
-}
 
 /// One key as [`Shard::rows`] yields it.
 type Row<'a> = (u64, &'a [u8], &'a crate::agg::Agg);
@@ -79,7 +57,7 @@ fn combine(mut shards: Vec<Shard>) -> GroupTable {
 fn distribute(t: &GroupTable, of: usize) -> Vec<Shard> {
     let mut shards = vec![Shard::default(); of];
     for (me, sh) in shards.iter_mut().enumerate() {
-        sh.add(t, 0, me, of, shard_of);
+        sh.add(t, 0, me, of);
     }
     shards
 }
@@ -117,7 +95,7 @@ impl KeyTotals {
                     let mut state = Shard::default();
                     for msg in rx {
                         match msg {
-                            Msg::Add(t, n) => state.add(&t, n, me, of, shard_of),
+                            Msg::Add(t, n) => state.add(&t, n, me, of),
                             Msg::Get(reply) => {
                                 let _ = reply.send(state.clone());
                             }
@@ -153,7 +131,7 @@ impl KeyTotals {
         let n = self.next;
         self.next += 1;
         if self.workers.is_empty() {
-            self.inline.add(&t, n, 0, 1, shard_of);
+            self.inline.add(&t, n, 0, 1);
             return;
         }
         let mut lost = false;
@@ -165,7 +143,7 @@ impl KeyTotals {
             let so_far = self.get();
             self.stop();
             self.inline = distribute(&so_far, 1).pop().unwrap_or_default();
-            self.inline.add(&t, n, 0, 1, shard_of);
+            self.inline.add(&t, n, 0, 1);
         }
     }
 
