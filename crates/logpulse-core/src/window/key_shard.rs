@@ -91,6 +91,19 @@ impl Shard {
         )
     }
 
+    /// [`Shard::to_table`] consuming the shard: aggregates are moved, not cloned.
+    pub(super) fn into_table(self) -> GroupTable {
+        let Shard { entries, arena, .. } = self;
+        GroupTable::from_unique(
+            entries.len(),
+            arena.len(),
+            entries.into_iter().map(|e| {
+                let key = &arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
+                (e.hash, 0, key, e.agg)
+            }),
+        )
+    }
+
     /// Merges the groups of table number `n` whose key belongs to shard `me` of `of`
     /// ([`shard_of`]); a key seen for the first time is stamped `n << 32 | its index in the table`.
     pub(super) fn add(&mut self, t: &GroupTable, n: u64, me: usize, of: usize) {

@@ -28,7 +28,7 @@ type Row<'a> = (u64, &'a [u8], &'a crate::agg::Agg);
 /// The shards' keys as one table, in first-seen order.
 fn combine(mut shards: Vec<Shard>) -> GroupTable {
     if shards.len() == 1 {
-        return shards.pop().map(|s| s.to_table()).unwrap_or_default();
+        return shards.pop().map(Shard::into_table).unwrap_or_default();
     }
     let mut order: Vec<(u64, u32, u32)> = shards
         .iter()
