@@ -5,10 +5,13 @@
 //! backend, in any order, and merged later.
 
 mod latency;
+mod line_groups;
 mod partial;
 mod table;
 
 pub use latency::LatencyHist;
+pub(crate) use line_groups::prefetch;
+pub use line_groups::LineGroups;
 pub use partial::Partial;
 pub(crate) use table::bytes_eq;
 pub use table::{group_hash, GroupTable};

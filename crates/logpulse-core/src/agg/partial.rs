@@ -71,12 +71,19 @@ impl Partial {
             Some(agg) => agg.add(rec),
             None => return false,
         }
-        if let Some(us) = rec.latency_us {
+        self.count_grouped(window, rec.latency_us, rec.time);
+        true
+    }
+
+    /// Counts a record already added to its group's aggregate (the CPU parser looks groups up
+    /// a line late, see `LineGroups`): its latency, the record, its time.
+    #[inline]
+    pub(crate) fn count_grouped(&mut self, window: i64, latency_us: Option<u64>, time: i64) {
+        if let Some(us) = latency_us {
             self.latency.entry(window).or_default().record(us);
         }
         self.records += 1;
-        self.note_time(rec.time);
-        true
+        self.note_time(time);
     }
 
     /// Counts a record the plan's filters left out: parsed, in no group, but its time still

@@ -94,13 +94,14 @@ pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// One group: its stored hash, window, key (in the table's arena) and aggregate.
 #[derive(Debug, Clone)]
-struct Entry {
-    hash: u64,
-    window: i64,
-    key_off: u32,
-    key_len: u32,
-    agg: Agg,
+pub(super) struct Entry {
+    pub(super) hash: u64,
+    pub(super) window: i64,
+    pub(super) key_off: u32,
+    pub(super) key_len: u32,
+    pub(super) agg: Agg,
 }
 
 /// Aggregates per (window, key). See the module docs.
@@ -207,6 +208,21 @@ impl GroupTable {
             arena,
         };
         (t, beside)
+    }
+
+    /// A table of distinct groups whose keys lie in `arena` (indexed on its first probe).
+    pub(super) fn from_parts(entries: Vec<Entry>, arena: Vec<u8>) -> Self {
+        GroupTable {
+            index: HashTable::new(),
+            indexed: 0,
+            entries,
+            arena,
+        }
+    }
+
+    /// The table's entries and arena, its index dropped.
+    pub(super) fn into_parts(self) -> (Vec<Entry>, Vec<u8>) {
+        (self.entries, self.arena)
     }
 
     /// Indexes the entries pushed without it (see the module docs). The check is inlined

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::{Backend, BackendError};
-use crate::agg::Partial;
+use crate::agg::{group_hash, LineGroups, Partial};
 use crate::batch::{Batch, BufferPool};
 use crate::format::line::looks_binary;
 use crate::format::{w3c, LineFormat, LineKind, LineParser, Record};
@@ -77,11 +77,80 @@ struct Piece {
     rejects: Vec<Reject>,
 }
 
+/// A record whose group lookup waits one line: its index slot is being fetched meanwhile
+/// (see [`LineGroups`]).
+struct Pending<'a> {
+    hash: u64,
+    window: i64,
+    key: &'a [u8],
+    status: u16,
+    bytes: u64,
+    latency_us: Option<u64>,
+    time: i64,
+    /// Line number in `bytes`, offset and the line itself, in case the key is refused.
+    idx: u64,
+    offset: u64,
+    raw: &'a [u8],
+}
+
+impl<'k> Pending<'k> {
+    /// The pending count of `rec`, line `idx` (`raw`, at `offset`), in group (`window`, `key`).
+    #[inline(always)]
+    fn of(
+        rec: &Record,
+        key: &'k [u8],
+        hash: u64,
+        window: i64,
+        idx: u64,
+        offset: u64,
+        raw: &'k [u8],
+    ) -> Self {
+        Pending {
+            hash,
+            window,
+            key,
+            status: rec.status,
+            bytes: rec.bytes,
+            latency_us: rec.latency_us,
+            time: rec.time,
+            idx,
+            offset,
+            raw,
+        }
+    }
+
+    /// Counts the record in its group, or rejects its line when its new key is not UTF-8.
+    #[inline]
+    fn settle(self, groups: &mut LineGroups, out: &mut Partial, rejects: &mut Vec<Reject>) {
+        // Keys are nearly always ASCII: `is_ascii` reads them a word at a time, where
+        // `from_utf8` cost ~120 instructions a short key (callgrind, TSV run).
+        let admit = |k: &[u8]| k.is_ascii() || std::str::from_utf8(k).is_ok();
+        match groups.agg_for(self.hash, self.window, self.key, admit) {
+            Some(agg) => {
+                agg.add_parts(self.status, self.bytes, self.latency_us);
+                out.count_grouped(self.window, self.latency_us, self.time);
+            }
+            None => {
+                out.reject_counts.add(RejectReason::InvalidUtf8);
+                rejects.push(Reject::new(
+                    self.idx,
+                    self.offset,
+                    RejectReason::InvalidUtf8,
+                    self.raw,
+                ));
+            }
+        }
+    }
+}
+
 /// Parses and aggregates whole lines (`bytes` ends with `\n` or is empty) into `out`.
 /// Rejects get a 0-based `line_no` relative to `bytes` and an `offset` relative to
 /// `base_offset`. Returns the number of lines.
 /// `format` is the layout in force at the first line: the plan's, or for W3C logs the one the
 /// last `#Fields:` directive before `bytes` defined; `#Fields:` lines inside switch it.
+///
+/// A record's group is looked up once the next line is parsed, its index slot prefetched
+/// meanwhile ([`LineGroups`]); lines are still counted, grouped and rejected in order.
 #[allow(clippy::too_many_arguments)]
 pub fn parse_lines(
     plan: &Plan,
@@ -104,6 +173,8 @@ pub fn parse_lines(
     let parser = LineParser::with_request_split(format, split);
     let filtering = !plan.filters.is_empty();
     let mut window = plan.window.for_batch(batch_seq);
+    let mut groups = LineGroups::continuing(std::mem::take(&mut out.groups), bytes.len());
+    let mut pending: Option<Pending> = None;
     while pos < bytes.len() {
         let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |p| pos + p);
         let raw = &bytes[pos..end];
@@ -121,43 +192,72 @@ pub fn parse_lines(
         } else {
             parser.parse(line, &mut rec)
         };
-        let outcome = match outcome {
-            Ok(LineKind::Record) if filtering && !plan.filters.accepts(&rec) => {
-                // Left out of every group, but its time still moves the stream on. A key that
-                // is not UTF-8 is a reject either way, so filters never change `rejected`.
-                if std::str::from_utf8(plan.key.of(&rec, &mut status_buf)).is_err() {
-                    Err(RejectReason::InvalidUtf8)
-                } else {
-                    out.add_filtered(&rec);
-                    Ok(())
+        let grouped =
+            matches!(outcome, Ok(LineKind::Record)) && (!filtering || plan.filters.accepts(&rec));
+        if grouped {
+            let w = window.of(rec.time);
+            let offset = base_offset + pos as u64;
+            match plan.key.of_line(&rec) {
+                Some(key) => {
+                    let hash = group_hash(w, key);
+                    groups.prefetch(hash);
+                    if let Some(p) =
+                        pending.replace(Pending::of(&rec, key, hash, w, idx, offset, raw))
+                    {
+                        p.settle(&mut groups, out, rejects);
+                    }
+                }
+                None => {
+                    // A status key is spelled into `status_buf`, which the next line
+                    // overwrites: looked up at once (nothing is ever pending then).
+                    let key = plan.key.of(&rec, &mut status_buf);
+                    let hash = group_hash(w, key);
+                    Pending::of(&rec, key, hash, w, idx, offset, raw).settle(
+                        &mut groups,
+                        out,
+                        rejects,
+                    );
                 }
             }
-            Ok(LineKind::Record) => {
-                let key = plan.key.of(&rec, &mut status_buf);
-                let w = window.of(rec.time);
-                if out.add_record_bytes(w, key, &rec) {
-                    Ok(())
-                } else {
-                    Err(RejectReason::InvalidUtf8)
+        } else {
+            // Rejects stay in line order: the record before is counted first.
+            if let Some(p) = pending.take() {
+                p.settle(&mut groups, out, rejects);
+            }
+            let outcome = match outcome {
+                Ok(LineKind::Record) => {
+                    // Filtered out: in no group, but its time still moves the stream on. A
+                    // key that is not UTF-8 is a reject either way, so filters never change
+                    // `rejected`.
+                    if std::str::from_utf8(plan.key.of(&rec, &mut status_buf)).is_err() {
+                        Err(RejectReason::InvalidUtf8)
+                    } else {
+                        out.add_filtered(&rec);
+                        Ok(())
+                    }
                 }
+                Ok(LineKind::Directive) => {
+                    out.directives += 1;
+                    Ok(())
+                }
+                Err(r) => Err(if r != RejectReason::EmptyLine && looks_binary(line) {
+                    RejectReason::BinaryData
+                } else {
+                    r
+                }),
+            };
+            if let Err(reason) = outcome {
+                out.reject_counts.add(reason);
+                rejects.push(Reject::new(idx, base_offset + pos as u64, reason, raw));
             }
-            Ok(LineKind::Directive) => {
-                out.directives += 1;
-                Ok(())
-            }
-            Err(r) => Err(if r != RejectReason::EmptyLine && looks_binary(line) {
-                RejectReason::BinaryData
-            } else {
-                r
-            }),
-        };
-        if let Err(reason) = outcome {
-            out.reject_counts.add(reason);
-            rejects.push(Reject::new(idx, base_offset + pos as u64, reason, raw));
         }
         idx += 1;
         pos = end + 1;
     }
+    if let Some(p) = pending.take() {
+        p.settle(&mut groups, out, rejects);
+    }
+    out.groups = groups.into_table();
     out.lines += idx;
     idx
 }

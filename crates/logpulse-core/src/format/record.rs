@@ -94,12 +94,9 @@ impl KeyField {
     /// The key's bytes in `rec`; `status_buf` holds the status's digits when grouping by status.
     #[inline]
     pub fn of<'a>(self, rec: &Record<'a>, status_buf: &'a mut [u8; 3]) -> &'a [u8] {
-        match self {
-            KeyField::Client => rec.client,
-            KeyField::Vhost => rec.vhost,
-            KeyField::Path => rec.path,
-            KeyField::Method => rec.method,
-            KeyField::Status => {
+        match self.of_line(rec) {
+            Some(k) => k,
+            None => {
                 let s = rec.status;
                 *status_buf = [
                     b'0' + (s / 100 % 10) as u8,
@@ -108,9 +105,22 @@ impl KeyField {
                 ];
                 &status_buf[..]
             }
+        }
+    }
+
+    /// The key's bytes when they are a slice of the line: every key but the status, whose
+    /// digits [`KeyField::of`] spells into a buffer.
+    #[inline]
+    pub fn of_line<'a>(self, rec: &Record<'a>) -> Option<&'a [u8]> {
+        Some(match self {
+            KeyField::Client => rec.client,
+            KeyField::Vhost => rec.vhost,
+            KeyField::Path => rec.path,
+            KeyField::Method => rec.method,
+            KeyField::Status => return None,
             KeyField::UserAgent => rec.user_agent,
             KeyField::Referer => rec.referer,
             KeyField::Upstream => rec.upstream,
-        }
+        })
     }
 }

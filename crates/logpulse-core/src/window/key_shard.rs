@@ -8,7 +8,7 @@
 //! linear-probing array of `tag << 32 | entry + 1` words: the slot of the group `AHEAD` places
 //! on is prefetched, and half-way there its entry, so the misses of several groups overlap.
 
-use crate::agg::{bytes_eq, group_hash, Agg, GroupTable};
+use crate::agg::{bytes_eq, group_hash, prefetch, Agg, GroupTable};
 
 /// Groups ahead whose slot is prefetched (their entry at half the distance).
 const AHEAD: usize = 8;
@@ -58,19 +58,6 @@ fn shard_of(key: &[u8], of: usize) -> usize {
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let h = h ^ (h >> 29);
     ((((h >> 32) as u32) as u64 * of as u64) >> 32) as usize
-}
-
-/// A cache-line prefetch hint (no-op off x86-64).
-#[inline(always)]
-fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and has no visible effect; `r` is a valid reference.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>((r as *const T).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
 }
 
 impl Shard {
