@@ -150,6 +150,15 @@ pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
     })
 }
 
+/// Batches queued between the source and the backends: `LOGPULSE_QUEUE_DEPTH` if set
+/// (measurements), else 2.
+fn queue_depth() -> usize {
+    std::env::var("LOGPULSE_QUEUE_DEPTH")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .map_or(2, |n| n.clamp(1, 64))
+}
+
 /// Framing and queue settings.
 pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
     PipelineConfig {
@@ -157,7 +166,7 @@ pub fn pipeline_config(job: &JobArgs) -> PipelineConfig {
             max_lines: job.batch_lines.max(1),
             max_line_len: job.max_line_kib.max(1) * 1024,
         },
-        queue_depth: 2,
+        queue_depth: queue_depth(),
         checkpoint: None,
         clock: Default::default(),
     }
