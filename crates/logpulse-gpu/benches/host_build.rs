@@ -31,6 +31,20 @@ fn bench_build(c: &mut Criterion) {
             })
         });
     }
+    // As in the pipeline: partials are dropped on another thread (the windows stage's), so
+    // freed tables go back to another thread's heap.
+    let r = SyntheticReadback::new(67_000);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<logpulse_core::Partial>(4);
+    let dropper = std::thread::spawn(move || rx.into_iter().for_each(drop));
+    group.throughput(Throughput::Elements(67_000));
+    group.bench_function("67000_groups_dropped_elsewhere", |b| {
+        b.iter(|| {
+            let p = r.build().expect("valid results");
+            tx.send(p).expect("dropper alive");
+        })
+    });
+    drop(tx);
+    dropper.join().expect("dropper");
     group.finish();
 }
 
