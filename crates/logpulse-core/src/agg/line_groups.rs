@@ -11,7 +11,7 @@
 //! with four times the memory a worker). The groups become a [`GroupTable`] without a copy.
 
 use super::table::Entry;
-use super::{bytes_eq, Agg, GroupTable};
+use super::{Agg, GroupTable};
 
 /// Fewest slots of the index.
 const MIN_SLOTS: usize = 1024;
@@ -31,6 +31,18 @@ pub(crate) fn prefetch<T>(r: &T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = r;
+}
+
+/// Puts `v` in the first empty (zero) slot from `hash`'s, linear probing in `slots` (a power
+/// of two long, not full): how an index is refilled from stored hashes when it regrows.
+#[inline]
+pub(crate) fn place<T: Copy + Default + PartialEq>(slots: &mut [T], hash: u64, v: T) {
+    let mask = slots.len() - 1;
+    let mut s = hash as usize & mask;
+    while slots[s] != T::default() {
+        s = (s + 1) & mask;
+    }
+    slots[s] = v;
 }
 
 /// Groups in first-seen order with a prefetchable index (see the module docs).
@@ -101,14 +113,7 @@ impl LineGroups {
                 break;
             }
             let i = (v - 1) as usize;
-            let e = &self.entries[i];
-            if e.hash == hash
-                && e.window == window
-                && bytes_eq(
-                    &self.arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
-                    key,
-                )
-            {
+            if self.entries[i].is(&self.arena, hash, window, key) {
                 return Some(&mut self.entries[i].agg);
             }
             s = (s + 1) & mask;
@@ -116,15 +121,7 @@ impl LineGroups {
         if !admit(key) {
             return None;
         }
-        let key_off = self.arena.len() as u32;
-        self.arena.extend_from_slice(key);
-        self.entries.push(Entry {
-            hash,
-            window,
-            key_off,
-            key_len: key.len() as u32,
-            agg: Agg::default(),
-        });
+        Entry::push_new(&mut self.entries, &mut self.arena, hash, window, key);
         let n = self.entries.len();
         self.slots[s] = n as u32;
         if 4 * n > 3 * self.slots.len() {
@@ -142,13 +139,8 @@ impl LineGroups {
             return;
         }
         self.slots = vec![0; want];
-        let mask = want - 1;
         for (i, e) in self.entries.iter().enumerate() {
-            let mut s = e.hash as usize & mask;
-            while self.slots[s] != 0 {
-                s = (s + 1) & mask;
-            }
-            self.slots[s] = i as u32 + 1;
+            place(&mut self.slots, e.hash, i as u32 + 1);
         }
     }
 }

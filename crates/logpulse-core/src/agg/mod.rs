@@ -10,8 +10,8 @@ mod partial;
 mod table;
 
 pub use latency::LatencyHist;
-pub(crate) use line_groups::prefetch;
 pub use line_groups::LineGroups;
+pub(crate) use line_groups::{place, prefetch};
 pub use partial::Partial;
 pub(crate) use table::bytes_eq;
 pub use table::{group_hash, GroupTable};

@@ -104,6 +104,40 @@ pub(super) struct Entry {
     pub(super) agg: Agg,
 }
 
+impl Entry {
+    /// True when this entry is group (`window`, `key`) of hash `hash`, its key in `arena`.
+    #[inline(always)]
+    pub(super) fn is(&self, arena: &[u8], hash: u64, window: i64, key: &[u8]) -> bool {
+        self.hash == hash
+            && self.window == window
+            && bytes_eq(
+                &arena[self.key_off as usize..(self.key_off + self.key_len) as usize],
+                key,
+            )
+    }
+
+    /// Appends group (`window`, `key`) of hash `hash` with an empty aggregate to `entries`, its
+    /// key to `arena`.
+    #[inline]
+    pub(super) fn push_new(
+        entries: &mut Vec<Entry>,
+        arena: &mut Vec<u8>,
+        hash: u64,
+        window: i64,
+        key: &[u8],
+    ) {
+        let key_off = arena.len() as u32;
+        arena.extend_from_slice(key);
+        entries.push(Entry {
+            hash,
+            window,
+            key_off,
+            key_len: key.len() as u32,
+            agg: Agg::default(),
+        });
+    }
+}
+
 /// Aggregates per (window, key). See the module docs.
 #[derive(Debug, Clone, Default)]
 pub struct GroupTable {
@@ -301,29 +335,15 @@ impl GroupTable {
         self.index_all();
         let entries = &self.entries;
         let arena = &self.arena;
-        let found = self.index.find(hash, |&i| {
-            let e = &entries[i as usize];
-            e.hash == hash
-                && e.window == window
-                && bytes_eq(
-                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
-                    key,
-                )
-        });
+        let found = self
+            .index
+            .find(hash, |&i| entries[i as usize].is(arena, hash, window, key));
         let idx = match found {
             Some(&i) => i as usize,
             None if !admit() => return None,
             None => {
                 let i = self.entries.len();
-                let key_off = self.arena.len() as u32;
-                self.arena.extend_from_slice(key);
-                self.entries.push(Entry {
-                    hash,
-                    window,
-                    key_off,
-                    key_len: key.len() as u32,
-                    agg: Agg::default(),
-                });
+                Entry::push_new(&mut self.entries, &mut self.arena, hash, window, key);
                 let entries = &self.entries;
                 self.index
                     .insert_unique(hash, i as u32, |&j| entries[j as usize].hash);
@@ -337,9 +357,7 @@ impl GroupTable {
     /// The aggregate of (`window`, `key`), if present.
     pub fn get(&self, window: i64, key: &str) -> Option<&Agg> {
         let hash = group_hash(window, key.as_bytes());
-        let is = |e: &Entry| {
-            e.hash == hash && e.window == window && bytes_eq(self.key_of(e), key.as_bytes())
-        };
+        let is = |e: &Entry| e.is(&self.arena, hash, window, key.as_bytes());
         self.index
             .find(hash, |&i| is(&self.entries[i as usize]))
             .map(|&i| &self.entries[i as usize])
@@ -438,13 +456,7 @@ impl GroupTable {
             let entries = &self.entries;
             let arena = &self.arena;
             let found = self.index.find(e.hash, |&i| {
-                let m = &entries[i as usize];
-                m.hash == e.hash
-                    && m.window == e.window
-                    && bytes_eq(
-                        &arena[m.key_off as usize..(m.key_off + m.key_len) as usize],
-                        key,
-                    )
+                entries[i as usize].is(arena, e.hash, e.window, key)
             });
             match found {
                 Some(&i) => self.entries[i as usize].agg.merge(&e.agg),

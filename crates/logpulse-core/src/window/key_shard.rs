@@ -8,7 +8,7 @@
 //! linear-probing array of `tag << 32 | entry + 1` words: the slot of the group `AHEAD` places
 //! on is prefetched, and half-way there its entry, so the misses of several groups overlap.
 
-use crate::agg::{bytes_eq, group_hash, prefetch, Agg, GroupTable};
+use crate::agg::{bytes_eq, group_hash, place, prefetch, Agg, GroupTable};
 
 /// Groups ahead whose slot is prefetched (their entry at half the distance).
 const AHEAD: usize = 8;
@@ -161,13 +161,12 @@ impl Shard {
             return;
         }
         self.slots = vec![0; want];
-        let mask = want - 1;
         for (i, e) in self.entries.iter().enumerate() {
-            let mut s = e.hash as usize & mask;
-            while self.slots[s] != 0 {
-                s = (s + 1) & mask;
-            }
-            self.slots[s] = (e.hash >> 32) << 32 | (i as u64 + 1);
+            place(
+                &mut self.slots,
+                e.hash,
+                (e.hash >> 32) << 32 | (i as u64 + 1),
+            );
         }
     }
 }
