@@ -69,8 +69,13 @@ pub fn backends(
     capacity: usize,
 ) -> Result<(Vec<Box<dyn Backend>>, String)> {
     let t0 = Instant::now();
-    let pool = logpulse_gpu::pinned_pool_background(buffers, capacity)
+    let mut pool = logpulse_gpu::pinned_pool_background(buffers, capacity)
         .context("allocating pinned batch buffers")?;
+    // Batches viewing a mapped file copy from its registered pages (see logpulse_gpu::hostmap).
+    if let Some(&first) = ordinals.first() {
+        let pinner = logpulse_gpu::HostMapPinner::new(first).context("opening the first GPU")?;
+        pool = pool.with_pinner(Arc::new(pinner));
+    }
     // Results read back into page-locked memory: faster once the buffers are warm (gpu_bench on
     // the H200: CLF 30.5 vs 27.8 GB/s, combined 42.5 vs 37.5). LOGPULSE_GPU_PINNED_READBACK=0
     // reads into ordinary memory instead.

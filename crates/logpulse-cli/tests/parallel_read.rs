@@ -1,7 +1,7 @@
 //! Reading a plain file on several threads (`LOGPULSE_FRAME_THREADS`) gives exactly what one
 //! thread gives: summary, every window result and every rejected line, on generated logs with
 //! bad lines, over-long lines, small batches and buffers (many read rounds), and a missing
-//! final newline.
+//! final newline; and so does framing it through a mapping of the file (`LOGPULSE_MMAP=1`).
 
 mod common;
 
@@ -9,9 +9,14 @@ use std::process::Command;
 
 use common::*;
 
-/// Runs `logpulse run FILE ARGS` with `threads` frame threads; returns (summary without
-/// timings, window lines of the JSON Lines output, rejects file).
-fn run(path: &str, args: &[&str], threads: usize) -> (serde_json::Value, String, String) {
+/// Runs `logpulse run FILE ARGS` with `threads` frame threads, the file mapped or read;
+/// returns (summary without timings, window lines of the JSON Lines output, rejects file).
+fn run(
+    path: &str,
+    args: &[&str],
+    threads: usize,
+    mapped: bool,
+) -> (serde_json::Value, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (summary, jsonl, rejects) = (
         dir.path().join("s.json"),
@@ -20,6 +25,8 @@ fn run(path: &str, args: &[&str], threads: usize) -> (serde_json::Value, String,
     );
     let out = Command::new(bin())
         .env("LOGPULSE_FRAME_THREADS", threads.to_string())
+        .env("LOGPULSE_MMAP", if mapped { "1" } else { "0" })
+        .env("LOGPULSE_FRAME_TIMES", "1")
         .args(["run", path, "-q", "--progress", "never"])
         .args(args)
         .arg("--summary")
@@ -30,11 +37,18 @@ fn run(path: &str, args: &[&str], threads: usize) -> (serde_json::Value, String,
         .arg(&rejects)
         .output()
         .expect("run logpulse");
-    assert!(
-        out.status.success(),
-        "logpulse failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "logpulse failed: {stderr}");
+    // The mapped framer says how many batches it framed (the file's last buffer-full is
+    // always the one-thread framer's).
+    let views = stderr
+        .split_once(" mapped: ")
+        .and_then(|(_, r)| r.split(' ').next()?.parse::<u64>().ok());
+    assert_eq!(views.is_some(), mapped, "mapped framer ran: {stderr}");
+    let small_batches = args.contains(&"--batch-mib");
+    if mapped && small_batches {
+        assert!(views.is_some_and(|n| n > 5), "few mapped batches: {stderr}");
+    }
     let mut s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
     if let Some(o) = s.as_object_mut() {
@@ -113,16 +127,14 @@ fn several_reading_threads_equal_one() {
         ][..],
         &["--format", "common"][..],
     ] {
-        let one = run(path, args, 1);
+        let one = run(path, args, 1, false);
         assert!(one.0["lines"].as_u64().unwrap_or(0) > 300_000, "{args:?}");
-        for threads in [2, 4] {
-            let many = run(path, args, threads);
-            assert_eq!(many.0, one.0, "{args:?}, {threads} threads: summary");
-            assert!(
-                many.1 == one.1,
-                "{args:?}, {threads} threads: window results"
-            );
-            assert!(many.2 == one.2, "{args:?}, {threads} threads: rejects");
+        for (threads, mapped) in [(2, false), (4, false), (1, true), (4, true)] {
+            let many = run(path, args, threads, mapped);
+            let what = format!("{args:?}, {threads} threads, mapped {mapped}");
+            assert_eq!(many.0, one.0, "{what}: summary");
+            assert!(many.1 == one.1, "{what}: window results");
+            assert!(many.2 == one.2, "{what}: rejects");
         }
     }
 }

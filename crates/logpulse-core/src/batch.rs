@@ -5,26 +5,94 @@
 //! page-locked (pinned) buffers that copy to the device with no staging copy, and the number of
 //! buffers in flight (hence memory) is bounded.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
-/// Memory a batch's bytes live in. Heap memory on the CPU, pinned host memory for the GPU.
+/// Memory a batch's bytes live in. Heap memory on the CPU, pinned host memory for the GPU, or
+/// a read-only view of a mapped file ([`MappedView`]).
 pub trait BatchStorage: Send + 'static {
     /// The whole capacity, readable.
     fn full(&self) -> &[u8];
-    /// The whole capacity, writable.
-    fn full_mut(&mut self) -> &mut [u8];
+    /// The whole capacity, writable; `None` for read-only views.
+    fn full_mut(&mut self) -> Option<&mut [u8]>;
 }
 
 impl BatchStorage for Vec<u8> {
     fn full(&self) -> &[u8] {
         self
     }
-    fn full_mut(&mut self) -> &mut [u8] {
+    fn full_mut(&mut self) -> Option<&mut [u8]> {
+        Some(self)
+    }
+}
+
+/// Bytes many batches view read-only at once: a file mapped into memory.
+pub trait MappedBytes: Send + Sync {
+    /// All of them.
+    fn bytes(&self) -> &[u8];
+    /// No batch views `range` any more: a mapping may drop those pages from the process (they
+    /// stay in the page cache), so memory stays bounded however large the file.
+    fn release(&self, _range: Range<usize>) {}
+}
+
+impl MappedBytes for Vec<u8> {
+    fn bytes(&self) -> &[u8] {
         self
+    }
+}
+
+/// [`MappedBytes`] shared by the batches that view them.
+pub type SharedBytes = Arc<dyn MappedBytes>;
+
+/// Makes the pages of a mapped file ready for a backend's transfers while batches view them.
+/// The GPU backend registers them with the CUDA driver, so that a batch's host-to-device copy
+/// is a DMA read of the page cache itself instead of a copy into pinned buffers first.
+pub trait MapPinner: Send + Sync {
+    /// A guard that keeps `whole[range]` ready until dropped (`whole` outlives the guard).
+    fn pin(&self, whole: &[u8], range: Range<usize>) -> Box<dyn Send + Sync>;
+    /// The framer is done with `whole`: drop what `pin` kept for batches still to come (the
+    /// guards of existing batches stay valid).
+    fn done_with(&self, _whole: &[u8]) {}
+}
+
+/// A batch's bytes as a read-only view into [`SharedBytes`], with the backend's pin guard.
+pub struct MappedView {
+    // Dropped first (see `Drop`), so pages are unpinned before they can be unmapped.
+    guard: Option<Box<dyn Send + Sync>>,
+    bytes: SharedBytes,
+    range: Range<usize>,
+}
+
+impl MappedView {
+    /// Views `bytes[range]`, pinned by `pinner` if the backend has one.
+    pub fn new(bytes: SharedBytes, range: Range<usize>, pinner: Option<&dyn MapPinner>) -> Self {
+        let guard = pinner.map(|p| p.pin(bytes.bytes(), range.clone()));
+        MappedView {
+            guard,
+            bytes,
+            range,
+        }
+    }
+}
+
+impl Drop for MappedView {
+    fn drop(&mut self) {
+        // Unpinned first, then given back.
+        self.guard.take();
+        self.bytes.release(self.range.clone());
+    }
+}
+
+impl BatchStorage for MappedView {
+    fn full(&self) -> &[u8] {
+        &self.bytes.bytes()[self.range.clone()]
+    }
+    fn full_mut(&mut self) -> Option<&mut [u8]> {
+        None
     }
 }
 
@@ -49,6 +117,8 @@ struct PoolInner {
 #[derive(Clone)]
 pub struct BufferPool {
     inner: Arc<PoolInner>,
+    /// How batches viewing a mapped file are made ready for the backend (see [`MapPinner`]).
+    pinner: Option<Arc<dyn MapPinner>>,
 }
 
 impl BufferPool {
@@ -71,7 +141,19 @@ impl BufferPool {
                 waited_ns: AtomicU64::new(0),
                 created_ns: AtomicU64::new(0),
             }),
+            pinner: None,
         }
+    }
+
+    /// The same pool, with `pinner` preparing mapped batches for the backend.
+    pub fn with_pinner(mut self, pinner: Arc<dyn MapPinner>) -> Self {
+        self.pinner = Some(pinner);
+        self
+    }
+
+    /// What prepares mapped batches for the backend, if it needs that.
+    pub fn pinner(&self) -> Option<&dyn MapPinner> {
+        self.pinner.as_deref()
     }
 
     /// A pool of heap buffers.
@@ -217,10 +299,24 @@ impl BatchBuf {
         self.len == 0
     }
 
-    /// The unused tail, to be filled and then [`BatchBuf::advance`]d over.
+    /// A stand-alone buffer over read-only storage, all of it valid; not pooled.
+    pub fn view(storage: MappedView) -> Self {
+        let len = storage.full().len();
+        BatchBuf {
+            storage: Some(Box::new(storage)),
+            len,
+            pool: None,
+        }
+    }
+
+    /// The unused tail, to be filled and then [`BatchBuf::advance`]d over (empty for a
+    /// read-only view).
     pub fn spare_mut(&mut self) -> &mut [u8] {
         let len = self.len;
-        &mut self.storage_mut().full_mut()[len..]
+        match self.storage_mut().full_mut() {
+            Some(full) => &mut full[len..],
+            None => &mut [],
+        }
     }
 
     /// Marks `n` more bytes of the spare tail as valid.

@@ -19,6 +19,7 @@ mod build;
 mod devbuf;
 mod device;
 mod error;
+mod hostmap;
 mod kernels;
 mod layout;
 mod pinned;
@@ -32,6 +33,7 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
+pub use hostmap::HostMapPinner;
 pub use kernels::ENTRY_POINTS;
 pub use pinned::{pinned_pool, pinned_pool_background, pinned_pool_lazy, PinnedStorage};
 pub use probe::{copy_overlap, CopyOverlap};

@@ -76,8 +76,8 @@ impl BatchStorage for PinnedStorage {
     fn full(&self) -> &[u8] {
         self.as_slice()
     }
-    fn full_mut(&mut self) -> &mut [u8] {
-        self.as_mut_slice()
+    fn full_mut(&mut self) -> Option<&mut [u8]> {
+        Some(self.as_mut_slice())
     }
 }
 

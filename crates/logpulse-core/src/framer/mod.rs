@@ -15,7 +15,9 @@ use std::sync::Arc;
 use crate::batch::{Batch, BatchBuf, BufferPool, Origin};
 use crate::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
+mod mapped;
 mod parallel;
+pub use mapped::frame_mapped_from;
 pub use parallel::{frame_parallel, frame_parallel_from, frame_threads, Fill, ParallelEnd};
 
 /// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a

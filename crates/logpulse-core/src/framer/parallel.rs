@@ -207,16 +207,16 @@ impl Times {
 }
 
 /// Where a batch ends: after `at` bytes, `lines` lines.
-struct Cut {
-    at: usize,
-    lines: u64,
+pub(super) struct Cut {
+    pub(super) at: usize,
+    pub(super) lines: u64,
 }
 
 /// The newlines of one block of a buffer: `start..end`.
-struct BlockNewlines {
-    start: usize,
-    end: usize,
-    newlines: Option<Newlines>,
+pub(super) struct BlockNewlines {
+    pub(super) start: usize,
+    pub(super) end: usize,
+    pub(super) newlines: Option<Newlines>,
 }
 
 /// Fills buffers and finds their cuts.
@@ -233,14 +233,14 @@ struct Cutter<'a> {
 /// Where the walk over a batch's blocks is: `scanned` bytes seen, `lines` whole lines in them,
 /// the last of which ends before `line_start`.
 #[derive(Default)]
-struct Walk {
-    scanned: usize,
-    lines: u64,
-    line_start: usize,
+pub(super) struct Walk {
+    pub(super) scanned: usize,
+    pub(super) lines: u64,
+    pub(super) line_start: usize,
 }
 
 /// What one step of the walk found.
-enum Step {
+pub(super) enum Step {
     /// The batch ends here.
     Cut(Cut),
     /// No cut in the blocks so far.
@@ -372,42 +372,54 @@ impl Cutter<'_> {
 
     /// Walks `blocks` (the newlines of `bytes` from `walk.scanned` on) by [`Framer`]'s rules.
     fn walk(&self, bytes: &[u8], blocks: &[BlockNewlines], walk: &mut Walk) -> Step {
-        let (max_len, max_lines) = (self.cfg.max_line_len, self.cfg.max_lines as u64);
-        for b in blocks {
-            let (count, last) = match classify(b.newlines, b.start - walk.line_start, max_len) {
-                Block::NoNewline => {
-                    walk.scanned = b.end;
-                    continue;
-                }
-                Block::LongLine => return Step::LongLine,
-                Block::Lines { count, last } => (count, last),
-            };
-            if b.end <= self.cap && walk.lines + count < max_lines {
-                walk.lines += count;
-                walk.line_start = b.start + last + 1;
+        walk_blocks(&self.cfg, self.cap, bytes, blocks, walk)
+    }
+}
+
+/// Walks `blocks` (the newlines of `bytes` from `walk.scanned` on) by [`Framer`]'s rules, for
+/// buffers of `cap` bytes.
+pub(super) fn walk_blocks(
+    cfg: &FramerConfig,
+    cap: usize,
+    bytes: &[u8],
+    blocks: &[BlockNewlines],
+    walk: &mut Walk,
+) -> Step {
+    let (max_len, max_lines) = (cfg.max_line_len, cfg.max_lines as u64);
+    for b in blocks {
+        let (count, last) = match classify(b.newlines, b.start - walk.line_start, max_len) {
+            Block::NoNewline => {
                 walk.scanned = b.end;
                 continue;
             }
-            // The batch ends in this block (line count or buffer size): line by line.
-            for rel in memchr::memchr_iter(b'\n', &bytes[b.start..b.end]) {
-                let e = b.start + rel;
-                if e + 1 > self.cap {
-                    break;
-                }
-                walk.lines += 1;
-                walk.line_start = e + 1;
-                if walk.lines == max_lines {
-                    break;
-                }
-            }
-            if walk.lines == 0 {
-                return Step::LongLine; // one line longer than a buffer
-            }
-            return Step::Cut(Cut {
-                at: walk.line_start,
-                lines: walk.lines,
-            });
+            Block::LongLine => return Step::LongLine,
+            Block::Lines { count, last } => (count, last),
+        };
+        if b.end <= cap && walk.lines + count < max_lines {
+            walk.lines += count;
+            walk.line_start = b.start + last + 1;
+            walk.scanned = b.end;
+            continue;
         }
-        Step::More
+        // The batch ends in this block (line count or buffer size): line by line.
+        for rel in memchr::memchr_iter(b'\n', &bytes[b.start..b.end]) {
+            let e = b.start + rel;
+            if e + 1 > cap {
+                break;
+            }
+            walk.lines += 1;
+            walk.line_start = e + 1;
+            if walk.lines == max_lines {
+                break;
+            }
+        }
+        if walk.lines == 0 {
+            return Step::LongLine; // one line longer than a buffer
+        }
+        return Step::Cut(Cut {
+            at: walk.line_start,
+            lines: walk.lines,
+        });
     }
+    Step::More
 }

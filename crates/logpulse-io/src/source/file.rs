@@ -11,7 +11,7 @@ use logpulse_core::checkpoint::SourcePosition;
 use logpulse_core::framer::{frame_threads, Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
-use super::file_parallel::frame_file_parallel;
+use super::file_parallel::{frame_file_mapped, frame_file_parallel, mapping_wanted, Mapped};
 use super::{io_err, is_gzip};
 
 /// Reads one file from start (or a checkpointed position) to end.
@@ -119,8 +119,16 @@ impl Source for FileSource {
             // cut), then the rest from where that stopped.
             out.add_bytes(start.offset); // a resumed run's skipped bytes, for progress
             let threads = frame_threads();
-            if threads > 1 {
-                let name: Arc<str> = Arc::from(name.as_str());
+            let name: Arc<str> = Arc::from(name.as_str());
+            let mut read_it = threads > 1;
+            if mapping_wanted(pool) {
+                match frame_file_mapped(&file, start, pool, framing, out, &name, threads)? {
+                    Mapped::Stopped => return Ok(()),
+                    Mapped::Rest(rest) => (start, read_it) = (rest, false),
+                    Mapped::Refused => {}
+                }
+            }
+            if read_it {
                 match frame_file_parallel(&file, start, pool, framing, out, &name, threads)? {
                     None => return Ok(()),
                     Some(rest) => start = rest,

@@ -1,17 +1,24 @@
-//! Reading a plain file on several threads, `pread` straight into the pool's buffers: one
-//! thread reads the page cache at ~4 GB/s on the GPU host, a tenth of what the GPU takes.
+//! Framing a plain file on several threads, in one of two ways:
+//! - `pread` straight into the pool's buffers: one thread reads the page cache at ~4 GB/s on
+//!   the GPU host, a tenth of what the GPU takes;
+//! - mapped: batches view the file's mapping, no host copy at all, and the GPU backend's pool
+//!   registers the viewed pages so that the device copies from the page cache itself (see
+//!   [`frame_mapped_from`]). A file truncated under a mapping faults its reader (SIGBUS), so
+//!   this is used for files read once, not followed, and `LOGPULSE_MMAP=0` turns it off.
 //!
-//! The batches are exactly the one-thread framer's ([`frame_parallel_from`]): what it cannot
+//! The batches are exactly the one-thread framer's ([`frame_parallel_from`]): what these cannot
 //! frame (the file's last lines, or a line longer than the limit) is left to that framer, from
 //! the position returned.
 
 use std::fs::File;
+use std::ops::Range;
 use std::sync::Arc;
 
-use logpulse_core::batch::BufferPool;
+use logpulse_core::batch::{BufferPool, MappedBytes, SharedBytes};
 use logpulse_core::checkpoint::SourcePosition;
-use logpulse_core::framer::{frame_parallel_from, FramerConfig, ParallelEnd};
+use logpulse_core::framer::{frame_mapped_from, frame_parallel_from, FramerConfig, ParallelEnd};
 use logpulse_core::pipeline::{BatchSender, SourceError};
+use logpulse_core::Batch;
 
 use super::io_err;
 
@@ -26,16 +33,128 @@ pub(crate) fn frame_file_parallel(
     name: &Arc<str>,
     threads: usize,
 ) -> Result<Option<SourcePosition>, SourceError> {
-    let send = &mut |b: logpulse_core::Batch| {
+    let at = (start.offset, start.next_line);
+    let end = frame_parallel_from(file, at, pool, cfg, name.clone(), threads, &mut sender(out));
+    went_to(end, name, threads)
+}
+
+/// As [`frame_file_parallel`], through a mapping of the file; `Ok(None)` too when the file
+/// cannot be mapped (then the caller reads it). `threads` count newlines.
+pub(crate) fn frame_file_mapped(
+    file: &File,
+    start: SourcePosition,
+    pool: &BufferPool,
+    cfg: &FramerConfig,
+    out: &BatchSender,
+    name: &Arc<str>,
+    threads: usize,
+) -> Result<Mapped, SourceError> {
+    let Some(map) = MappedFile::new(file) else {
+        return Ok(Mapped::Refused);
+    };
+    let data: SharedBytes = Arc::new(map);
+    let at = (start.offset, start.next_line);
+    let end = frame_mapped_from(
+        &data,
+        at,
+        pool,
+        cfg,
+        name.clone(),
+        threads,
+        &mut sender(out),
+    );
+    Ok(match went_to(end, name, threads)? {
+        None => Mapped::Stopped,
+        Some(rest) => Mapped::Rest(rest),
+    })
+}
+
+/// Where [`frame_file_mapped`] left the file.
+pub(crate) enum Mapped {
+    /// It could not be mapped (empty, or the system refused): read it instead.
+    Refused,
+    /// The run is stopping.
+    Stopped,
+    /// The one-thread framer goes on from here.
+    Rest(SourcePosition),
+}
+
+/// Whether plain files are mapped: by default when the backend registers mapped pages (the
+/// GPU), otherwise read; `LOGPULSE_MMAP=1` maps for every backend, `=0` never.
+pub(crate) fn mapping_wanted(pool: &BufferPool) -> bool {
+    match std::env::var("LOGPULSE_MMAP").as_deref() {
+        Ok("0") => false,
+        Ok("1") => true,
+        _ => pool.pinner().is_some(),
+    }
+}
+
+/// Hands framed batches to the pipeline, counting their bytes for progress.
+fn sender(out: &BatchSender) -> impl FnMut(Batch) -> bool + '_ {
+    move |b: Batch| {
         out.add_bytes(b.bytes().len() as u64);
         !out.stopping() && out.send(b)
-    };
-    let at = (start.offset, start.next_line);
-    match frame_parallel_from(file, at, pool, cfg, name.clone(), threads, send) {
+    }
+}
+
+/// A parallel framer's end as the file source's next position.
+fn went_to(
+    end: std::io::Result<ParallelEnd>,
+    name: &str,
+    threads: usize,
+) -> Result<Option<SourcePosition>, SourceError> {
+    match end {
         Ok(ParallelEnd::Stopped) => Ok(None),
         Ok(ParallelEnd::Rest { offset, next_line }) => {
             Ok(Some(SourcePosition { offset, next_line }))
         }
         Err(e) => Err(io_err(format!("reading {name} on {threads} threads"), e)),
+    }
+}
+
+/// A read-only mapping of a whole file, whose pages leave the process once no batch views them.
+struct MappedFile {
+    map: memmap2::Mmap,
+    page: usize,
+}
+
+impl MappedFile {
+    /// Maps `file`; `None` when it is empty or cannot be mapped.
+    fn new(file: &File) -> Option<Self> {
+        if file.metadata().map_or(true, |m| m.len() == 0) {
+            return None;
+        }
+        // SAFETY: the mapping is only read. A file truncated while mapped makes its reader
+        // fault (SIGBUS); mapping is therefore not used for followed files and can be turned
+        // off (`LOGPULSE_MMAP=0`), see the module doc.
+        let map = unsafe { memmap2::Mmap::map(file) }.ok()?;
+        // Read ahead generously: batches are read front to back, once.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        Some(MappedFile { map, page })
+    }
+}
+
+impl MappedBytes for MappedFile {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    fn release(&self, range: Range<usize>) {
+        // Whole pages inside the range only: the ones at its ends may hold a neighbour's bytes.
+        let start = range.start.next_multiple_of(self.page);
+        let end = range.end / self.page * self.page;
+        if end > start {
+            // SAFETY: a read-only file mapping: dropped pages are read again from the file if
+            // touched, so no batch can see different bytes (and none views these any more).
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start,
+                    end - start,
+                )
+            };
+        }
     }
 }
