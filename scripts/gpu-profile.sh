@@ -20,9 +20,10 @@ for n in ${LOGPULSE_PROFILE_LINES:-10000000 40000000}; do
   for b in ${LOGPULSE_PROFILE_BACKENDS:-gpu cpu}; do
     for rep in $(seq 1 ${LOGPULSE_PROFILE_REPS:-2}); do for e in ${LOGPULSE_PROFILE_ENVS:--}; do for bin in "${BINS[@]}"; do
       envs=(); [ "$e" != - ] && IFS=, read -ra envs <<< "$e"
+      rm -f "$W/s.json"
       env "${envs[@]}" /usr/bin/time -f "wall %e s, user %U s, sys %S s, peak RSS %M KB" \
         "$bin" run "$f" --backend $b -q --progress never --timings --summary "$W/s.json" ${LOGPULSE_PROFILE_ARGS:-} \
-        > /dev/null 2> "$W/err"
+        > /dev/null 2> "$W/err" || { echo "  $b rep $rep ${e/-/} $bin: FAILED"; grep -v "^  " "$W/err" | tail -5; continue; }
       gbs=$(python3 -c "import json,sys; print(f'{json.load(open(sys.argv[1])).get(\"gb_per_s\",0):.2f}')" "$W/s.json")
       echo "  $b rep $rep ${e/-/} $bin: $gbs GB/s in the run; $(tail -1 "$W/err")"
       grep -E "^logpulse: (stages|backend|framing)" "$W/err" | sed 's/^/      /'

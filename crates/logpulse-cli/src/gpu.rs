@@ -71,8 +71,10 @@ pub fn backends(
     let t0 = Instant::now();
     let mut pool = logpulse_gpu::pinned_pool_background(buffers, capacity)
         .context("allocating pinned batch buffers")?;
-    // Batches viewing a mapped file copy from its registered pages (see logpulse_gpu::hostmap).
-    if let Some(&first) = ordinals.first() {
+    // Batches viewing a mapped file (LOGPULSE_MMAP=1) copy from its registered pages (see
+    // logpulse_gpu::hostmap); LOGPULSE_GPU_REGISTER=0 copies them unregistered (for comparing).
+    let register = std::env::var("LOGPULSE_GPU_REGISTER").map_or(true, |v| v != "0");
+    if let (Some(&first), true) = (ordinals.first(), register) {
         let pinner = logpulse_gpu::HostMapPinner::new(first).context("opening the first GPU")?;
         pool = pool.with_pinner(Arc::new(pinner));
     }

@@ -2,9 +2,11 @@
 //! that a batch viewing the mapping copies to the device by DMA from the page cache itself,
 //! with no host copy into a pinned buffer first.
 //!
-//! Pages are registered in fixed chunks of the mapping, each once, while a batch views it:
-//! batches are cut anywhere, so a chunk is usually shared by two batches, and the chunks of the
-//! last batch pinned are kept for the next one. Measured on the H200 host (`mmap_probe`):
+//! Pages are registered in chunks at fixed addresses (multiples of [`CHUNK`], clipped to the
+//! mapping), each once, while a batch views it: batches are cut anywhere, so a chunk is usually
+//! shared by two batches, and the chunks of the last batch pinned are kept for the next one. A
+//! copy must not span two registrations (the driver refuses it: `CUDA_ERROR_INVALID_VALUE`), so
+//! uploads go in [`pieces`] split at the same addresses. Measured on the H200 host (`mmap_probe`):
 //! registering runs at 31-45 GB/s whatever the number of threads (the driver serialises it) and
 //! does not overlap copies, which caps this path near 23 GB/s, about twice the `pread` path.
 //! A chunk the driver refuses to register is still copied, pageable (slower, same results).
@@ -21,8 +23,24 @@ use logpulse_core::BackendError;
 
 use crate::device;
 
-/// Bytes of the mapping registered at once (the probe's best: fewer calls, little held).
-const CHUNK: usize = 64 << 20;
+/// Bytes registered at once, and the alignment of the registrations' addresses (the probe's
+/// best size: few calls, little held).
+pub const CHUNK: usize = 64 << 20;
+
+/// `bytes` cut at addresses that are multiples of [`CHUNK`]: each piece lies within one
+/// registration of [`HostMapPinner`] (or one allocation), so each can be copied in one call.
+pub fn pieces(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let to_boundary = CHUNK - (rest.as_ptr() as usize) % CHUNK;
+        let (piece, more) = rest.split_at(to_boundary.min(rest.len()));
+        rest = more;
+        Some(piece)
+    })
+}
 
 /// Registers the pages batches view; give it to the batch pool ([`BufferPool::with_pinner`]).
 ///
@@ -107,11 +125,15 @@ impl MapPinner for HostMapPinner {
         if range.is_empty() {
             return Box::new(Held(Vec::new()));
         }
-        let base = whole.as_ptr() as usize;
+        let (base, end) = (
+            whole.as_ptr() as usize,
+            whole.as_ptr() as usize + whole.len(),
+        );
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut held = Vec::new();
-        for k in range.start / CHUNK..=(range.end - 1) / CHUNK {
-            let (at, len) = (base + k * CHUNK, CHUNK.min(whole.len() - k * CHUNK));
+        for k in (base + range.start) / CHUNK..=(base + range.end - 1) / CHUNK {
+            let at = (k * CHUNK).max(base);
+            let len = ((k + 1) * CHUNK).min(end) - at;
             let chunk = match st.live.get(&at).and_then(Weak::upgrade) {
                 Some(r) if r.len == len => r,
                 _ => {
@@ -131,5 +153,30 @@ impl MapPinner for HostMapPinner {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.kept.clear();
         st.live.retain(|_, w| w.strong_count() > 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_end_at_chunk_addresses_and_cover_the_bytes() {
+        let v = vec![7u8; 3 * CHUNK + 12345];
+        for (from, to) in [(0, v.len()), (5, 2 * CHUNK + 9), (100, 200), (0, 0)] {
+            let s = &v[from..to];
+            let ps: Vec<&[u8]> = pieces(s).collect();
+            assert_eq!(ps.iter().map(|p| p.len()).sum::<usize>(), s.len());
+            for p in &ps {
+                let (a, b) = (p.as_ptr() as usize, p.as_ptr() as usize + p.len() - 1);
+                assert_eq!(a / CHUNK, b / CHUNK, "a piece spans a chunk boundary");
+            }
+            // In order, back to back.
+            let mut at = s.as_ptr() as usize;
+            for p in &ps {
+                assert_eq!(p.as_ptr() as usize, at);
+                at += p.len();
+            }
+        }
     }
 }

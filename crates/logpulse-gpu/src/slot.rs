@@ -264,11 +264,15 @@ impl Slot {
         self.events[0]
             .record(&self.stream)
             .ctx("recording an event")?;
-        if !bytes.is_empty() {
+        // In pieces that each lie in one registration of a mapped file (see `hostmap`).
+        let mut at = 0u64;
+        for piece in crate::hostmap::pieces(bytes) {
             // SAFETY: the device buffer holds at least `bytes.len()` bytes; the caller keeps
             // `bytes` alive until the stream has passed this copy (see `enqueue`).
-            unsafe { result::memcpy_htod_async(b.d_bytes.ptr(), bytes, self.stream.cu_stream()) }
+            let dst = b.d_bytes.ptr() + at;
+            unsafe { result::memcpy_htod_async(dst, piece, self.stream.cu_stream()) }
                 .ctx("copying the batch to the device")?;
+            at += piece.len() as u64;
         }
         self.events[1]
             .record(&self.stream)

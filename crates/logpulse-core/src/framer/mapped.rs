@@ -10,9 +10,12 @@
 //! cannot frame (the stream's last batch, a line longer than the limit) is left to a
 //! [`Framer`] from the position returned.
 
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crossbeam_channel::bounded;
 use rayon::prelude::*;
 
 use super::parallel::{walk_blocks, BlockNewlines, Cut, Step, Walk};
@@ -90,7 +93,16 @@ impl Times {
     }
 }
 
-/// The loop of [`frame_mapped_from`].
+/// A batch cut and being pinned, not yet handed on.
+struct Pending {
+    offset: u64,
+    first_line: u64,
+    lines: u64,
+}
+
+/// The loop of [`frame_mapped_from`]. Cutting and pinning overlap: a helper thread pins the
+/// pages of batch N (the GPU's registration, ~14 GB/s in the pipeline on the H200 host) while
+/// the counters look for the cut of batch N+1.
 fn frame_views(
     data: &SharedBytes,
     (offset, line): (u64, u64),
@@ -101,38 +113,94 @@ fn frame_views(
     send: &mut dyn FnMut(Batch) -> bool,
 ) -> ParallelEnd {
     let all: &[u8] = data.bytes();
-    let (mut offset, mut line) = (offset, line);
-    loop {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-        let Some(cut) = cutter.next_cut(&all[start..]) else {
+    let pinner = pool.pinner();
+    std::thread::scope(|s| {
+        let (jobs, jobs_in) = bounded::<Range<usize>>(2);
+        let (views_out, views) = bounded::<(MappedView, f64)>(2);
+        let pin_data = data.clone();
+        let pinning = std::thread::Builder::new()
+            .name("logpulse-pin".into())
+            .spawn_scoped(s, move || {
+                for range in jobs_in {
+                    let t = Instant::now();
+                    let view = MappedView::new(pin_data.clone(), range, pinner);
+                    if views_out.send((view, t.elapsed().as_secs_f64())).is_err() {
+                        break;
+                    }
+                }
+            });
+        if pinning.is_err() {
+            // No thread to pin on: leave the whole file to the one-thread framer.
             return ParallelEnd::Rest {
                 offset,
                 next_line: line,
             };
-        };
-        let t = Instant::now();
-        let view = MappedView::new(data.clone(), start..start + cut.at, pool.pinner());
-        times.pin += t.elapsed().as_secs_f64();
-        let batch = Batch {
-            seq: 0,
-            buf: BatchBuf::view(view),
-            lines: cut.lines,
-            origin: Origin {
-                source: source.clone(),
-                first_line: line,
-                offset,
-            },
-            skipped: Vec::new(),
-        };
-        let t = Instant::now();
-        let sent = send(batch);
-        times.send += t.elapsed().as_secs_f64();
-        times.batches += 1;
-        if !sent {
-            return ParallelEnd::Stopped;
         }
-        (offset, line) = (offset + cut.at as u64, line + cut.lines);
-    }
+        let mut pending: VecDeque<Pending> = VecDeque::new();
+        // Hands the oldest pending batch on; the position to go on from when that fails.
+        let mut hand_on = |p: Pending, times: &mut Times| -> Result<(), ParallelEnd> {
+            let Ok((view, pin_s)) = views.recv() else {
+                // The pinning thread is gone: the one-thread framer takes over here.
+                return Err(ParallelEnd::Rest {
+                    offset: p.offset,
+                    next_line: p.first_line,
+                });
+            };
+            times.pin += pin_s;
+            let batch = Batch {
+                seq: 0,
+                buf: BatchBuf::view(view),
+                lines: p.lines,
+                origin: Origin {
+                    source: source.clone(),
+                    first_line: p.first_line,
+                    offset: p.offset,
+                },
+                skipped: Vec::new(),
+            };
+            let t = Instant::now();
+            let sent = send(batch);
+            times.send += t.elapsed().as_secs_f64();
+            times.batches += 1;
+            if sent {
+                Ok(())
+            } else {
+                Err(ParallelEnd::Stopped)
+            }
+        };
+        let (mut offset, mut line) = (offset, line);
+        loop {
+            let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+            let Some(cut) = cutter.next_cut(&all[start..]) else {
+                break;
+            };
+            if jobs.send(start..start + cut.at).is_err() {
+                break;
+            }
+            pending.push_back(Pending {
+                offset,
+                first_line: line,
+                lines: cut.lines,
+            });
+            (offset, line) = (offset + cut.at as u64, line + cut.lines);
+            if pending.len() > 1 {
+                if let Some(p) = pending.pop_front() {
+                    if let Err(end) = hand_on(p, times) {
+                        return end;
+                    }
+                }
+            }
+        }
+        while let Some(p) = pending.pop_front() {
+            if let Err(end) = hand_on(p, times) {
+                return end;
+            }
+        }
+        ParallelEnd::Rest {
+            offset,
+            next_line: line,
+        }
+    })
 }
 
 /// Finds cuts in the mapped bytes.
@@ -302,6 +370,25 @@ mod tests {
                 assert_eq!(view(&got), view(&want), "max_lines {max_lines}, cap {cap}");
             }
         }
+    }
+
+    #[test]
+    fn mapped_framing_stops_when_the_consumer_does() {
+        let input = mixed_input(5000, usize::MAX);
+        let data: SharedBytes = Arc::new(input);
+        let cfg = FramerConfig {
+            max_lines: 100,
+            max_line_len: 4 << 10,
+        };
+        let pool = BufferPool::heap(4, 64 << 10);
+        let mut seen = 0;
+        let end = frame_mapped_from(&data, (0, 1), &pool, &cfg, "t".into(), 2, &mut |_| {
+            seen += 1;
+            seen < 3
+        })
+        .expect("counting threads start");
+        assert!(matches!(end, ParallelEnd::Stopped));
+        assert_eq!(seen, 3, "no batch after the consumer stopped");
     }
 
     #[test]

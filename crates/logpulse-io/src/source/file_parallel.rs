@@ -1,10 +1,10 @@
 //! Framing a plain file on several threads, in one of two ways:
-//! - `pread` straight into the pool's buffers: one thread reads the page cache at ~4 GB/s on
-//!   the GPU host, a tenth of what the GPU takes;
-//! - mapped: batches view the file's mapping, no host copy at all, and the GPU backend's pool
+//! - `pread` straight into the pool's buffers (the default): one thread reads the page cache
+//!   at ~4 GB/s on the GPU host, a tenth of what the GPU takes;
+//! - mapped, when `LOGPULSE_MMAP=1`: batches view the file's mapping, no host copy at all, and the GPU backend's pool
 //!   registers the viewed pages so that the device copies from the page cache itself (see
 //!   [`frame_mapped_from`]). A file truncated under a mapping faults its reader (SIGBUS), so
-//!   this is used for files read once, not followed, and `LOGPULSE_MMAP=0` turns it off.
+//!   this is only for files read once, not followed, and only when asked.
 //!
 //! The batches are exactly the one-thread framer's ([`frame_parallel_from`]): what these cannot
 //! frame (the file's last lines, or a line longer than the limit) is left to that framer, from
@@ -79,14 +79,11 @@ pub(crate) enum Mapped {
     Rest(SourcePosition),
 }
 
-/// Whether plain files are mapped: by default when the backend registers mapped pages (the
-/// GPU), otherwise read; `LOGPULSE_MMAP=1` maps for every backend, `=0` never.
-pub(crate) fn mapping_wanted(pool: &BufferPool) -> bool {
-    match std::env::var("LOGPULSE_MMAP").as_deref() {
-        Ok("0") => false,
-        Ok("1") => true,
-        _ => pool.pinner().is_some(),
-    }
+/// Whether plain files are mapped: only when asked (`LOGPULSE_MMAP=1`). On the H200 host the
+/// mapped GPU run measured slower than `pread` (BENCHMARKS.md, 2026-12-04 fourth session), so
+/// it is not the default yet; the backend's pool registers the pages when it can.
+pub(crate) fn mapping_wanted() -> bool {
+    std::env::var("LOGPULSE_MMAP").is_ok_and(|v| v == "1")
 }
 
 /// Hands framed batches to the pipeline, counting their bytes for progress.
