@@ -71,7 +71,7 @@ summary=()
 status=0
 for t in .carry/bin/test-${LOGPULSE_TESTS:-*}; do
     name=$(basename "$t")
-    if timeout "${LOGPULSE_TEST_TIMEOUT:-300}" "$t" --test-threads=1 --nocapture >"$OUT/$name.log" 2>&1; then
+    if timeout "${LOGPULSE_TEST_TIMEOUT:-540}" "$t" --test-threads=1 --nocapture >"$OUT/$name.log" 2>&1; then
         res="ok"
     else
         res="FAILED"
