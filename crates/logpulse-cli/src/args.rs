@@ -15,11 +15,11 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse logs from files, stdin or followed files.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a deterministic, realistic NASA-like access log.
     Gen(GenArgs),
     /// Measure throughput, per-batch latency and peak memory.
-    Bench(BenchArgs),
+    Bench(Box<BenchArgs>),
     /// List the known log formats and their fields.
     Formats,
 }
@@ -92,6 +92,11 @@ pub struct JobArgs {
 pub struct RunArgs {
     /// Input files (plain or gzip); `-` or none reads stdin.
     pub inputs: Vec<PathBuf>,
+    /// Take settings from this TOML file: keys are the long flag names (`window = "5m"`,
+    /// `kafka-brokers = "..."`), `inputs` the files; flags on the command line win
+    /// (docs/CONFIG.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub job: JobArgs,
     /// Keep reading appended lines, like `tail -F` (survives rotation and truncation).

@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod config;
 mod gpu;
 mod kafka;
 mod progress;
@@ -20,11 +21,18 @@ static GLOBAL: logpulse_core::alloc::MiMalloc = logpulse_core::alloc::MiMalloc;
 
 fn main() {
     logpulse_core::alloc::keep_freed_memory();
-    let cli = args::Cli::parse();
+    let argv = match config::expand_argv(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("logpulse: error: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let cli = args::Cli::parse_from(argv);
     let result = match cli.command {
-        args::Command::Run(a) => cmd::run::run(a),
+        args::Command::Run(a) => cmd::run::run(*a),
         args::Command::Gen(a) => cmd::gen::run(a),
-        args::Command::Bench(a) => cmd::bench::run(a),
+        args::Command::Bench(a) => cmd::bench::run(*a),
         args::Command::Formats => cmd::formats::run(),
     };
     if let Err(e) = result {

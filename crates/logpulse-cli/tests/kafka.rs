@@ -166,13 +166,13 @@ fn one_consumer_equals_file_run() {
         ("tsv", "nasa_tsv"),
     ] {
         let name = format!("k-{topic}");
-        let mut args = kafka_args(&bs, topic, &format!("g-{topic}"));
+        let mut args = if topic == "combined" {
+            // This one takes its Kafka settings from a config file (`run --config`).
+            config_file(dir, &bs, topic)
+        } else {
+            kafka_args(&bs, topic, &format!("g-{topic}"))
+        };
         args.extend(job_flags(format, dir, &name));
-        if topic == "combined" {
-            args.extend(
-                ["--kafka-out-topic", "results", "--kafka-dlq-topic", "dlq"].map(String::from),
-            );
-        }
         runs.push((name.clone(), spawn(&args, dir, &name)));
     }
     file_run(&as_paths(&clf), "common", dir, "f-clf");
@@ -185,6 +185,25 @@ fn one_consumer_equals_file_run() {
         assert_same_results(dir, &format!("k-{t}"), &format!("f-{t}"));
     }
     check_output_topics(&bs, dir);
+}
+
+/// `--config FILE` for a run of `topic` with its results and dead letters in the `results`
+/// and `dlq` topics: the same settings as `kafka_args` plus those, as TOML.
+fn config_file(dir: &Path, bootstrap: &str, topic: &str) -> Vec<String> {
+    let path = dir.join(format!("{topic}.toml"));
+    let text = format!(
+        "kafka-brokers = \"{bootstrap}\"\n\
+         topic = \"{topic}\"\n\
+         group = \"g-{topic}\"\n\
+         kafka_exit_idle = \"3s\"\n\
+         linger = \"200ms\"\n\
+         kafka-out-topic = \"results\"\n\
+         kafka-dlq-topic = \"dlq\"\n\
+         [kafka-option]\n\
+         \"client.id\" = \"logpulse-config-test\"\n"
+    );
+    std::fs::write(&path, text).expect("write config file");
+    vec!["--config".into(), path.display().to_string()]
 }
 
 /// The results topic holds every window, group and alert of the JSON Lines output; the

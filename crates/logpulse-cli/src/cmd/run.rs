@@ -37,6 +37,9 @@ fn sample_stdin() -> Result<Vec<u8>> {
 }
 
 pub fn run(a: RunArgs) -> Result<()> {
+    if let Some(path) = &a.config {
+        eprintln!("logpulse: {}", crate::config::describe(path));
+    }
     // Kafka: a consumer-group source replaces files and stdin.
     let kafka = crate::kafka::job(
         &a.kafka,
