@@ -204,7 +204,7 @@ pub fn parse_lines(
             match plan.key.of_line(&rec) {
                 Some(key) => {
                     let hash = group_hash(w, key);
-                    groups.prefetch(hash);
+                    groups.prefetch(hash, w);
                     if let Some(p) =
                         pending.replace(Pending::of(&rec, key, hash, w, idx, offset, raw))
                     {
