@@ -45,8 +45,12 @@ pub(crate) fn place<T: Copy + Default + PartialEq>(slots: &mut [T], hash: u64, v
     slots[s] = v;
 }
 
-/// Slots of the newest window's index after a switch (16 KB: within a core's L1/L2).
+/// Fewest slots of the newest window's index (16 KB).
 const HOT_MIN_SLOTS: usize = 4096;
+
+/// Most slots a new window's index starts with (256 KB: within a core's L2), however many
+/// groups the window before had.
+const HOT_MAX_START_SLOTS: usize = 65536;
 
 /// A linear-probing index of `entry + 1` words (0 = empty), a power of two long, at most 3/4
 /// full.
@@ -123,11 +127,14 @@ impl Index {
 /// there (a slot and an entry in L1/L2) instead of in the whole batch's index (a random slot in
 /// 512 KB, a random entry in ~6 MB). When a newer window appears, the old one's groups move to
 /// the main index, which holds every other window's groups: lines that come late (an older
-/// window) are looked up there.
+/// window) are looked up there. The main index is built at the first such line only: input
+/// in time order never pays for it.
 #[derive(Debug)]
 pub struct LineGroups {
-    /// Every group but those of window `hot`.
+    /// Every group but those of window `hot`, once a line needed it (empty until then).
     main: Index,
+    /// Slots the main index is first built with.
+    main_start_slots: usize,
     /// The groups of window `hot`.
     hot_index: Index,
     /// The newest window seen in lines so far, once it is newer than every group the table
@@ -148,6 +155,7 @@ impl LineGroups {
         let floor = entries.iter().map(|e| e.window).max().unwrap_or(i64::MIN);
         let mut g = LineGroups {
             main: Index::default(),
+            main_start_slots: batch_bytes / BYTES_PER_SLOT,
             hot_index: Index::with_slots(HOT_MIN_SLOTS),
             hot: None,
             floor,
@@ -155,7 +163,6 @@ impl LineGroups {
             entries,
             arena,
         };
-        g.grow_main((batch_bytes / BYTES_PER_SLOT).max(2 * g.entries.len()));
         g
     }
 
@@ -179,7 +186,7 @@ impl LineGroups {
     pub fn prefetch(&self, hash: u64, window: i64) {
         if self.hot == Some(window) {
             self.hot_index.prefetch(hash);
-        } else {
+        } else if !self.main.slots.is_empty() {
             self.main.prefetch(hash);
         }
     }
@@ -199,6 +206,9 @@ impl LineGroups {
             self.make_hot(window);
         }
         let hot = self.hot == Some(window);
+        if !hot && self.main.slots.is_empty() {
+            self.grow_main(self.main_start_slots.max(2 * self.entries.len()));
+        }
         let index = if hot { &self.hot_index } else { &self.main };
         let slot = match index.find(&self.entries, &self.arena, hash, window, key) {
             Ok(i) => return Some(&mut self.entries[i].agg),
@@ -227,10 +237,11 @@ impl LineGroups {
     }
 
     /// `window` (newer than any seen) becomes the hot one: the old hot window's groups move
-    /// to the main index and the small index starts empty.
+    /// to the main index (if it is built) and the small index starts empty.
     #[cold]
     fn make_hot(&mut self, window: i64) {
-        if let Some(old) = self.hot {
+        let hot_groups = self.hot_index.len;
+        if let (Some(old), false) = (self.hot, self.main.slots.is_empty()) {
             // Room first: a regrowth rebuilds from the entries of every window but `old`.
             let need = self.main.len + self.hot_index.len;
             if 4 * need > 3 * self.main.slots.len() {
@@ -243,11 +254,15 @@ impl LineGroups {
                 }
             }
         }
-        if self.hot_index.slots.len() > HOT_MIN_SLOTS {
-            self.hot_index = Index::with_slots(HOT_MIN_SLOTS);
-        } else {
+        // Sized for as many groups as the window before had: windows of a stream are alike.
+        let slots = ((hot_groups * 4).div_ceil(3) + 1)
+            .next_power_of_two()
+            .clamp(HOT_MIN_SLOTS, HOT_MAX_START_SLOTS);
+        if self.hot_index.slots.len() == slots {
             self.hot_index.slots.fill(0);
             self.hot_index.len = 0;
+        } else {
+            self.hot_index = Index::with_slots(slots);
         }
         self.hot = Some(window);
         self.hot_from = self.entries.len();
@@ -330,14 +345,15 @@ mod tests {
         assert_eq!(got.get(0, "seed").map(|a| a.requests), Some(7));
     }
 
-    /// Lines in time order with some late ones, starting from a table that already holds
-    /// groups of the first windows (as a CPU piece after a merge would): equal to a
-    /// `GroupTable`, and every late line found its group in the main index.
-    #[test]
-    fn time_ordered_lines_with_late_ones_match_a_group_table() {
+    /// Lines in time order, with some late ones when `late`, starting from a table that
+    /// already holds groups of the first windows: equal to a `GroupTable`, each group indexed
+    /// once; without late lines the main index is never built.
+    fn time_ordered_lines_match_a_group_table(late: bool) {
+        // With late lines, the start's groups are in the first windows the lines reach.
+        let first = if late { 0 } else { -120 };
         let mut start = GroupTable::default();
-        start.agg_mut(0, "host-1").requests = 3;
-        start.agg_mut(60, "host-2").requests = 4;
+        start.agg_mut(first, "host-1").requests = 3;
+        start.agg_mut(first + 60, "host-2").requests = 4;
         let mut want = start.clone();
         let mut g = LineGroups::continuing(start, 0);
         let admit = |_: &[u8]| true;
@@ -345,7 +361,7 @@ mod tests {
             // 1,000 lines a window, one line in 50 five windows late; ~9,000 keys a window at
             // most, so the small index regrows within a window.
             let mut window = (i / 1000) as i64 * 60;
-            if i % 50 == 7 {
+            if late && i % 50 == 7 {
                 window = (window - 300).max(0);
             }
             let key = format!("host-{}", (i * 7919) % if i < 100_000 { 997 } else { 9001 });
@@ -359,16 +375,30 @@ mod tests {
                 .add_parts(200, i, None);
             assert_eq!(g.len(), want.len(), "line {i}: a group made twice or lost");
         }
-        assert_eq!(
-            g.main.len + g.hot_index.len,
-            g.len(),
-            "each group indexed once"
-        );
+        if late {
+            assert_eq!(
+                g.main.len + g.hot_index.len,
+                g.len(),
+                "each group indexed once"
+            );
+        } else {
+            assert!(g.main.slots.is_empty(), "main index built for no late line");
+        }
         let rows = |t: &GroupTable| {
             t.entries()
                 .map(|(h, w, k, a)| (h, w, k.to_vec(), a.clone()))
                 .collect::<Vec<_>>()
         };
         assert_eq!(rows(&g.into_table()), rows(&want));
+    }
+
+    #[test]
+    fn time_ordered_lines_with_late_ones_match_a_group_table() {
+        time_ordered_lines_match_a_group_table(true);
+    }
+
+    #[test]
+    fn time_ordered_lines_build_no_main_index() {
+        time_ordered_lines_match_a_group_table(false);
     }
 }
