@@ -153,7 +153,7 @@ impl LineGroups {
     pub fn continuing(table: GroupTable, batch_bytes: usize) -> Self {
         let (entries, arena) = table.into_parts();
         let floor = entries.iter().map(|e| e.window).max().unwrap_or(i64::MIN);
-        let mut g = LineGroups {
+        LineGroups {
             main: Index::default(),
             main_start_slots: batch_bytes / BYTES_PER_SLOT,
             hot_index: Index::with_slots(HOT_MIN_SLOTS),
@@ -162,8 +162,7 @@ impl LineGroups {
             hot_from: 0,
             entries,
             arena,
-        };
-        g
+        }
     }
 
     /// The groups as a table (indexed on its first probe).
