@@ -180,6 +180,13 @@ impl LineGroups {
         self.entries.is_empty()
     }
 
+    /// True when `window` is the newest seen so far (or newer): its groups are looked up in
+    /// the small index.
+    #[inline(always)]
+    pub fn is_newest(&self, window: i64) -> bool {
+        self.hot == Some(window) || window > self.hot.unwrap_or(self.floor)
+    }
+
     /// Starts fetching the index slot of `hash` (`group_hash(window, key)`).
     #[inline(always)]
     pub fn prefetch(&self, hash: u64, window: i64) {

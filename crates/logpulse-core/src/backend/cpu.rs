@@ -202,6 +202,19 @@ pub fn parse_lines(
             let w = window.of(rec.time);
             let offset = base_offset + pos as u64;
             match plan.key.of_line(&rec) {
+                Some(key) if groups.is_newest(w) => {
+                    // The newest window's groups index in a few KB (`LineGroups`): looked up
+                    // at once, after the line before if it waits.
+                    let hash = group_hash(w, key);
+                    if let Some(p) = pending.take() {
+                        p.settle(&mut groups, out, rejects);
+                    }
+                    Pending::of(&rec, key, hash, w, idx, offset, raw).settle(
+                        &mut groups,
+                        out,
+                        rejects,
+                    );
+                }
                 Some(key) => {
                     let hash = group_hash(w, key);
                     groups.prefetch(hash, w);
