@@ -121,7 +121,7 @@ impl Source for FileSource {
             let threads = frame_threads();
             let name: Arc<str> = Arc::from(name.as_str());
             let mut read_it = threads > 1;
-            if mapping_wanted() {
+            if mapping_wanted(pool) {
                 match frame_file_mapped(&file, start, pool, framing, out, &name, threads)? {
                     Mapped::Stopped => return Ok(()),
                     Mapped::Rest(rest) => (start, read_it) = (rest, false),

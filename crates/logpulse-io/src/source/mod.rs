@@ -1,5 +1,6 @@
 //! Sources: read bytes, frame them into batches, send them.
 
+mod bus_guard;
 mod file;
 mod file_parallel;
 mod follow;
