@@ -35,10 +35,14 @@ const CONFIG_FLAG: &str = "config";
 const INPUTS_KEY: &str = "inputs";
 
 /// `argv` with the settings of `run --config FILE` spliced in (unchanged for any other
-/// command, or when no config file is named, or when clap will refuse the command line anyway:
-/// its own error is then the one to show).
+/// command, or when no config file is named). The command line is read leniently here: it may
+/// lack what the file gives (`--kafka-brokers` here, `topic` and `group` there); clap checks
+/// the whole once the file's flags are in.
 pub fn expand_argv(argv: Vec<OsString>) -> Result<Vec<OsString>> {
-    let Ok(matches) = Cli::command().try_get_matches_from(&argv) else {
+    let Ok(matches) = Cli::command()
+        .ignore_errors(true)
+        .try_get_matches_from(&argv)
+    else {
         return Ok(argv);
     };
     let Some(("run", run)) = matches.subcommand() else {
@@ -187,6 +191,7 @@ pub fn describe(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn flags(text: &str, skip: &[&str]) -> Result<Vec<String>> {
         let skip = skip.iter().map(|s| s.to_string()).collect();
@@ -274,5 +279,29 @@ mod tests {
             got,
             os(&["logpulse", "run", "--window", "5m", "--config", "j.toml", "-q", "--", "a.log"])
         );
+    }
+
+    #[test]
+    fn the_file_may_give_what_a_command_line_flag_requires() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("job.toml");
+        std::fs::write(
+            &path,
+            "topic = \"logs\"\ngroup = \"g\"\nformat = \"common\"\n",
+        )
+        .expect("write");
+        let argv: Vec<OsString> = ["logpulse", "run", "--kafka-brokers", "h:9092", "--config"]
+            .iter()
+            .map(OsString::from)
+            .chain([path.clone().into_os_string()])
+            .collect();
+        let expanded = expand_argv(argv).expect("expanded");
+        let cli = Cli::try_parse_from(expanded).expect("parses with the file's topic and group");
+        let crate::args::Command::Run(run) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(run.kafka.topic.as_deref(), Some("logs"));
+        assert_eq!(run.kafka.kafka_brokers.as_deref(), Some("h:9092"));
+        assert_eq!(run.job.format, "common");
     }
 }
