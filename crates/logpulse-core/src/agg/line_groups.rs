@@ -36,13 +36,14 @@ pub(crate) fn prefetch<T>(r: &T) {
 /// Puts `v` in the first empty (zero) slot from `hash`'s, linear probing in `slots` (a power
 /// of two long, not full): how an index is refilled from stored hashes when it regrows.
 #[inline]
-pub(crate) fn place<T: Copy + Default + PartialEq>(slots: &mut [T], hash: u64, v: T) {
+pub(crate) fn place<T: Copy + Default + PartialEq>(slots: &mut [T], hash: u64, v: T) -> usize {
     let mask = slots.len() - 1;
     let mut s = hash as usize & mask;
     while slots[s] != T::default() {
         s = (s + 1) & mask;
     }
     slots[s] = v;
+    s
 }
 
 /// Fewest slots of the newest window's index (16 KB).
@@ -115,6 +116,16 @@ impl Index {
         place(&mut self.slots, hash, i as u32 + 1);
         self.len += 1;
     }
+
+    /// Empties the index by zeroing the slots in `used` (the ones filled): with sparse logs a
+    /// window can hold a single line, and zeroing every slot of a 16 KB index at each new
+    /// window would cost more than the line.
+    fn clear_slots(&mut self, used: &mut Vec<u32>) {
+        for s in used.drain(..) {
+            self.slots[s as usize] = 0;
+        }
+        self.len = 0;
+    }
 }
 
 /// Groups in first-seen order with a prefetchable index (see the module docs), the newest
@@ -137,6 +148,8 @@ pub struct LineGroups {
     main_start_slots: usize,
     /// The groups of window `hot`.
     hot_index: Index,
+    /// The slots of `hot_index` that hold a group.
+    hot_used: Vec<u32>,
     /// The newest window seen in lines so far, once it is newer than every group the table
     /// started with (`floor`).
     hot: Option<i64>,
@@ -157,6 +170,7 @@ impl LineGroups {
             main: Index::default(),
             main_start_slots: batch_bytes / BYTES_PER_SLOT,
             hot_index: Index::with_slots(HOT_MIN_SLOTS),
+            hot_used: Vec::new(),
             hot: None,
             floor,
             hot_from: 0,
@@ -232,6 +246,9 @@ impl LineGroups {
         };
         index.slots[slot] = n as u32;
         index.len += 1;
+        if hot {
+            self.hot_used.push(slot as u32);
+        }
         if 4 * index.len > 3 * index.slots.len() {
             if hot {
                 self.grow_hot(2 * self.hot_index.slots.len());
@@ -265,10 +282,10 @@ impl LineGroups {
             .next_power_of_two()
             .clamp(HOT_MIN_SLOTS, HOT_MAX_START_SLOTS);
         if self.hot_index.slots.len() == slots {
-            self.hot_index.slots.fill(0);
-            self.hot_index.len = 0;
+            self.hot_index.clear_slots(&mut self.hot_used);
         } else {
             self.hot_index = Index::with_slots(slots);
+            self.hot_used.clear();
         }
         self.hot = Some(window);
         self.hot_from = self.entries.len();
@@ -294,9 +311,12 @@ impl LineGroups {
     #[cold]
     fn grow_hot(&mut self, slots: usize) {
         let mut hot = Index::with_slots(slots);
+        self.hot_used.clear();
         for (i, e) in self.entries.iter().enumerate().skip(self.hot_from) {
             if self.hot == Some(e.window) {
-                hot.insert(e.hash, i);
+                self.hot_used
+                    .push(place(&mut hot.slots, e.hash, i as u32 + 1) as u32);
+                hot.len += 1;
             }
         }
         self.hot_index = hot;
@@ -396,6 +416,29 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(rows(&g.into_table()), rows(&want));
+    }
+
+    /// A sparse log: one line a window, now and then one late. Each new window empties the
+    /// small index by its used slots only.
+    #[test]
+    fn one_line_windows_match_a_group_table() {
+        let mut want = GroupTable::default();
+        let mut g = LineGroups::continuing(GroupTable::default(), 0);
+        let admit = |_: &[u8]| true;
+        for i in 0..20_000i64 {
+            let window = if i % 97 == 5 { (i - 3) * 60 } else { i * 60 };
+            let key = format!("host-{}", i % 13);
+            let h = group_hash(window, key.as_bytes());
+            g.agg_for(h, window, key.as_bytes(), admit)
+                .expect("admitted")
+                .add_parts(200, 1, None);
+            want.agg_for_line(window, key.as_bytes(), admit)
+                .expect("admitted")
+                .add_parts(200, 1, None);
+            assert_eq!(g.hot_used.len(), g.hot_index.len, "line {i}");
+            assert!(g.hot_index.slots.iter().filter(|&&v| v != 0).count() == g.hot_index.len);
+        }
+        assert_eq!(g.len(), want.len());
     }
 
     #[test]
