@@ -63,9 +63,18 @@ pub fn expand_argv(argv: Vec<OsString>) -> Result<Vec<OsString>> {
     Ok(splice(argv, flags))
 }
 
-/// The `run` flags a config file's `text` stands for, leaving out the settings whose ids are
-/// in `skip` (given on the command line). Input files come last, after `--`.
-fn flags_of(text: &str, skip: &HashSet<String>) -> Result<Vec<OsString>> {
+/// What a config file stands for on the command line.
+#[derive(Debug, Default)]
+struct FileArgs {
+    /// Flags and their values.
+    flags: Vec<OsString>,
+    /// Input files (`inputs`).
+    inputs: Vec<OsString>,
+}
+
+/// The `run` flags and inputs a config file's `text` stands for, leaving out the settings
+/// whose ids are in `skip` (given on the command line).
+fn flags_of(text: &str, skip: &HashSet<String>) -> Result<FileArgs> {
     let table: toml::Table = text.parse().map_err(|e| anyhow!("not valid TOML: {e}"))?;
     let cli = Cli::command();
     let run = cli
@@ -102,11 +111,7 @@ fn flags_of(text: &str, skip: &HashSet<String>) -> Result<Vec<OsString>> {
             }
         }
     }
-    if !inputs.is_empty() {
-        flags.push("--".into());
-        flags.extend(inputs);
-    }
-    Ok(flags)
+    Ok(FileArgs { flags, inputs })
 }
 
 /// The values `key` stands for: one per occurrence of its flag (a switch: one empty value
@@ -163,23 +168,22 @@ fn unknown_key(key: &str, run: &clap::Command) -> anyhow::Error {
     )
 }
 
-/// `argv` (`logpulse run ...`) with `flags` placed right after `run`, before the command
-/// line's own flags; the file's inputs (after its `--`) go last.
-fn splice(argv: Vec<OsString>, flags: Vec<OsString>) -> Vec<OsString> {
+/// `argv` (`logpulse run ...`) with the file's flags placed right after `run`, before the
+/// command line's own flags; the file's inputs go last, after `--`.
+fn splice(argv: Vec<OsString>, file: FileArgs) -> Vec<OsString> {
     let run_at = argv
         .iter()
         .skip(1)
         .position(|a| a == "run")
         .map_or(1, |i| i + 1);
-    let (opts, inputs) = match flags.iter().position(|f| f == "--") {
-        Some(i) => (flags[..i].to_vec(), flags[i..].to_vec()),
-        None => (flags, Vec::new()),
-    };
-    let mut out = Vec::with_capacity(argv.len() + opts.len() + inputs.len());
+    let mut out = Vec::with_capacity(argv.len() + file.flags.len() + file.inputs.len() + 1);
     out.extend_from_slice(&argv[..=run_at]);
-    out.extend(opts);
+    out.extend(file.flags);
     out.extend_from_slice(&argv[run_at + 1..]);
-    out.extend(inputs);
+    if !file.inputs.is_empty() {
+        out.push("--".into());
+        out.extend(file.inputs);
+    }
     out
 }
 
@@ -195,8 +199,14 @@ mod tests {
 
     fn flags(text: &str, skip: &[&str]) -> Result<Vec<String>> {
         let skip = skip.iter().map(|s| s.to_string()).collect();
-        Ok(flags_of(text, &skip)?
+        let file = flags_of(text, &skip)?;
+        // As they would stand at the end of a command line.
+        let inputs = (!file.inputs.is_empty()).then(|| OsString::from("--"));
+        Ok(file
+            .flags
             .into_iter()
+            .chain(inputs)
+            .chain(file.inputs)
             .map(|f| f.to_string_lossy().into_owned())
             .collect())
     }
@@ -273,7 +283,10 @@ mod tests {
         let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
         let got = splice(
             os(&["logpulse", "run", "--config", "j.toml", "-q"]),
-            os(&["--window", "5m", "--", "a.log"]),
+            FileArgs {
+                flags: os(&["--window", "5m"]),
+                inputs: os(&["a.log"]),
+            },
         );
         assert_eq!(
             got,

@@ -110,11 +110,11 @@ impl Index {
         }
     }
 
-    /// Indexes entry `i` (stored hash `hash`), which it does not hold yet.
+    /// Indexes entry `i` (stored hash `hash`), which it does not hold yet; returns its slot.
     #[inline]
-    fn insert(&mut self, hash: u64, i: usize) {
-        place(&mut self.slots, hash, i as u32 + 1);
+    fn insert(&mut self, hash: u64, i: usize) -> usize {
         self.len += 1;
+        place(&mut self.slots, hash, i as u32 + 1)
     }
 
     /// Empties the index by zeroing the slots in `used` (the ones filled): with sparse logs a
@@ -222,7 +222,7 @@ impl LineGroups {
         key: &[u8],
         admit: impl FnOnce(&[u8]) -> bool,
     ) -> Option<&mut Agg> {
-        if self.hot != Some(window) && window > self.hot.unwrap_or(self.floor) {
+        if self.hot != Some(window) && self.is_newest(window) {
             self.make_hot(window);
         }
         let hot = self.hot == Some(window);
@@ -314,9 +314,7 @@ impl LineGroups {
         self.hot_used.clear();
         for (i, e) in self.entries.iter().enumerate().skip(self.hot_from) {
             if self.hot == Some(e.window) {
-                self.hot_used
-                    .push(place(&mut hot.slots, e.hash, i as u32 + 1) as u32);
-                hot.len += 1;
+                self.hot_used.push(hot.insert(e.hash, i) as u32);
             }
         }
         self.hot_index = hot;
