@@ -201,12 +201,11 @@ impl LineGroups {
         self.hot == Some(window) || window > self.hot.unwrap_or(self.floor)
     }
 
-    /// Starts fetching the index slot of `hash` (`group_hash(window, key)`).
+    /// Starts fetching the main index's slot of `hash` (`group_hash(window, key)`), for a
+    /// line of an older window than the newest (whose small index is in cache anyway).
     #[inline(always)]
-    pub fn prefetch(&self, hash: u64, window: i64) {
-        if self.hot == Some(window) {
-            self.hot_index.prefetch(hash);
-        } else if !self.main.slots.is_empty() {
+    pub fn prefetch(&self, hash: u64) {
+        if !self.main.slots.is_empty() {
             self.main.prefetch(hash);
         }
     }
@@ -344,7 +343,7 @@ mod tests {
             let window = ((i % 3) * 60) as i64;
             let admit = |k: &[u8]| std::str::from_utf8(k).is_ok();
             let h = group_hash(window, &key);
-            g.prefetch(h, window);
+            g.prefetch(h);
             let got = g.agg_for(h, window, &key, admit).map(|a| {
                 a.add_parts(200 + (i % 400) as u16, i, None);
             });
@@ -390,7 +389,7 @@ mod tests {
             }
             let key = format!("host-{}", (i * 7919) % if i < 100_000 { 997 } else { 9001 });
             let h = group_hash(window, key.as_bytes());
-            g.prefetch(h, window);
+            g.prefetch(h);
             g.agg_for(h, window, key.as_bytes(), admit)
                 .expect("admitted")
                 .add_parts(200, i, None);

@@ -217,7 +217,7 @@ pub fn parse_lines(
                 }
                 Some(key) => {
                     let hash = group_hash(w, key);
-                    groups.prefetch(hash, w);
+                    groups.prefetch(hash);
                     if let Some(p) =
                         pending.replace(Pending::of(&rec, key, hash, w, idx, offset, raw))
                     {
