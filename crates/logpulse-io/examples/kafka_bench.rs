@@ -160,6 +160,82 @@ fn bare(
     ))
 }
 
+/// Forwards each assigned partition's messages to an application queue (experiment `batch`).
+#[derive(Default)]
+struct ForwardContext {
+    queue: std::sync::atomic::AtomicPtr<rdkafka::bindings::rd_kafka_queue_t>,
+}
+
+impl ClientContext for ForwardContext {}
+
+impl ConsumerContext for ForwardContext {
+    fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &rdkafka::consumer::Rebalance<'_>) {
+        use rdkafka::bindings as rd;
+        if let rdkafka::consumer::Rebalance::Assign(tpl) = r {
+            let q = self.queue.load(Ordering::Acquire);
+            for e in tpl.elements() {
+                let topic = std::ffi::CString::new(e.topic()).unwrap_or_default();
+                // SAFETY: the client and queue outlive this call; the partition queue handle
+                // is released at once (the forwarding stays).
+                unsafe {
+                    let pq = rd::rd_kafka_queue_get_partition(
+                        c.client().native_ptr(),
+                        topic.as_ptr(),
+                        e.partition(),
+                    );
+                    if !pq.is_null() {
+                        rd::rd_kafka_queue_forward(pq, q);
+                        rd::rd_kafka_queue_destroy(pq);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Messages/s of a bare consumer that takes messages a batch at a time
+/// (`rd_kafka_consume_batch_queue` on an application queue the partitions forward to), with
+/// the same properties as the bare poll loop.
+fn bare_batch(mut c: ClientConfig, topic: &str, lines: u64) -> Res<f64> {
+    use rdkafka::bindings as rd;
+    c.set("fetch.queue.backoff.ms", "10");
+    let c: BaseConsumer<ForwardContext> = c.create_with_context(ForwardContext::default())?;
+    // SAFETY: a queue of this client, destroyed before the client below.
+    let q = unsafe { rd::rd_kafka_queue_new(c.client().native_ptr()) };
+    c.context().queue.store(q, Ordering::Release);
+    c.subscribe(&[topic])?;
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    let mut t0 = None;
+    let mut buf: Vec<*mut rd::rd_kafka_message_t> = vec![std::ptr::null_mut(); 1024];
+    while n < lines {
+        if let Some(m) = c.poll(Duration::ZERO) {
+            let m = m?;
+            t0.get_or_insert_with(Instant::now);
+            bytes += m.payload().map_or(0, |p| p.len() as u64);
+            n += 1;
+        }
+        // SAFETY: `buf` holds 1024 slots; each returned message is destroyed once.
+        let k = unsafe { rd::rd_kafka_consume_batch_queue(q, 100, buf.as_mut_ptr(), buf.len()) };
+        if k > 0 {
+            t0.get_or_insert_with(Instant::now);
+        }
+        for &m in &buf[..k.max(0) as usize] {
+            unsafe {
+                if (*m).err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    bytes += (*m).len as u64;
+                    n += 1;
+                }
+                rd::rd_kafka_message_destroy(m);
+            }
+        }
+    }
+    let secs = t0.map_or(1.0, |t| t.elapsed().as_secs_f64());
+    std::hint::black_box(bytes);
+    unsafe { rd::rd_kafka_queue_destroy(q) };
+    Ok(n as f64 / secs)
+}
+
 /// Counts merged lines and notes when the last one arrived; per-batch window results feed the
 /// latency measurement (group key = message number).
 struct Meter {
@@ -375,6 +451,15 @@ fn mark(what: &str, at: Instant) {
     eprintln!("kafka_bench: {what} at {ms}");
 }
 
+/// CPU seconds (user + system) this process used so far.
+fn cpu_secs() -> f64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 fn quantile(v: &mut [Duration], q: f64) -> Duration {
     v.sort();
     v[((v.len() - 1) as f64 * q).round() as usize]
@@ -429,14 +514,25 @@ fn main() -> Res<()> {
             if let Some(b) = backoff {
                 c.set("fetch.queue.backoff.ms", b);
             }
+            let cpu = cpu_secs();
             let (rate, backoffs) = bare(c, "single", total, &extra)?;
             println!(
-                "bare rdkafka consumer (1 line/message, {label}): {:.2} M messages/s ({backoffs} fetch back-offs logged)",
-                rate / 1e6
+                "bare rdkafka consumer (1 line/message, {label}): {:.2} M messages/s ({backoffs} fetch back-offs logged; {:.2} s of CPU in this process, join included)",
+                rate / 1e6,
+                cpu_secs() - cpu
             );
             refs.push(rate);
         }
         let bare_rate = refs.iter().copied().fold(0.0, f64::max);
+        if parts.contains("batch") {
+            let cpu = cpu_secs();
+            let r = bare_batch(bare_config(&bs, "bare-batch"), "single", total)?;
+            println!(
+                "bare consumer, messages taken a batch at a time: {:.2} M messages/s ({:.2} s of CPU)",
+                r / 1e6,
+                cpu_secs() - cpu
+            );
+        }
         if parts.contains("like") {
             // Experiment: a bare poll loop with exactly logpulse's consumer properties.
             let cfg = KafkaConfig {
@@ -456,11 +552,13 @@ fn main() -> Res<()> {
                 r / 1e6
             );
         }
+        let cpu = cpu_secs();
         let (single, _) = throughput(&bs, "single", total, false)?;
         println!(
-            "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of the best bare before it",
+            "logpulse (1 line/message): {:.2} M lines/s = {:.0}% of the best bare before it ({:.2} s of CPU)",
             single / 1e6,
-            100.0 * single / bare_rate
+            100.0 * single / bare_rate,
+            cpu_secs() - cpu
         );
         if parts.contains("null") {
             let (r, _) = throughput(&bs, "single", total, true)?;

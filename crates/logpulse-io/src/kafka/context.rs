@@ -13,6 +13,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use super::ledger::Ledger;
+use super::queue::MessageQueue;
 use super::source::Ingest;
 
 /// Longest wait for in-flight batches when partitions are revoked; past it the partitions go
@@ -38,6 +39,8 @@ pub(crate) struct Coord {
     /// ahead of the group's committed one (see [`super::KafkaJob::checkpointing`]). A
     /// partition leaves this map when revoked: from then on the group's offset is the truth.
     pub resume: Mutex<BTreeMap<i32, i64>>,
+    /// The queue assigned partitions forward their messages to (owned by the job).
+    pub queue: std::sync::OnceLock<std::sync::Weak<MessageQueue>>,
 }
 
 impl Coord {
@@ -51,6 +54,7 @@ impl Coord {
             checkpointing: AtomicBool::new(false),
             want_checkpoint: AtomicBool::new(false),
             resume: Mutex::new(BTreeMap::new()),
+            queue: std::sync::OnceLock::new(),
         }
     }
 
@@ -176,6 +180,22 @@ impl GroupContext {
         }
     }
 
+    /// Sends the partitions' messages to the source's queue (before they are assigned, so
+    /// none reach the consumer's own queue; `poll` would still take any that did).
+    fn forward_messages(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let Some(queue) = self.coord.queue.get().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        for p in self.partitions(tpl) {
+            if !queue.forward(consumer, &self.coord.topic, p) {
+                eprintln!(
+                    "logpulse: kafka: partition {p} of {}: its messages stay on the consumer's queue",
+                    self.coord.topic
+                );
+            }
+        }
+    }
+
     /// Starts resumed partitions at their checkpointed offsets.
     fn resume_offsets(&self, tpl: &mut TopicPartitionList) {
         let resume = self.coord.resume.lock().unwrap_or_else(|p| p.into_inner());
@@ -205,6 +225,7 @@ impl ConsumerContext for GroupContext {
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.resume_offsets(tpl);
+                self.forward_messages(consumer, tpl);
                 self.pre_rebalance(consumer, &Rebalance::Assign(tpl));
                 if cooperative {
                     consumer.incremental_assign(tpl)

@@ -10,11 +10,15 @@ use rdkafka::consumer::BaseConsumer;
 
 use super::context::{Coord, GroupContext};
 use super::producer::SharedProducer;
+use super::queue::MessageQueue;
 use super::{CommitSink, KafkaConfig, KafkaError, KafkaSink, KafkaSource, PartialTap};
 
 /// What the source, the tap and the sinks of one job share.
 pub(crate) struct Shared {
     pub cfg: KafkaConfig,
+    /// Where the assigned partitions' messages go (before `consumer`: fields drop in order,
+    /// and the queue must go before its client).
+    pub queue: Arc<MessageQueue>,
     pub consumer: Arc<BaseConsumer<GroupContext>>,
     pub coord: Arc<Coord>,
     pub producer: Option<SharedProducer>,
@@ -41,6 +45,11 @@ impl KafkaJob {
                 coord: coord.clone(),
             })
             .map_err(|e| KafkaError::client("creating consumer", e))?;
+        let queue =
+            Arc::new(MessageQueue::new(&consumer).ok_or_else(|| {
+                KafkaError::Config("creating the consumer's message queue".into())
+            })?);
+        let _ = coord.queue.set(Arc::downgrade(&queue));
         let producer = if cfg.output_topics().next().is_some() {
             Some(SharedProducer::new(&cfg)?)
         } else {
@@ -49,6 +58,7 @@ impl KafkaJob {
         Ok(KafkaJob {
             shared: Arc::new(Shared {
                 cfg,
+                queue,
                 consumer: Arc::new(consumer),
                 coord,
                 producer,

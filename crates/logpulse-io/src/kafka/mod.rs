@@ -21,6 +21,7 @@ mod job;
 mod ledger;
 pub mod merge;
 mod producer;
+mod queue;
 mod sink;
 mod source;
 pub mod test_broker;

@@ -18,9 +18,15 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::Coord;
 use super::job::Shared;
+use super::queue::Messages;
 
 /// Longest single wait in `poll`: how quickly a stop request or a linger expiry is noticed.
 const POLL_STEP: Duration = Duration::from_millis(50);
+
+/// How long a topic with enough lines buffered for a quiet cut must stay silent to be called
+/// quiet: the end of a burst or backlog is then cut within a few ms instead of a whole
+/// [`POLL_STEP`] (that wait was 10-15% of reading a million one-line messages, BENCHMARKS.md).
+const QUIET_WAIT: Duration = Duration::from_millis(5);
 
 /// Most messages taken in one burst between two looks at the clocks.
 const BURST: usize = 1024;
@@ -342,6 +348,8 @@ impl Source for KafkaSource {
             name,
         });
         let consumer = self.shared.consumer.clone();
+        let queue = self.shared.queue.clone();
+        let mut messages = Messages::default();
         // Next offset per partition read by this process (for the end-of-topic check); starts
         // at the checkpoint's offsets when resuming.
         let mut positions: BTreeMap<i32, i64> = self.resume_from_checkpoint()?;
@@ -367,56 +375,75 @@ impl Source for KafkaSource {
             // Nothing buffered: wait a whole step (no 1 ms wake-ups while idle). Lines
             // buffered: wake up when their linger is up.
             let wait = if pending {
-                cfg.linger
-                    .saturating_sub(last_cut.elapsed())
-                    .clamp(Duration::from_millis(1), POLL_STEP)
+                let linger = cfg.linger.saturating_sub(last_cut.elapsed());
+                let step = if since_cut >= quiet_cut {
+                    QUIET_WAIT
+                } else {
+                    POLL_STEP
+                };
+                linger.clamp(Duration::from_millis(1), step)
             } else {
                 POLL_STEP
             };
-            // A burst: the first message may be waited for, the rest are taken while queued,
-            // so the clocks below are read once per burst rather than per message.
-            let mut got = 0usize;
-            let mut failed = None;
-            let mut stopped = false;
-            // The partition being read and its next offset: `positions` is updated when the
-            // partition changes and after the burst, not once per message.
-            let mut run: Option<(i32, i64)> = None;
-            let mut next = consumer.poll(wait);
-            while let Some(r) = next {
+            // A burst: rebalances, commits and errors served (and any message that reached the
+            // consumer's own queue), then the forwarded messages: the first may be waited for,
+            // the rest are taken while queued, so the clocks below are read once per burst.
+            let mut burst = Burst::default();
+            while burst.got < BURST {
+                let Some(r) = consumer.poll(Duration::ZERO) else {
+                    break;
+                };
                 match r {
                     Ok(m) => {
-                        let (p, o) = (m.partition(), m.offset());
                         let payload = m.payload().unwrap_or_default();
-                        if self.with_ingest(|ing| ing.push(p, o, payload)) != Some(true) {
-                            stopped = true;
-                            break;
+                        let (p, o) = (m.partition(), m.offset());
+                        if self
+                            .with_ingest(|ing| burst.message(ing, p, o, payload))
+                            .is_none()
+                        {
+                            burst.stopped = true;
                         }
-                        match &mut run {
-                            Some((rp, next)) if *rp == p => *next = o + 1,
-                            _ => {
-                                if let Some((rp, next)) = run.replace((p, o + 1)) {
-                                    positions.insert(rp, next);
-                                }
-                            }
-                        }
-                        got += 1;
                     }
                     Err(e) => {
-                        eprintln!("logpulse: kafka: consuming {}: {e}", cfg.topic);
-                        if matches!(e.rdkafka_error_code(), Some(c) if is_fatal(c)) {
-                            failed = Some(Self::err(format!("consuming {}", cfg.topic), e));
-                        }
+                        // As before the queue: the burst ends at a consume error.
+                        burst.error(&cfg.topic, e.rdkafka_error_code(), &e);
                         break;
                     }
                 }
-                if got >= BURST {
+                if burst.ended() {
                     break;
                 }
-                next = consumer.poll(Duration::ZERO);
             }
-            if let Some((rp, next)) = run {
-                positions.insert(rp, next);
+            if !burst.ended() {
+                // Messages already taken: do not wait for more.
+                let wait = if burst.got > 0 { Duration::ZERO } else { wait };
+                queue.take(wait, BURST - burst.got, &mut messages);
+                // Every message taken is pushed (a non-fatal error in between is reported and
+                // passed over: the messages after it are already out of librdkafka's queue).
+                let ingested = self.with_ingest(|ing| {
+                    for m in messages.iter() {
+                        match m {
+                            Ok((p, o, payload)) => burst.message(ing, p, o, payload),
+                            Err(code) => burst.error(&cfg.topic, Some(code), &code),
+                        }
+                        if burst.ended() {
+                            break;
+                        }
+                    }
+                });
+                if ingested.is_none() {
+                    burst.stopped = true;
+                }
+                messages.clear();
             }
+            let Burst {
+                got,
+                earlier,
+                run,
+                mut stopped,
+                failed,
+            } = burst;
+            positions.extend(earlier.into_iter().chain(run));
             // The burst's messages go into the framer together.
             if got > 0 && !stopped && self.with_ingest(|ing| ing.drain()) != Some(true) {
                 stopped = true;
@@ -470,6 +497,54 @@ impl Source for KafkaSource {
             }
         }
         result
+    }
+}
+
+/// What one burst of messages did: messages taken, the partition being read and its next
+/// offset (`positions` is updated after the burst, not once per message: `earlier` holds the
+/// partitions read before the current one, in order), and how it ended.
+#[derive(Default)]
+struct Burst {
+    got: usize,
+    earlier: Vec<(i32, i64)>,
+    run: Option<(i32, i64)>,
+    stopped: bool,
+    failed: Option<SourceError>,
+}
+
+impl Burst {
+    /// Takes one message into `ing` (sets `stopped` when the run is stopping).
+    fn message(&mut self, ing: &mut Ingest, p: i32, o: i64, payload: &[u8]) {
+        if !ing.push(p, o, payload) {
+            self.stopped = true;
+            return;
+        }
+        match &mut self.run {
+            Some((rp, next)) if *rp == p => *next = o + 1,
+            _ => {
+                if let Some(done) = self.run.replace((p, o + 1)) {
+                    self.earlier.push(done);
+                }
+            }
+        }
+        self.got += 1;
+    }
+
+    /// A consume error: reported; a fatal one ends the source.
+    fn error(
+        &mut self,
+        topic: &str,
+        code: Option<rdkafka::types::RDKafkaErrorCode>,
+        e: &dyn std::fmt::Display,
+    ) {
+        eprintln!("logpulse: kafka: consuming {topic}: {e}");
+        if matches!(code, Some(c) if is_fatal(c)) {
+            self.failed = Some(KafkaSource::err(format!("consuming {topic}"), e));
+        }
+    }
+
+    fn ended(&self) -> bool {
+        self.stopped || self.failed.is_some()
     }
 }
 
