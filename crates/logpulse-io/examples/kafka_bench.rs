@@ -6,6 +6,10 @@
 //!    processing) reading the same topic: the ratio is the cost of logpulse's consumer path;
 //! 3. produce -> window result latency (per-batch windows, 50 ms linger), p50/p99.
 //!
+//! Parts (second argument, default `batched,single,latency`) also take the experiments `batch`
+//! (a bare consumer taking messages a burst at a time, as logpulse's source does), `like` and
+//! `null`.
+//!
 //! Timings run from the first message received to the last line merged, so the consumer
 //! group's join (about 20 s on tansu) is not counted.
 //!
