@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, unbounded, Sender};
+use crossbeam_channel::{bounded, Sender};
 
 use crate::agg::GroupTable;
 
@@ -62,8 +62,21 @@ fn distribute(t: &GroupTable, of: usize) -> Vec<Shard> {
     shards
 }
 
+/// Tables handed over together, each with its number.
+type Tables = Arc<Vec<(Arc<GroupTable>, u64)>>;
+
+/// Messages a shard's queue holds at most: tables are sent a batch's worth at a time
+/// ([`KeyTotals::flush`]), or [`FLUSH_TABLES`] at a time, so a lagging shard holds back the
+/// windows stage instead of queueing every closed window of the run (a sparse log closes a
+/// window a line).
+const QUEUED_BATCHES: usize = 4;
+
+/// Tables added before they are sent without waiting for the end of the batch: a sparse log's
+/// batch closes ~250k one-group windows, which would otherwise all stay alive until then.
+const FLUSH_TABLES: usize = 1024;
+
 enum Msg {
-    Add(Arc<GroupTable>, u64),
+    Add(Tables),
     Get(Sender<Shard>),
     Reset(Shard),
 }
@@ -80,6 +93,8 @@ pub(crate) struct KeyTotals {
     inline: Shard,
     /// Number of the next table added (0 is the restored totals).
     next: u64,
+    /// Tables added since the last [`KeyTotals::flush`].
+    pending: Vec<(Arc<GroupTable>, u64)>,
 }
 
 impl KeyTotals {
@@ -88,14 +103,18 @@ impl KeyTotals {
         let of = shards.max(1);
         let mut workers = Vec::with_capacity(of);
         for me in 0..of {
-            let (tx, rx) = unbounded::<Msg>();
+            let (tx, rx) = bounded::<Msg>(QUEUED_BATCHES);
             let spawned = std::thread::Builder::new()
                 .name(format!("logpulse-totals-{me}"))
                 .spawn(move || {
                     let mut state = Shard::default();
                     for msg in rx {
                         match msg {
-                            Msg::Add(t, n) => state.add(&t, n, me, of),
+                            Msg::Add(tables) => {
+                                for (t, n) in tables.iter() {
+                                    state.add(t, *n, me, of);
+                                }
+                            }
                             Msg::Get(reply) => {
                                 let _ = reply.send(state.clone());
                             }
@@ -115,6 +134,7 @@ impl KeyTotals {
                         workers: Vec::new(),
                         inline: Shard::default(),
                         next: 1,
+                        pending: Vec::new(),
                     };
                 }
             }
@@ -123,10 +143,12 @@ impl KeyTotals {
             workers,
             inline: Shard::default(),
             next: 1,
+            pending: Vec::new(),
         }
     }
 
-    /// Adds a table's groups (any windows) to the per-key totals.
+    /// Adds a table's groups (any windows) to the per-key totals (handed to the shards at the
+    /// next [`KeyTotals::flush`]).
     pub(crate) fn add(&mut self, t: Arc<GroupTable>) {
         let n = self.next;
         self.next += 1;
@@ -134,21 +156,43 @@ impl KeyTotals {
             self.inline.add(&t, n, 0, 1);
             return;
         }
+        self.pending.push((t, n));
+        if self.pending.len() >= FLUSH_TABLES {
+            self.flush();
+        }
+    }
+
+    /// Hands the tables added since the last flush to the shards, in one message each (the
+    /// windows stage flushes once a batch). Blocks while a shard is [`QUEUED_BATCHES`] behind.
+    pub(crate) fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let tables: Tables = Arc::new(std::mem::take(&mut self.pending));
         let mut lost = false;
         for w in &self.workers {
-            lost |= w.tx.send(Msg::Add(t.clone(), n)).is_err();
+            lost |= w.tx.send(Msg::Add(tables.clone())).is_err();
         }
         if lost {
             // A thread is gone (they cannot panic on their own): merge here from now on.
-            let so_far = self.get();
+            let so_far = self.collect();
             self.stop();
-            self.inline = distribute(&so_far, 1).pop().unwrap_or_default();
-            self.inline.add(&t, n, 0, 1);
+            let mut inline = distribute(&so_far, 1).pop().unwrap_or_default();
+            for (t, n) in tables.iter() {
+                inline.add(t, *n, 0, 1);
+            }
+            self.inline = inline;
         }
     }
 
     /// The totals so far, once everything added before is merged, in first-seen order.
-    pub(crate) fn get(&self) -> GroupTable {
+    pub(crate) fn get(&mut self) -> GroupTable {
+        self.flush();
+        self.collect()
+    }
+
+    /// The shards' totals as one table (after what was sent to them is merged).
+    fn collect(&self) -> GroupTable {
         if self.workers.is_empty() {
             return self.inline.to_table();
         }
@@ -177,6 +221,7 @@ impl KeyTotals {
     /// Replaces the totals (restoring a checkpoint).
     pub(crate) fn reset(&mut self, t: GroupTable) {
         self.next = 1;
+        self.pending.clear();
         if self.workers.is_empty() {
             self.inline = distribute(&t, 1).pop().unwrap_or_default();
             return;
@@ -270,6 +315,7 @@ mod tests {
                 workers: Vec::new(),
                 inline: Shard::default(),
                 next: 1,
+                pending: Vec::new(),
             };
             kt.add(tables[0].clone());
             for t in &tables[1..] {

@@ -338,7 +338,7 @@ impl Windows {
                 None => w.latency = Some(h),
             }
         }
-        match self.spec {
+        let closed = match self.spec {
             WindowSpec::PerBatch => self.close_before(i64::MAX),
             WindowSpec::Tumbling { .. } => {
                 if let Some(t) = p.max_time {
@@ -351,12 +351,17 @@ impl Windows {
                     Vec::new()
                 }
             }
-        }
+        };
+        // The batch's closed (and late) tables go to the per-key totals in one message.
+        self.key_totals.flush();
+        closed
     }
 
     /// Closes every open window (end of input).
     pub fn finish(&mut self) -> Vec<WindowResult> {
-        self.close_before(i64::MAX)
+        let closed = self.close_before(i64::MAX);
+        self.key_totals.flush();
+        closed
     }
 
     fn close_before(&mut self, bound: i64) -> Vec<WindowResult> {
