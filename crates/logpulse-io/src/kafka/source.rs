@@ -414,7 +414,7 @@ impl Source for KafkaSource {
                     break;
                 }
             }
-            if !burst.ended() {
+            if !burst.ended() && burst.got < BURST {
                 // Messages already taken: do not wait for more.
                 let wait = if burst.got > 0 { Duration::ZERO } else { wait };
                 queue.take(wait, BURST - burst.got, &mut messages);
