@@ -128,9 +128,12 @@ pub fn read_all(bootstrap: &str, topic: &str) -> Vec<(String, Vec<u8>)> {
     out
 }
 
-/// The `logpulse` binary.
+/// The `logpulse` binary: `LOGPULSE_BIN` if set (the test binary run on another machine, as
+/// `scripts/gpu-kafka-crash.sh` does on a CUDA machine), else the one cargo built.
 pub fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_logpulse"))
+    std::env::var_os("LOGPULSE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_logpulse")))
 }
 
 /// The real data sets: `LOGPULSE_DATA_DIR`, else the copies shipped in `samples/`.
@@ -179,8 +182,11 @@ pub fn wait(mut child: Child, dir: &Path, name: &str, limit: Duration) -> String
     err
 }
 
-/// Kafka flags for a run reading `topic` in `group`.
+/// Kafka flags for a run reading `topic` in `group`, with `--backend $LOGPULSE_TEST_BACKEND`
+/// when that is set (the GPU backend on a CUDA machine; the reference runs stay on the CPU).
 pub fn kafka_args(bootstrap: &str, topic: &str, group: &str) -> Vec<String> {
+    let backend = std::env::var("LOGPULSE_TEST_BACKEND").ok();
+    let backend = backend.iter().flat_map(|b| ["--backend", b.as_str()]);
     [
         "--kafka-brokers",
         bootstrap,
@@ -193,7 +199,8 @@ pub fn kafka_args(bootstrap: &str, topic: &str, group: &str) -> Vec<String> {
         "--linger",
         "200ms",
     ]
-    .iter()
+    .into_iter()
+    .chain(backend)
     .map(|s| s.to_string())
     .collect()
 }
