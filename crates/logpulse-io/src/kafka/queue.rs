@@ -71,7 +71,10 @@ impl MessageQueue {
     /// then takes what is queued without waiting. Returns how many were taken.
     pub fn take(&self, wait: Duration, max: usize, out: &mut Messages) -> usize {
         out.clear();
-        out.ptrs.resize(max.max(1), std::ptr::null_mut());
+        if max == 0 {
+            return 0;
+        }
+        out.ptrs.resize(max, std::ptr::null_mut());
         let wait_ms = wait.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: `out.ptrs` has room for the counts asked; every message returned is owned
         // by `out` until destroyed there.
@@ -149,3 +152,37 @@ impl Drop for Messages {
 
 // SAFETY: messages are plain heap objects of librdkafka, destroyable from any thread.
 unsafe impl Send for Messages {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::config::ClientConfig;
+    use std::time::Instant;
+
+    /// A queue of a client that never connects: empty takes return at once or after their
+    /// wait, and dropping the queue, then the consumer, is clean. (Messages through the queue
+    /// are tested against a real broker in `logpulse-cli/tests/kafka*.rs`.)
+    #[test]
+    fn an_empty_queue_waits_then_returns_nothing() {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:1")
+            .set("group.id", "queue-test")
+            .create()
+            .expect("consumer");
+        let queue = MessageQueue::new(&consumer).expect("queue");
+        assert!(queue.forward(&consumer, "t", 0));
+        let mut out = Messages::default();
+        assert_eq!(queue.take(Duration::ZERO, 16, &mut out), 0);
+        assert_eq!(queue.take(Duration::from_millis(5), 0, &mut out), 0);
+        let t = Instant::now();
+        assert_eq!(queue.take(Duration::from_millis(30), 16, &mut out), 0);
+        assert!(
+            t.elapsed() >= Duration::from_millis(25),
+            "{:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.iter().count(), 0);
+        drop(queue);
+        drop(consumer);
+    }
+}
