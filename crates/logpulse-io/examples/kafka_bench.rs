@@ -28,6 +28,7 @@ use logpulse_core::pipeline::{self, BatchStats, PipelineConfig, Sink};
 use logpulse_core::plan::{Plan, WindowSpec};
 use logpulse_core::window::{RunTotals, WindowResult};
 use logpulse_core::{Backend, BufferPool, CpuBackend, Format};
+use logpulse_io::kafka::queue::{MessageQueue, Messages};
 use logpulse_io::kafka::test_broker::TestBroker;
 use logpulse_io::kafka::{KafkaConfig, KafkaJob};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
@@ -164,54 +165,40 @@ fn bare(
     ))
 }
 
-/// Forwards each assigned partition's messages to an application queue (experiment `batch`).
+/// Forwards each assigned partition's messages to an application queue (experiment `batch`),
+/// as logpulse's source does.
 #[derive(Default)]
 struct ForwardContext {
-    queue: std::sync::atomic::AtomicPtr<rdkafka::bindings::rd_kafka_queue_t>,
+    queue: std::sync::OnceLock<std::sync::Weak<MessageQueue>>,
 }
 
 impl ClientContext for ForwardContext {}
 
 impl ConsumerContext for ForwardContext {
     fn pre_rebalance(&self, c: &BaseConsumer<Self>, r: &rdkafka::consumer::Rebalance<'_>) {
-        use rdkafka::bindings as rd;
-        if let rdkafka::consumer::Rebalance::Assign(tpl) = r {
-            let q = self.queue.load(Ordering::Acquire);
-            for e in tpl.elements() {
-                let topic = std::ffi::CString::new(e.topic()).unwrap_or_default();
-                // SAFETY: the client and queue outlive this call; the partition queue handle
-                // is released at once (the forwarding stays).
-                unsafe {
-                    let pq = rd::rd_kafka_queue_get_partition(
-                        c.client().native_ptr(),
-                        topic.as_ptr(),
-                        e.partition(),
-                    );
-                    if !pq.is_null() {
-                        rd::rd_kafka_queue_forward(pq, q);
-                        rd::rd_kafka_queue_destroy(pq);
-                    }
-                }
-            }
+        let (rdkafka::consumer::Rebalance::Assign(tpl), Some(q)) =
+            (r, self.queue.get().and_then(|w| w.upgrade()))
+        else {
+            return;
+        };
+        for e in tpl.elements() {
+            q.forward(c, e.topic(), e.partition());
         }
     }
 }
 
-/// Messages/s of a bare consumer that takes messages a batch at a time
-/// (`rd_kafka_consume_batch_queue` on an application queue the partitions forward to), with
-/// the same properties as the bare poll loop.
+/// Messages/s of a bare consumer that takes messages a burst at a time from a queue its
+/// partitions forward to (logpulse's `MessageQueue`), with the bare poll loop's properties.
 fn bare_batch(mut c: ClientConfig, topic: &str, lines: u64) -> Res<f64> {
-    use rdkafka::bindings as rd;
     c.set("fetch.queue.backoff.ms", "10");
     let c: BaseConsumer<ForwardContext> = c.create_with_context(ForwardContext::default())?;
-    // SAFETY: a queue of this client, destroyed before the client below.
-    let q = unsafe { rd::rd_kafka_queue_new(c.client().native_ptr()) };
-    c.context().queue.store(q, Ordering::Release);
+    let q = Arc::new(MessageQueue::new(&c).ok_or("no queue")?);
+    let _ = c.context().queue.set(Arc::downgrade(&q));
     c.subscribe(&[topic])?;
     let mut n = 0u64;
     let mut bytes = 0u64;
     let mut t0 = None;
-    let mut buf: Vec<*mut rd::rd_kafka_message_t> = vec![std::ptr::null_mut(); 1024];
+    let mut msgs = Messages::default();
     while n < lines {
         if let Some(m) = c.poll(Duration::ZERO) {
             let m = m?;
@@ -219,24 +206,18 @@ fn bare_batch(mut c: ClientConfig, topic: &str, lines: u64) -> Res<f64> {
             bytes += m.payload().map_or(0, |p| p.len() as u64);
             n += 1;
         }
-        // SAFETY: `buf` holds 1024 slots; each returned message is destroyed once.
-        let k = unsafe { rd::rd_kafka_consume_batch_queue(q, 100, buf.as_mut_ptr(), buf.len()) };
-        if k > 0 {
+        if q.take(Duration::from_millis(100), 1024, &mut msgs) > 0 {
             t0.get_or_insert_with(Instant::now);
         }
-        for &m in &buf[..k.max(0) as usize] {
-            unsafe {
-                if (*m).err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                    bytes += (*m).len as u64;
-                    n += 1;
-                }
-                rd::rd_kafka_message_destroy(m);
-            }
+        for (_, _, payload) in msgs.iter().flatten() {
+            bytes += payload.len() as u64;
+            n += 1;
         }
     }
     let secs = t0.map_or(1.0, |t| t.elapsed().as_secs_f64());
     std::hint::black_box(bytes);
-    unsafe { rd::rd_kafka_queue_destroy(q) };
+    drop(msgs);
+    drop(q); // before the consumer
     Ok(n as f64 / secs)
 }
 

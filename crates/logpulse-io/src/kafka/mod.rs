@@ -21,7 +21,7 @@ mod job;
 mod ledger;
 pub mod merge;
 mod producer;
-mod queue;
+pub mod queue;
 mod sink;
 mod source;
 pub mod test_broker;

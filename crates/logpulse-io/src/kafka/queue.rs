@@ -19,8 +19,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
 /// An application queue of a consumer (owned; destroyed on drop, which must come before the
-/// consumer's own destruction: [`super::job::Shared`] declares it first).
-pub(crate) struct MessageQueue {
+/// consumer's own destruction: the job's shared state declares it first).
+pub struct MessageQueue {
     ptr: *mut rd::rd_kafka_queue_t,
 }
 
@@ -107,12 +107,12 @@ impl Drop for MessageQueue {
 
 /// Messages taken from a [`MessageQueue`], destroyed when cleared or dropped.
 #[derive(Default)]
-pub(crate) struct Messages {
+pub struct Messages {
     ptrs: Vec<*mut rd::rd_kafka_message_t>,
 }
 
 /// One message: (partition, offset, payload), or the error librdkafka put in its place.
-pub(crate) type MessageView<'a> = Result<(i32, i64, &'a [u8]), RDKafkaErrorCode>;
+pub type MessageView<'a> = Result<(i32, i64, &'a [u8]), RDKafkaErrorCode>;
 
 impl Messages {
     /// The messages, oldest first per partition.

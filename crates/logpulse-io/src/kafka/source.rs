@@ -388,7 +388,7 @@ impl Source for KafkaSource {
             // A burst: rebalances, commits and errors served (and any message that reached the
             // consumer's own queue), then the forwarded messages: the first may be waited for,
             // the rest are taken while queued, so the clocks below are read once per burst.
-            let mut burst = Burst::default();
+            let mut burst = Burst::new(&mut positions);
             while burst.got < BURST {
                 let Some(r) = consumer.poll(Duration::ZERO) else {
                     break;
@@ -436,14 +436,7 @@ impl Source for KafkaSource {
                 }
                 messages.clear();
             }
-            let Burst {
-                got,
-                earlier,
-                run,
-                mut stopped,
-                failed,
-            } = burst;
-            positions.extend(earlier.into_iter().chain(run));
+            let (got, mut stopped, failed) = burst.end();
             // The burst's messages go into the framer together.
             if got > 0 && !stopped && self.with_ingest(|ing| ing.drain()) != Some(true) {
                 stopped = true;
@@ -501,18 +494,27 @@ impl Source for KafkaSource {
 }
 
 /// What one burst of messages did: messages taken, the partition being read and its next
-/// offset (`positions` is updated after the burst, not once per message: `earlier` holds the
-/// partitions read before the current one, in order), and how it ended.
-#[derive(Default)]
-struct Burst {
+/// offset (`positions` gets it when the partition changes and at the end of the burst, not once
+/// per message), and how it ended.
+struct Burst<'a> {
+    positions: &'a mut BTreeMap<i32, i64>,
     got: usize,
-    earlier: Vec<(i32, i64)>,
     run: Option<(i32, i64)>,
     stopped: bool,
     failed: Option<SourceError>,
 }
 
-impl Burst {
+impl<'a> Burst<'a> {
+    fn new(positions: &'a mut BTreeMap<i32, i64>) -> Self {
+        Burst {
+            positions,
+            got: 0,
+            run: None,
+            stopped: false,
+            failed: None,
+        }
+    }
+
     /// Takes one message into `ing` (sets `stopped` when the run is stopping).
     fn message(&mut self, ing: &mut Ingest, p: i32, o: i64, payload: &[u8]) {
         if !ing.push(p, o, payload) {
@@ -522,12 +524,20 @@ impl Burst {
         match &mut self.run {
             Some((rp, next)) if *rp == p => *next = o + 1,
             _ => {
-                if let Some(done) = self.run.replace((p, o + 1)) {
-                    self.earlier.push(done);
+                if let Some((rp, next)) = self.run.replace((p, o + 1)) {
+                    self.positions.insert(rp, next);
                 }
             }
         }
         self.got += 1;
+    }
+
+    /// Records the last partition's position; returns (messages, stopped, failure).
+    fn end(self) -> (usize, bool, Option<SourceError>) {
+        if let Some((rp, next)) = self.run {
+            self.positions.insert(rp, next);
+        }
+        (self.got, self.stopped, self.failed)
     }
 
     /// A consume error: reported; a fatal one ends the source.
