@@ -7,6 +7,22 @@
 #define LP_PARSE_THREADS 128
 #define LP_BUCKETS 1216
 
+// Variants timed against each other (LOGPULSE_GPU_NVRTC_DEFINES overrides these defaults).
+// Staging with cp.async: every 16-byte copy of the block's lines in flight at once, instead of
+// a load-then-store loop that waits out one memory latency per round.
+#ifndef LP_ASYNC_STAGE
+#define LP_ASYNC_STAGE 1
+#endif
+// Group output indices reserved once a block (after its last barrier) instead of once a warp.
+#ifndef LP_BLOCK_CLAIMS
+#define LP_BLOCK_CLAIMS 1
+#endif
+// Probe a group slot with the compare-and-swap itself (one round trip to L2 for a new group
+// instead of a read, then the swap).
+#ifndef LP_CAS_FIRST
+#define LP_CAS_FIRST 0
+#endif
+
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
     if (us < 64) return (u32)us;
@@ -31,6 +47,19 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
                              bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
+#if LP_CAS_FIRST
+        u64 prev = atomicCAS(&g[s].tag, 0ull, h);
+        if (prev == 0) {
+            g[s].window = w;
+            g[s].key_off = koff;
+            g[s].key_len = klen;
+            *fresh = true;
+            return s;
+        }
+        if (prev == h) return s;
+        s = (s + 1) & mask;
+        continue;
+#endif
         u64 t = *(volatile u64*)&g[s].tag;
         if (t == h) return s;
         if (t == 0) {
@@ -99,6 +128,9 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
+#if LP_BLOCK_CLAIMS
+    __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
+#endif
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
     if (first >= nlines) return; // uniform over the block
@@ -107,27 +139,40 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 span_e = nl[last - 1];
     u32 a = span_s & ~15u;
     bool staged = span_e - a <= smem_bytes;
+    // The thread's own line ends are read now, in the same round trip as the block's span,
+    // rather than after the staging barrier.
+    u32 i = first + threadIdx.x;
+    bool have = i < last;
+    u32 ls = have && i > 0 ? nl[i - 1] + 1 : 0;
+    u32 le = have ? nl[i] : 0;
     if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+#if LP_BLOCK_CLAIMS
+    if (threadIdx.x == 0) s_fresh = 0;
+#endif
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
         const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
         uint4* dst = reinterpret_cast<uint4*>(smem);
+#if LP_ASYNC_STAGE && __CUDA_ARCH__ >= 800
+        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) {
+            u32 d = (u32)__cvta_generic_to_shared(dst + k);
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src + k));
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+#else
         for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) dst[k] = src[k];
+#endif
     }
     __syncthreads();
 
-    u32 i = first + threadIdx.x;
-    bool have = i < last;
     int code = -1;
     LpRec r;
     lp_rec_init(r);
-    u32 ls = 0;
     u64 h = 0;
     i64 w = 0;
     if (have) {
-        ls = i == 0 ? 0 : nl[i - 1] + 1;
-        u32 raw = nl[i] - ls;
+        u32 raw = le - ls;
         const u8* L = staged ? smem + (ls - a) : bytes + ls;
         int n = (int)raw;
         if (n > 0 && L[n - 1] == '\r') --n;
@@ -215,13 +260,18 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         }
     }
     __syncwarp();
-    // New groups take their output index (claim order) with one atomic a warp: a 4M-line
-    // batch makes ~1M groups, and as many atomics on one counter serialise in L2.
+    // New groups take their output index (claim order) with one atomic a warp (or a block): a
+    // 4M-line batch makes ~1M groups, and as many atomics on one counter serialise in L2.
+#if LP_BLOCK_CLAIMS
+    u32 fresh_slot = slot;
+    u32 claim_rank = lp_warp_reserve_shared(&s_fresh, fresh);
+#else
     u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
     if (fresh) {
         groups[slot].out_idx = claim_at;
         gclaim[claim_at] = slot;
     }
+#endif
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
@@ -243,6 +293,15 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     }
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
         atomicMax((i64*)&header[H_MAX_TIME], s_max);
+#if LP_BLOCK_CLAIMS
+    if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
+    __syncthreads();
+    if (fresh) {
+        u32 claim_at = s_fresh + claim_rank;
+        groups[fresh_slot].out_idx = claim_at;
+        gclaim[claim_at] = fresh_slot;
+    }
+#endif
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.

@@ -57,14 +57,28 @@ fn ptx_cache() -> &'static Mutex<HashMap<(String, String), String>> {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
+/// Macro definitions added to every compilation, from `LOGPULSE_GPU_NVRTC_DEFINES`
+/// (whitespace-separated `NAME=VALUE`): a knob for benchmarks that time kernel variants
+/// without rebuilding (e.g. `LP_ASYNC_STAGE=0`). Read once.
+fn extra_defines() -> &'static [String] {
+    static DEFS: OnceLock<Vec<String>> = OnceLock::new();
+    DEFS.get_or_init(|| {
+        std::env::var("LOGPULSE_GPU_NVRTC_DEFINES")
+            .map(|v| v.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default()
+    })
+}
+
 fn compile(src: &str, arch: &'static str) -> Result<Ptx, GpuError> {
     let key = (src.to_string(), arch.to_string());
     if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(Ptx::from_src(p));
     }
+    let mut options = vec!["--std=c++17".into(), "-lineinfo".into()];
+    options.extend(extra_defines().iter().map(|d| format!("-D{d}")));
     let opts = CompileOptions {
         arch: Some(arch),
-        options: vec!["--std=c++17".into(), "-lineinfo".into()],
+        options,
         name: Some("logpulse.cu".into()),
         ..Default::default()
     };
