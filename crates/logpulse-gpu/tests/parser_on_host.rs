@@ -38,9 +38,7 @@ static inline int __ffs(unsigned x) { return __builtin_ffs(x); }
 static inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 template <class T> static inline T __shfl_sync(unsigned, T v, int) { return v; }
-static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-    unsigned long long o = *p; *p += v; return o;
-}
+template <class T> static inline T atomicAdd(T* p, T v) { T o = *p; *p += v; return o; }
 "#;
 
 const DRIVER: &str = r#"
