@@ -13,6 +13,15 @@
 #ifndef LP_ASYNC_STAGE
 #define LP_ASYNC_STAGE 1
 #endif
+// Group output indices reserved once a block (after its last barrier) instead of once a warp.
+#ifndef LP_BLOCK_CLAIMS
+#define LP_BLOCK_CLAIMS 1
+#endif
+// Probe a group slot with the compare-and-swap itself (one round trip to L2 for a new group
+// instead of a read, then the swap).
+#ifndef LP_CAS_FIRST
+#define LP_CAS_FIRST 0
+#endif
 
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
@@ -32,35 +41,37 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// Finds or claims the row of group `h` (its slot in the hash table `t`). A claim takes the
-// next of the block's rows (`row_base` + the block's count of new groups so far) and publishes
-// it in the slot; a thread that finds the tag before the row is published waits for it (the
-// claiming thread is in another warp: a warp's lanes with the same tag are merged before).
-__device__ u32 lp_group_row(LpSlot* t, u32 mask, LpGroup* rows, u64 h, i64 w, u32 koff,
-                            u32 klen, u32* s_fresh, u32 row_base) {
+// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
+// group its output index, a warp at a time (see the kernel).
+__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                             bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
-        u64 tg = *(volatile u64*)&t[s].tag;
-        if (tg == 0) {
-            u64 prev = atomicCAS(&t[s].tag, 0ull, h);
-            if (prev == 0) {
-                u32 row = row_base + atomicAdd(s_fresh, 1u);
-                LpGroup* g = &rows[row];
-                g->tag = h;
-                g->window = w;
-                g->key_off = koff;
-                g->key_len = klen;
-                g->slot = s;
-                *(volatile u32*)&t[s].row1 = row + 1;
-                return row;
-            }
-            tg = prev;
+#if LP_CAS_FIRST
+        u64 prev = atomicCAS(&g[s].tag, 0ull, h);
+        if (prev == 0) {
+            g[s].window = w;
+            g[s].key_off = koff;
+            g[s].key_len = klen;
+            *fresh = true;
+            return s;
         }
-        if (tg == h) {
-            u32 r1;
-            while ((r1 = *(volatile u32*)&t[s].row1) == 0) {
+        if (prev == h) return s;
+        s = (s + 1) & mask;
+        continue;
+#endif
+        u64 t = *(volatile u64*)&g[s].tag;
+        if (t == h) return s;
+        if (t == 0) {
+            u64 prev = atomicCAS(&g[s].tag, 0ull, h);
+            if (prev == 0) {
+                g[s].window = w;
+                g[s].key_off = koff;
+                g[s].key_len = klen;
+                *fresh = true;
+                return s;
             }
-            return r1 - 1;
+            if (prev == h) return s;
         }
         s = (s + 1) & mask;
     }
@@ -111,13 +122,15 @@ __device__ u32 lp_window_slot(LpWindow* wt, u32 mask, i64 w, u64* header, u32* c
 
 extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
-                   u64* header, LpSlot* gslots, u32 gmask, LpGroup* rows, uint2* blocks,
-                   LpCount* counts, u32 cmask, LpWindow* windows, u32 wmask, u32* cclaim, u32* wclaim,
+                   u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
+                   LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
                    LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
-    __shared__ u32 s_fresh; // the block's new groups (rows)
+#if LP_BLOCK_CLAIMS
+    __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
+#endif
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
     if (first >= nlines) return; // uniform over the block
@@ -134,7 +147,9 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 le = have ? nl[i] : 0;
     if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+#if LP_BLOCK_CLAIMS
     if (threadIdx.x == 0) s_fresh = 0;
+#endif
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
         const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
@@ -228,12 +243,12 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     unsigned b5 = __ballot_sync(full, rec && r.status >= 500 && r.status <= 599);
     unsigned bl = __ballot_sync(full, rec && r.has_lat);
     int leader = __ffs(peers) - 1;
-    u32 row = 0;
+    u32 slot = 0;
+    bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        row = lp_group_row(gslots, gmask, rows, h, w, koff, r.key_len, &s_fresh,
-                           blockIdx.x * LP_PARSE_THREADS);
-        LpGroup* g = &rows[row];
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
+        LpGroup* g = &groups[slot];
         atomicAdd(&g->requests, (u32)__popc(peers));
         if (bsum) atomicAdd(&g->bytes, bsum);
         u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
@@ -245,9 +260,21 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         }
     }
     __syncwarp();
-    row = __shfl_sync(full, row, leader < 0 ? 0 : leader);
+    // New groups take their output index (claim order) with one atomic a warp (or a block): a
+    // 4M-line batch makes ~1M groups, and as many atomics on one counter serialise in L2.
+#if LP_BLOCK_CLAIMS
+    u32 fresh_slot = slot;
+    u32 claim_rank = lp_warp_reserve_shared(&s_fresh, fresh);
+#else
+    u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
+    if (fresh) {
+        groups[slot].out_idx = claim_at;
+        gclaim[claim_at] = slot;
+    }
+#endif
+    slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
-        u64 tag = LP_TAG_ERROR | ((u64)row << 12) | (u64)r.status;
+        u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
         lp_count_add(counts, cmask, tag, 1, header, cclaim);
     }
     if (rec && r.has_lat) {
@@ -266,23 +293,20 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     }
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
         atomicMax((i64*)&header[H_MAX_TIME], s_max);
-    // The block's rows get their output indices (claim order) with one atomic a block: a
-    // 4M-line batch makes ~1M groups, and atomics on one counter serialise in L2.
-    if (threadIdx.x == 0) {
-        u32 n = s_fresh;
-        u32 base = n ? (u32)atomicAdd(&header[H_NGROUPS], (u64)n) : 0;
-        blocks[blockIdx.x] = make_uint2(base, n);
+#if LP_BLOCK_CLAIMS
+    if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
+    __syncthreads();
+    if (fresh) {
+        u32 claim_at = s_fresh + claim_rank;
+        groups[fresh_slot].out_idx = claim_at;
+        gclaim[claim_at] = fresh_slot;
     }
-}
-
-// A group row's output index: its block's first index plus its place among the block's rows.
-__device__ __forceinline__ u32 lp_row_out(const uint2* __restrict__ blocks, u32 row) {
-    return blocks[row / LP_PARSE_THREADS].x + row % LP_PARSE_THREADS;
+#endif
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.
 extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restrict__ cclaim,
-                                             const uint2* __restrict__ blocks,
+                                             const LpGroup* __restrict__ groups,
                                              const LpWindow* __restrict__ windows,
                                              const u64* __restrict__ header,
                                              LpCountOut* __restrict__ out) {
@@ -299,7 +323,7 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
             o.a = windows[from].idx;
         } else {
             o.kind = 1;
-            o.a = lp_row_out(blocks, from);
+            o.a = groups[from].out_idx;
         }
         out[k] = o;
         counts[s].tag = 0;
@@ -307,32 +331,24 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
     }
 }
 
-// Group rows and windows -> output in claim order; rows, their hash slots and the window slots
-// cleared for the next batch. Rows are read in order (a parse block's rows are contiguous);
-// each group's key bytes are gathered into one packed arena, so the host reads them
-// sequentially instead of chasing one cache miss per group through the batch.
-extern "C" __global__ void lp_compact_groups(LpGroup* rows, LpSlot* gslots,
-                                             const uint2* __restrict__ blocks, u32 lines_cap,
+// Groups and windows -> output in claim order, slots cleared for the next batch. Each group's
+// key bytes are gathered into one packed arena, so the host reads them sequentially instead of
+// chasing one cache miss per group through the batch.
+extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restrict__ gclaim,
                                              LpWindow* windows, const u32* __restrict__ wclaim,
                                              u64* header, LpGroupOut* __restrict__ gout,
                                              i64* __restrict__ wout, const u8* __restrict__ bytes,
                                              u8* __restrict__ keys) {
-    // The rows of every parse block that ran (as many as the parse kernel saw lines).
-    u32 nlines = min((u32)header[H_LINES], lines_cap);
-    u32 nrows = (nlines + LP_PARSE_THREADS - 1) / LP_PARSE_THREADS * LP_PARSE_THREADS;
+    u32 ng = (u32)header[H_NGROUPS];
     u32 nw = (u32)header[H_NWINDOWS];
     u32 stride = gridDim.x * blockDim.x;
     unsigned lane = threadIdx.x & 31;
     // Block-uniform trip count, so whole warps reserve arena space with one atomic.
-    for (u32 base = blockIdx.x * blockDim.x; base < nrows; base += stride) {
-        u32 t = base + threadIdx.x;
-        uint2 bk = t < nrows ? blocks[t / LP_PARSE_THREADS] : make_uint2(0, 0);
-        bool act = t < nrows && t % LP_PARSE_THREADS < bk.y;
-        // Most of a block's rows are unused (a group is ~1 line in 4): skip empty warps.
-        if (__ballot_sync(0xffffffffu, act) == 0) continue;
-        u32 k = bk.x + t % LP_PARSE_THREADS;
-        // The row in four 16-byte loads (rows are 64-byte aligned), cleared in four stores.
-        uint4* gp = act ? reinterpret_cast<uint4*>(&rows[t]) : nullptr;
+    for (u32 base = blockIdx.x * blockDim.x; base < ng; base += stride) {
+        u32 k = base + threadIdx.x;
+        bool act = k < ng;
+        // The group in four 16-byte loads (slots are 64-byte aligned), cleared in four stores.
+        uint4* gp = act ? reinterpret_cast<uint4*>(&groups[gclaim[k]]) : nullptr;
         LpGroup g;
         if (act) {
             uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
@@ -392,7 +408,6 @@ extern "C" __global__ void lp_compact_groups(LpGroup* rows, LpSlot* gslots,
         gp[1] = z;
         gp[2] = z;
         gp[3] = z;
-        *reinterpret_cast<uint4*>(&gslots[g.slot]) = z;
     }
     for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < nw; k += stride) {
         LpWindow* wt = &windows[wclaim[k]];

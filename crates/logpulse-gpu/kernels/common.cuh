@@ -83,18 +83,8 @@ struct LpW3c {
 #define LP_KEY_NONE 0xFFFFFFFFu
 
 // One group (window, key) of the device hash table: 64 bytes, one atomic target per field.
-// One slot of the group hash table: the group's tag and its row (+1; 0 while the claiming
-// thread has not written it yet). Zeroed = empty.
-struct LpSlot {
-    u64 tag;        // 64-bit hash of (window, key); 0 = empty
-    u32 row1;
-    u32 pad;
-};
-
-// A group's row. Parse block b's new groups take rows b * 128 + 0, 1, ... in claim order, so
-// compaction reads rows in order instead of gathering them from the hash table.
 struct LpGroup {
-    u64 tag;        // as its slot's
+    u64 tag;        // 64-bit hash of (window, key); 0 = empty
     i64 window;
     u32 key_off;    // one occurrence of the key in the batch
     u32 key_len;
@@ -104,7 +94,7 @@ struct LpGroup {
     u32 lat_count;
     u64 bytes;
     u64 lat_sum;
-    u32 slot;       // its hash-table slot (cleared by compaction)
+    u32 out_idx;    // index in the compacted output (claim order)
     u32 pad;
 };
 

@@ -28,10 +28,8 @@ pub mod header {
     pub const WORDS: usize = 32;
 }
 
-/// `LpSlot`: one slot of the device's group hash table (zeroed = empty).
-pub const GROUP_SLOT_BYTES: usize = 16;
-/// `LpGroup`: one group's row (a parse block's new groups take consecutive rows).
-pub const GROUP_ROW_BYTES: usize = 64;
+/// `LpGroup`: one device hash-table slot (zeroed = empty).
+pub const GROUP_SLOT_BYTES: usize = 64;
 /// `LpCount`.
 pub const COUNT_SLOT_BYTES: usize = 16;
 /// `LpWindow`.

@@ -14,8 +14,7 @@ use crate::error::{DriverContext, GpuError};
 use crate::kargs;
 use crate::kernels::{Kernels, LI_THREADS, LI_TILE, PARSE_THREADS};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
-use crate::layout::{W3cLayouts, COUNT_SLOT_BYTES, WINDOW_SLOT_BYTES};
-use crate::layout::{GROUP_ROW_BYTES, GROUP_SLOT_BYTES};
+use crate::layout::{W3cLayouts, COUNT_SLOT_BYTES, GROUP_SLOT_BYTES, WINDOW_SLOT_BYTES};
 use crate::pinned::PinnedStorage;
 use crate::readback::{Counts, HostOut};
 
@@ -89,11 +88,10 @@ struct Buffers {
     d_tiles: DevBuf,
     d_nl: DevBuf,
     d_header: DevBuf,
-    d_gslots: DevBuf,
-    d_rows: DevBuf,
-    d_blocks: DevBuf,
+    d_groups: DevBuf,
     d_counts: DevBuf,
     d_windows: DevBuf,
+    d_gclaim: DevBuf,
     d_cclaim: DevBuf,
     d_wclaim: DevBuf,
     d_rejects: DevBuf,
@@ -116,14 +114,10 @@ impl Buffers {
             d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 8)?,
             d_nl: DevBuf::zeroed(ctx, l * 4)?,
             d_header: DevBuf::zeroed(ctx, header::WORDS * 8)?,
-            d_gslots: DevBuf::zeroed(ctx, 2 * l * GROUP_SLOT_BYTES)?,
-            // A row a line at most, in runs of one parse block's lines (`l` is a power of two
-            // of at least 1024, so whole blocks).
-            d_rows: DevBuf::zeroed(ctx, l * GROUP_ROW_BYTES)?,
-            // Each parse block's (first output index, rows).
-            d_blocks: DevBuf::zeroed(ctx, l.div_ceil(PARSE_THREADS as usize) * 8)?,
+            d_groups: DevBuf::zeroed(ctx, 2 * l * GROUP_SLOT_BYTES)?,
             d_counts: DevBuf::zeroed(ctx, 4 * l * COUNT_SLOT_BYTES)?,
             d_windows: DevBuf::zeroed(ctx, 2 * l * WINDOW_SLOT_BYTES)?,
+            d_gclaim: DevBuf::zeroed(ctx, l * 4)?,
             d_cclaim: DevBuf::zeroed(ctx, 2 * l * 4)?,
             d_wclaim: DevBuf::zeroed(ctx, l * 4)?,
             d_rejects: DevBuf::zeroed(ctx, l * std::mem::size_of::<RejectOut>())?,
@@ -310,9 +304,8 @@ impl Slot {
             b.d_nl.ptr(),
             b.d_header.ptr(),
         );
-        let (gslots, rows, blocks) = (b.d_gslots.ptr(), b.d_rows.ptr(), b.d_blocks.ptr());
-        let (counts, windows) = (b.d_counts.ptr(), b.d_windows.ptr());
-        let (cclaim, wclaim) = (b.d_cclaim.ptr(), b.d_wclaim.ptr());
+        let (groups, counts, windows) = (b.d_groups.ptr(), b.d_counts.ptr(), b.d_windows.ptr());
+        let (gclaim, cclaim, wclaim) = (b.d_gclaim.ptr(), b.d_cclaim.ptr(), b.d_wclaim.ptr());
         let (rejects, gout, cout, wout) = (
             b.d_rejects.ptr(),
             b.d_gout.ptr(),
@@ -344,8 +337,8 @@ impl Slot {
                 stage + 16,
                 s,
                 &mut kargs![
-                    bytes, nl, lines_cap, hdr, gslots, gmask, rows, blocks, counts, cmask, windows,
-                    wmask, cclaim, wclaim, rejects, seq, stage, w3c
+                    bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                 ],
             )
             .ctx("lp_parse_aggregate")?;
@@ -356,7 +349,7 @@ impl Slot {
                 256,
                 0,
                 s,
-                &mut kargs![counts, cclaim, blocks, windows, hdr, cout],
+                &mut kargs![counts, cclaim, groups, windows, hdr, cout],
             )
             .ctx("lp_compact_counts")?;
             launch(
@@ -365,9 +358,7 @@ impl Slot {
                 256,
                 0,
                 s,
-                &mut kargs![
-                    rows, gslots, blocks, lines_cap, windows, wclaim, hdr, gout, wout, bytes, keys
-                ],
+                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout, bytes, keys],
             )
             .ctx("lp_compact_groups")?;
             let hh = std::slice::from_raw_parts_mut(b.h_header.ptr() as *mut u64, header::WORDS);
