@@ -17,11 +17,6 @@
 #ifndef LP_BLOCK_CLAIMS
 #define LP_BLOCK_CLAIMS 1
 #endif
-// Probe a group slot with the compare-and-swap itself (one round trip to L2 for a new group
-// instead of a read, then the swap).
-#ifndef LP_CAS_FIRST
-#define LP_CAS_FIRST 0
-#endif
 
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
@@ -47,19 +42,6 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
                              bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
-#if LP_CAS_FIRST
-        u64 prev = atomicCAS(&g[s].tag, 0ull, h);
-        if (prev == 0) {
-            g[s].window = w;
-            g[s].key_off = koff;
-            g[s].key_len = klen;
-            *fresh = true;
-            return s;
-        }
-        if (prev == h) return s;
-        s = (s + 1) & mask;
-        continue;
-#endif
         u64 t = *(volatile u64*)&g[s].tag;
         if (t == h) return s;
         if (t == 0) {
@@ -264,7 +246,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     // 4M-line batch makes ~1M groups, and as many atomics on one counter serialise in L2.
 #if LP_BLOCK_CLAIMS
     u32 fresh_slot = slot;
-    u32 claim_rank = lp_warp_reserve_shared(&s_fresh, fresh);
+    u32 claim_rank = lp_warp_reserve(&s_fresh, fresh);
 #else
     u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
     if (fresh) {

@@ -151,26 +151,14 @@ __device__ __forceinline__ u64 lp_mix64(u64 x) {
 }
 
 // Warp-aggregated reservation of `n` slots (one per lane with `want`) in a counter.
-// As lp_warp_reserve, on a block's counter in shared memory.
-__device__ __forceinline__ u32 lp_warp_reserve_shared(u32* counter, bool want) {
+template <class Counter>
+__device__ __forceinline__ u32 lp_warp_reserve(Counter* counter, bool want) {
     unsigned mask = __ballot_sync(0xffffffffu, want);
     unsigned lane = threadIdx.x & 31;
     u32 base = 0;
     if (mask != 0) {
         int leader = __ffs(mask) - 1;
-        if ((int)lane == leader) base = atomicAdd(counter, (u32)__popc(mask));
-        base = __shfl_sync(0xffffffffu, base, leader);
-    }
-    return base + __popc(mask & ((1u << lane) - 1u));
-}
-
-__device__ __forceinline__ u32 lp_warp_reserve(u64* counter, bool want) {
-    unsigned mask = __ballot_sync(0xffffffffu, want);
-    unsigned lane = threadIdx.x & 31;
-    u32 base = 0;
-    if (mask != 0) {
-        int leader = __ffs(mask) - 1;
-        if ((int)lane == leader) base = (u32)atomicAdd(counter, (u64)__popc(mask));
+        if ((int)lane == leader) base = (u32)atomicAdd(counter, (Counter)__popc(mask));
         base = __shfl_sync(0xffffffffu, base, leader);
     }
     return base + __popc(mask & ((1u << lane) - 1u));
