@@ -13,10 +13,6 @@
 #ifndef LP_ASYNC_STAGE
 #define LP_ASYNC_STAGE 1
 #endif
-// Group output indices reserved once a block (after its last barrier) instead of once a warp.
-#ifndef LP_BLOCK_CLAIMS
-#define LP_BLOCK_CLAIMS 1
-#endif
 
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
@@ -110,9 +106,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
-#if LP_BLOCK_CLAIMS
     __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
-#endif
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
     if (first >= nlines) return; // uniform over the block
@@ -129,9 +123,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 le = have ? nl[i] : 0;
     if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
-#if LP_BLOCK_CLAIMS
     if (threadIdx.x == 0) s_fresh = 0;
-#endif
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
         const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
@@ -242,18 +234,11 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         }
     }
     __syncwarp();
-    // New groups take their output index (claim order) with one atomic a warp (or a block): a
-    // 4M-line batch makes ~1M groups, and as many atomics on one counter serialise in L2.
-#if LP_BLOCK_CLAIMS
+    // New groups take their output index (claim order) with one atomic on the header a block,
+    // after its last barrier (ranks from a shared counter now): a 4M-line batch makes ~1M
+    // groups, and atomics on one counter serialise in L2 (one a warp: parse +30% for TSV).
     u32 fresh_slot = slot;
     u32 claim_rank = lp_warp_reserve(&s_fresh, fresh);
-#else
-    u32 claim_at = lp_warp_reserve(&header[H_NGROUPS], fresh);
-    if (fresh) {
-        groups[slot].out_idx = claim_at;
-        gclaim[claim_at] = slot;
-    }
-#endif
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
@@ -275,7 +260,6 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     }
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
         atomicMax((i64*)&header[H_MAX_TIME], s_max);
-#if LP_BLOCK_CLAIMS
     if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
     __syncthreads();
     if (fresh) {
@@ -283,7 +267,6 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
         groups[fresh_slot].out_idx = claim_at;
         gclaim[claim_at] = fresh_slot;
     }
-#endif
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.
