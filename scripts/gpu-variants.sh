@@ -7,7 +7,7 @@
 #
 # Build here:   bash scripts/gpu-check.sh            (stages .carry/bin/gpu_bench)
 # On the device (run tool, carry [".carry"]):
-#   LOGPULSE_VARIANTS="LP_ASYNC_STAGE=0|-|LP_CAS_FIRST=1" bash scripts/gpu-variants.sh .carry/bin/gpu_bench 2
+#   LOGPULSE_VARIANTS="LP_ASYNC_STAGE=0|-" bash scripts/gpu-variants.sh .carry/bin/gpu_bench 2
 # Variants are separated by '|'; within one, definitions by spaces; '-' is the defaults.
 # LOGPULSE_VARIANT_ARGS: gpu_bench arguments (default "--formats clf,nasa_tsv --lines 5000000").
 set -uo pipefail

@@ -111,7 +111,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
     // machine covers more of the stream in 10 ms: `LOGPULSE_TEST_CKPT_INTERVAL` shortens it
     // there, e.g. 1ms on the 16-core GPU host, where 10 ms jumped 15,000 of 30,000 messages.)
     let interval = std::env::var("LOGPULSE_TEST_CKPT_INTERVAL").unwrap_or_else(|_| "10ms".into());
-    let (every_batch, every_10ms) = (with_interval("0"), with_interval(&interval));
+    let (every_batch, every_interval) = (with_interval("0"), with_interval(&interval));
 
     // Kill moments spread over the whole stream whatever the machine's speed: restart `i` is
     // killed once the checkpoint passed `(i + 1) / (KILLS + 1)` of the messages, plus a
@@ -136,7 +136,7 @@ fn kafka_run_killed_at_many_moments_resumes_exactly() {
         let args = if i % 2 == 0 {
             &every_batch
         } else {
-            &every_10ms
+            &every_interval
         };
         let mut child = spawn(args, dir, &name);
         let t0 = Instant::now();
