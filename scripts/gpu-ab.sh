@@ -19,10 +19,7 @@ set -uo pipefail
 A="$1"; B="$2"; ROUNDS="${3:-1}"
 OUT="${OUT:-.carry/out}"
 mkdir -p "$OUT"
-# NVRTC of the installed toolkit (cudarc loads it at run time), as .carry/run.sh finds it.
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-done
+source "$(dirname "$0")/cuda-env.sh"
 ARGS="${LOGPULSE_AB_ARGS:---formats clf,nasa_tsv --depths 2 --reps 2}"
 for r in $(seq 1 "$ROUNDS"); do
   for e in ${LOGPULSE_AB_ENVS:--}; do

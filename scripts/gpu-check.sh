@@ -55,10 +55,7 @@ set -uo pipefail
 OUT="${OUT:-.carry/out}"
 mkdir -p "$OUT"
 export LOGPULSE_DATA_DIR="$PWD/.carry/data"
-# NVRTC of the installed toolkit (cudarc loads it at run time).
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-done
+source scripts/cuda-env.sh
 export RUST_BACKTRACE=1
 {
     date -u +%FT%TZ

@@ -31,9 +31,7 @@ for l in sys.stdin:
     ;;
 run)
     gunzip -c "$C/tansu.gz" >/tmp/tansu && chmod +x /tmp/tansu
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-        [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-    done
+    source scripts/cuda-env.sh
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
     # On this 16-core host a 10 ms checkpoint interval covers half the stream (see the test).
     OUT="${OUT:-/tmp}"

@@ -14,9 +14,7 @@ set -uo pipefail
 BIN="$1"; ROUNDS="${2:-2}"
 OUT="${OUT:-.carry/out}"
 mkdir -p "$OUT"
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib; do
-    [ -d "$d" ] && export LD_LIBRARY_PATH="$d:${LD_LIBRARY_PATH:-}"
-done
+source "$(dirname "$0")/cuda-env.sh"
 ARGS="${LOGPULSE_VARIANT_ARGS:---formats clf,nasa_tsv --lines 5000000}"
 IFS='|' read -ra VARIANTS <<< "${LOGPULSE_VARIANTS:--}"
 for r in $(seq 1 "$ROUNDS"); do
