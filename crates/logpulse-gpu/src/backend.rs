@@ -312,6 +312,29 @@ impl GpuBackend {
         Ok(out)
     }
 
+    /// GPU milliseconds to upload every buffer of `bufs` back to back on one stream, nothing
+    /// else queued: the copy ceiling of a run over these buffers (a benchmark probe).
+    pub fn time_uploads(&mut self, bufs: &[&[u8]]) -> Result<f32, BackendError> {
+        let slot = &mut self.slots[0];
+        let ev = || {
+            self.ctx
+                .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .ctx("creating an event")
+        };
+        let (start, end) = (ev()?, ev()?);
+        if let Some(max) = bufs.iter().map(|b| b.len()).max() {
+            // Sized once before the clock starts (a regrowth would synchronise mid-run).
+            slot.ensure_bytes(max)?;
+        }
+        start.record(slot.stream()).ctx("recording an event")?;
+        for b in bufs {
+            slot.upload(b)?;
+        }
+        end.record(slot.stream()).ctx("recording an event")?;
+        slot.synchronize()?;
+        Ok(start.elapsed_ms(&end).ctx("reading event times")?)
+    }
+
     /// The pipelined run: see [`Backend::run`] below.
     fn run_pipelined(
         &mut self,

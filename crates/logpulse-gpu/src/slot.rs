@@ -190,6 +190,11 @@ impl Slot {
         Ok([at(0)?, at(1)?])
     }
 
+    /// Makes sure the byte buffer holds `bytes` bytes (never shrinks).
+    pub fn ensure_bytes(&mut self, bytes: usize) -> Result<(), GpuError> {
+        self.ensure(bytes, 1)
+    }
+
     /// Makes sure the buffers hold `bytes` bytes and `lines` lines (never shrinks).
     fn ensure(&mut self, bytes: usize, lines: usize) -> Result<(), GpuError> {
         let fits = self

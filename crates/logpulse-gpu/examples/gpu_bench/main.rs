@@ -27,6 +27,7 @@ use logpulse_core::plan::Plan;
 use logpulse_core::{Backend, CpuBackend};
 use logpulse_gpu::{GpuBackend, StageTimes};
 
+mod ceiling;
 mod multi;
 
 struct Args {
@@ -325,6 +326,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     gpu.set_pinned_readback(true);
     gpu.prepare_readback(readback_bytes)
         .map_err(|e| e.to_string())?;
+    ceiling::report(&mut gpu, &pinned_batches(&pool, &bytes, &ranges), name)?;
     // Builder thread counts (pinned readback, depth 2).
     gpu.set_depth(2).map_err(|e| e.to_string())?;
     let default_builders = gpu.build_threads();
