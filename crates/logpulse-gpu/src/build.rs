@@ -253,7 +253,7 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
                     bytes: g.bytes,
                     s4xx: g.s4xx as u64,
                     s5xx: g.s5xx as u64,
-                    errors: Vec::new(),
+                    errors: Default::default(),
                     latency_count: g.lat_count as u64,
                     latency_sum_us: g.lat_sum,
                 };
@@ -378,7 +378,7 @@ mod tests {
         assert!(rows(&p.groups) == rows(&want), "the built table differs");
         let first_error = p.groups.iter().find(|(_, _, a)| !a.errors.is_empty());
         assert_eq!(
-            first_error.map(|e| e.2.errors.clone()),
+            first_error.map(|e| e.2.errors.to_vec()),
             Some(vec![(500, 1), (503, 1)])
         );
         assert_eq!(p.records, p.lines);

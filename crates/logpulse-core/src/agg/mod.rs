@@ -15,6 +15,7 @@ pub(crate) use line_groups::{place, prefetch};
 pub use partial::Partial;
 pub(crate) use table::bytes_eq;
 pub use table::{group_hash, GroupTable};
+pub use thin_vec::ThinVec;
 
 use crate::format::Record;
 
@@ -29,8 +30,10 @@ pub struct Agg {
     pub s4xx: u64,
     /// Requests with a 5xx status.
     pub s5xx: u64,
-    /// Requests per status >= 500, sorted by status (the notebook's errors table).
-    pub errors: Vec<(u16, u64)>,
+    /// Requests per status >= 500, sorted by status (the notebook's errors table). A thin
+    /// vector (one pointer, empty for most groups): every table row holds an `Agg`, and rows
+    /// of 80 bytes instead of 96 are less memory traffic where rows are built by the million.
+    pub errors: ThinVec<(u16, u64)>,
     /// Requests that logged a latency.
     pub latency_count: u64,
     /// Sum of those latencies, microseconds (mean = sum / count; percentiles are per window).

@@ -465,6 +465,6 @@ mod tests {
         let total: u64 = p.groups.iter().map(|(_, _, a)| a.requests).sum();
         assert_eq!(total, 3);
         let b = p.groups.get(804_571_200, "b").unwrap();
-        assert_eq!((b.s5xx, b.bytes, b.errors.clone()), (1, 5, vec![(503, 1)]));
+        assert_eq!((b.s5xx, b.bytes, b.errors.to_vec()), (1, 5, vec![(503, 1)]));
     }
 }
