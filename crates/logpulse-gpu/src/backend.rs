@@ -113,6 +113,8 @@ pub struct GpuBackend {
     /// Host threads building partials in `run` (the host side of a batch costs more than its
     /// kernels when batches hold tens of thousands of groups).
     build_threads: usize,
+    /// The threads each partial's build is spread over ([`build_pool`]).
+    build_pool: Arc<rayon::ThreadPool>,
     /// Host milliseconds the last partial took to build (`process`).
     last_build_ms: f32,
     /// Results come back into page-locked memory (else ordinary memory).
@@ -126,14 +128,34 @@ pub struct GpuBackend {
     stats: RunStats,
 }
 
-/// Host threads building partials: each build is itself spread over rayon's threads, so a few
-/// are enough to keep a batch's build going while the next one's results come back.
+/// Host threads building partials: each build is itself spread over the build pool's threads
+/// ([`build_pool`]), so a few are enough to keep a build going while the next results come back.
 fn default_builders(cores: usize) -> usize {
     std::env::var("LOGPULSE_GPU_BUILDERS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(cores.saturating_sub(2).clamp(1, 12))
         .max(1)
+}
+
+/// The rayon threads a batch's partial is built on: `LOGPULSE_GPU_BUILD_THREADS` if set, else
+/// half the cores (at least 2). Not every core: a build is a fork-join over its groups, so
+/// with a worker on every core any other runnable thread (the feeding thread, the consumer of
+/// the partials, the driver's) preempts one of them and the whole build waits out a scheduler
+/// time slice; and past a few threads the build is bound by memory bandwidth anyway, which the
+/// device's copies share.
+fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
+    let n = std::env::var("LOGPULSE_GPU_BUILD_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(cores / 2)
+        .clamp(2, 64);
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("lp-gpu-build-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| GpuError::Threads(e.to_string()))
 }
 
 impl GpuBackend {
@@ -160,6 +182,7 @@ impl GpuBackend {
             name,
             ordinal,
             build_threads: default_builders(cores),
+            build_pool: build_pool(cores)?,
             last_build_ms: 0.0,
             pinned_readback: false,
             w3c: W3cTracker::new(&plan.format.line)?,
@@ -265,7 +288,8 @@ impl GpuBackend {
         let started = Instant::now();
         let p = counts.and_then(|c| {
             out.wait()?;
-            build::partial(batch, &c, &out.sections(&c)?)
+            let s = out.sections(&c)?;
+            self.build_pool.install(|| build::partial(batch, &c, &s))
         });
         self.last_build_ms = started.elapsed().as_secs_f32() * 1e3;
         self.out0 = out;
@@ -557,10 +581,11 @@ impl Backend for GpuBackend {
         let build_ns = std::sync::atomic::AtomicU64::new(0);
         let (job_tx, job_rx) = bounded::<Job>(threads * 2 + DEPTH);
         let (built_tx, built_rx) = unbounded::<Built>();
+        let pool = self.build_pool.clone();
         let result = std::thread::scope(|scope| {
             for _ in 0..threads {
                 let (rx, tx) = (job_rx.clone(), built_tx.clone());
-                let build_ns = &build_ns;
+                let (build_ns, pool) = (&build_ns, &pool);
                 scope.spawn(move || {
                     for job in rx {
                         let t = Instant::now();
@@ -575,7 +600,7 @@ impl Backend for GpuBackend {
                             (Some(c), Some(o)) => o
                                 .wait()
                                 .and_then(|()| o.sections(c))
-                                .and_then(|s| build::partial(batch, c, &s)),
+                                .and_then(|s| pool.install(|| build::partial(batch, c, &s))),
                             _ => Ok(build::empty(&mut batch)),
                         };
                         let ns = t.elapsed().as_nanos() as u64;

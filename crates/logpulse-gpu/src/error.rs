@@ -26,6 +26,9 @@ pub enum GpuError {
     /// The device sent back something inconsistent with the batch.
     #[error("inconsistent GPU result: {0}")]
     Result(String),
+    /// The threads that build partials could not be started.
+    #[error("starting the partial builders' threads: {0}")]
+    Threads(String),
 }
 
 impl From<GpuError> for BackendError {
