@@ -350,12 +350,17 @@ impl GpuBackend {
             // Sized once before the clock starts (a regrowth would synchronise mid-run).
             slot.ensure_bytes(max)?;
         }
-        start.record(slot.stream()).ctx("recording an event")?;
-        for b in bufs {
-            slot.upload(b)?;
-        }
-        end.record(slot.stream()).ctx("recording an event")?;
+        let mut queue = || -> Result<(), GpuError> {
+            start.record(slot.stream()).ctx("recording an event")?;
+            for b in bufs {
+                slot.upload(b)?;
+            }
+            end.record(slot.stream()).ctx("recording an event")
+        };
+        let queued = queue();
+        // Copies queued before a failure still read `bufs`: wait for them either way.
         slot.synchronize()?;
+        queued?;
         Ok(start.elapsed_ms(&end).ctx("reading event times")?)
     }
 
