@@ -138,24 +138,29 @@ fn default_builders(cores: usize) -> usize {
         .max(1)
 }
 
-/// The rayon threads a batch's partial is built on: `LOGPULSE_GPU_BUILD_THREADS` if set, else
-/// half the cores (at least 2). Not every core: a build is a fork-join over its groups, so
-/// with a worker on every core any other runnable thread (the feeding thread, the consumer of
-/// the partials, the driver's) preempts one of them and the whole build waits out a scheduler
-/// time slice; and past a few threads the build is bound by memory bandwidth anyway, which the
-/// device's copies share.
+/// The rayon threads partials are built on, one pool for every GPU backend of the process:
+/// `LOGPULSE_GPU_BUILD_THREADS` threads if set (for measurements), else one a core. Fewer were
+/// measured slower end to end on the 16-core H100 host (half the cores: TSV builds queued up,
+/// 3.8-4.4 ms a batch against 0.9-1.8; a quarter: 7.5-8.3 ms and a third less throughput), so
+/// there the build is not bound by memory bandwidth at a few threads. A pool of its own keeps
+/// the builds apart from other rayon work in the process.
 fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
+    static POOL: std::sync::OnceLock<Arc<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    if let Some(p) = POOL.get() {
+        return Ok(p.clone());
+    }
     let n = std::env::var("LOGPULSE_GPU_BUILD_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
-        .unwrap_or(cores / 2)
-        .clamp(2, 64);
-    rayon::ThreadPoolBuilder::new()
+        .unwrap_or(cores)
+        .clamp(1, 256);
+    let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .thread_name(|i| format!("lp-gpu-build-{i}"))
         .build()
-        .map(Arc::new)
-        .map_err(|e| GpuError::Threads(e.to_string()))
+        .map_err(|e| GpuError::Threads(e.to_string()))?;
+    // Two backends opening at once: one pool wins, the other is dropped unused.
+    Ok(POOL.get_or_init(|| Arc::new(pool)).clone())
 }
 
 impl GpuBackend {
