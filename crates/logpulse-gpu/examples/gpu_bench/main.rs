@@ -3,7 +3,8 @@
 //!
 //! `gpu_bench [--lines N] [--batch-lines N] [--reps N] [--formats nasa_tsv,clf,combined,caddy_json]`
 //! on generated NASA-like TSV, CLF, combined and Caddy JSON (`logpulse_core::gen`,
-//! deterministic). Prints a table at the end.
+//! deterministic). Prints a table at the end. Also measures the copy ceiling of the run's own
+//! buffers, alone and beside host threads streaming memory (`ceiling.rs`).
 //!
 //! `gpu_bench --devices 0,1 [--lines N] [--batch-lines N] [--reps N]`: multi-GPU mode. CLF
 //! generated on every core (one generator a thread), held in portable pinned memory; the
