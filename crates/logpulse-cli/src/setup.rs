@@ -153,10 +153,7 @@ pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
 /// Batches queued between the source and the backends: `LOGPULSE_QUEUE_DEPTH` if set
 /// (measurements), else 2.
 fn queue_depth() -> usize {
-    std::env::var("LOGPULSE_QUEUE_DEPTH")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .map_or(2, |n| n.clamp(1, 64))
+    logpulse_core::env_number::<usize>("LOGPULSE_QUEUE_DEPTH").map_or(2, |n| n.clamp(1, 64))
 }
 
 /// Framing and queue settings.

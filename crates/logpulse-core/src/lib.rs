@@ -26,13 +26,16 @@ pub mod window;
 
 pub use agg::{Agg, GroupTable, Partial};
 
+/// The number in environment variable `var`, if it is set and parses (surrounding spaces
+/// ignored): the tuning knobs read for measurements (`LOGPULSE_QUEUE_DEPTH`, ...).
+pub fn env_number<T: std::str::FromStr>(var: &str) -> Option<T> {
+    std::env::var(var).ok().and_then(|v| v.trim().parse().ok())
+}
+
 /// Threads for a helper stage: the environment variable `var` if set (measurements, tests; 1 to
 /// 64), else a quarter of the cores, 1 to `max` (the backends need the rest).
 pub fn threads_from_env(var: &str, max: usize) -> usize {
-    if let Some(n) = std::env::var(var)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
+    if let Some(n) = env_number::<usize>(var) {
         return n.clamp(1, 64);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

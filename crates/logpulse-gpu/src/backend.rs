@@ -131,9 +131,7 @@ pub struct GpuBackend {
 /// Host threads building partials: each build is itself spread over the build pool's threads
 /// ([`build_pool`]), so a few are enough to keep a build going while the next results come back.
 fn default_builders(cores: usize) -> usize {
-    std::env::var("LOGPULSE_GPU_BUILDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    logpulse_core::env_number("LOGPULSE_GPU_BUILDERS")
         .unwrap_or(cores.saturating_sub(2).clamp(1, 12))
         .max(1)
 }
@@ -149,9 +147,7 @@ fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
     if let Some(p) = POOL.get() {
         return Ok(p.clone());
     }
-    let n = std::env::var("LOGPULSE_GPU_BUILD_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
+    let n = logpulse_core::env_number("LOGPULSE_GPU_BUILD_THREADS")
         .unwrap_or(cores)
         .clamp(1, 256);
     let pool = rayon::ThreadPoolBuilder::new()

@@ -28,9 +28,7 @@ const STAGE_MIN: u32 = 8 * 1024;
 fn stage_pct() -> u64 {
     static PCT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *PCT.get_or_init(|| {
-        std::env::var("LOGPULSE_GPU_STAGE_PCT")
-            .ok()
-            .and_then(|v| v.parse().ok())
+        logpulse_core::env_number("LOGPULSE_GPU_STAGE_PCT")
             .filter(|&p| (50..=400).contains(&p))
             .unwrap_or(150)
     })

@@ -20,15 +20,12 @@ pub fn report(gpu: &mut GpuBackend, batches: &[Batch], name: &str) -> Result<(),
         let mut t = gpu.time_copy(b.bytes(), 3).map_err(|e| e.to_string())?;
         each.push(b.bytes().len() as f64 / (median32(&mut t) / 1e3) / 1e9);
     }
-    let sorted = {
-        each.sort_by(|a, b| a.total_cmp(b));
-        each
-    };
-    if let (Some(min), Some(max)) = (sorted.first(), sorted.last()) {
+    each.sort_by(|a, b| a.total_cmp(b));
+    if let (Some(min), Some(max)) = (each.first(), each.last()) {
         eprintln!(
             "[{name}] ceiling: each buffer alone min/median/max {min:.1}/{:.1}/{max:.1} GB/s over {} buffers of 1 MiB or more",
-            sorted[sorted.len() / 2],
-            sorted.len()
+            each[each.len() / 2],
+            each.len()
         );
     }
     let bufs: Vec<&[u8]> = batches.iter().map(|b| b.bytes()).collect();
