@@ -13,6 +13,9 @@
 # LOGPULSE_AB_ENVS: settings to sweep, each a comma-separated list of VAR=value (e.g.
 # "LOGPULSE_GPU_STAGE_PCT=150 LOGPULSE_GPU_STAGE_PCT=125"); LOGPULSE_BENCH_KERNELS_ONLY=1 in the
 # environment makes gpu_bench time the kernels alone (seconds a run).
+# LOGPULSE_AB_B_ENVS: settings only B knows, run for B alone after each round's A and B (e.g.
+# "LOGPULSE_GPU_BUILD_THREADS=8 LOGPULSE_GPU_BUILD_THREADS=4"), as BENCHMARKS.md's 2026-12-07
+# build-thread rows were made.
 # LOGPULSE_AB_NCU=1: afterwards, ncu (--clock-control none) on B's kernels-only mode, CLF, the
 # kernels of the big batch's first timed launch (summary per kernel); LOGPULSE_AB_NCU_FORMAT picks another format.
 set -uo pipefail
@@ -31,6 +34,13 @@ for r in $(seq 1 "$ROUNDS"); do
       env "${envs[@]}" timeout 200 "$bin" $ARGS >"$OUT/ab_${side}_$r.txt" 2>"$OUT/ab_${side}_$r.err" || echo "$tag FAILED"
       grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$OUT/ab_${side}_$r.err" | sed "s/^/$tag /"
     done
+  done
+  for e in ${LOGPULSE_AB_B_ENVS:-}; do
+    IFS=, read -ra envs <<< "$e"
+    tag="B$r$e"; log="$OUT/ab_B_${r}_${e//[^A-Za-z0-9]/_}"
+    # shellcheck disable=SC2086
+    env "${envs[@]}" timeout 200 "$B" $ARGS >"$log.txt" 2>"$log.err" || echo "$tag FAILED"
+    grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$log.err" | sed "s/^/$tag /"
   done
 done
 if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
