@@ -24,23 +24,23 @@ OUT="${OUT:-.carry/out}"
 mkdir -p "$OUT"
 source "$(dirname "$0")/cuda-env.sh"
 ARGS="${LOGPULSE_AB_ARGS:---formats clf,nasa_tsv --depths 2 --reps 2}"
+# One gpu_bench run: TAG BINARY SETTING (a comma-separated VAR=value list, or '-' for none);
+# logs under $OUT/ab_TAG.*, its kernel and end-to-end lines printed with TAG in front.
+bench() {
+  local tag=$1 bin=$2 e=$3 envs=()
+  [ "$e" != - ] && IFS=, read -ra envs <<< "$e"
+  local log="$OUT/ab_${tag//[^A-Za-z0-9]/_}"
+  # shellcheck disable=SC2086
+  env "${envs[@]}" timeout 200 "$bin" $ARGS >"$log.txt" 2>"$log.err" || echo "$tag FAILED"
+  grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$log.err" | sed "s/^/$tag /"
+}
 for r in $(seq 1 "$ROUNDS"); do
   for e in ${LOGPULSE_AB_ENVS:--}; do
-    for side in A B; do
-      bin=$A; [ "$side" = B ] && bin=$B
-      envs=(); [ "$e" != - ] && IFS=, read -ra envs <<< "$e"
-      tag="$side$r${e/-/}"
-      # shellcheck disable=SC2086
-      env "${envs[@]}" timeout 200 "$bin" $ARGS >"$OUT/ab_${side}_$r.txt" 2>"$OUT/ab_${side}_$r.err" || echo "$tag FAILED"
-      grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$OUT/ab_${side}_$r.err" | sed "s/^/$tag /"
-    done
+    bench "A$r${e/-/}" "$A" "$e"
+    bench "B$r${e/-/}" "$B" "$e"
   done
   for e in ${LOGPULSE_AB_B_ENVS:-}; do
-    IFS=, read -ra envs <<< "$e"
-    tag="B$r$e"; log="$OUT/ab_B_${r}_${e//[^A-Za-z0-9]/_}"
-    # shellcheck disable=SC2086
-    env "${envs[@]}" timeout 200 "$B" $ARGS >"$log.txt" 2>"$log.err" || echo "$tag FAILED"
-    grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$log.err" | sed "s/^/$tag /"
+    bench "B$r$e" "$B" "$e"
   done
 done
 if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
