@@ -341,12 +341,10 @@ impl GpuBackend {
     /// else queued: the copy ceiling of a run over these buffers (a benchmark probe).
     pub fn time_uploads(&mut self, bufs: &[&[u8]]) -> Result<f32, BackendError> {
         let slot = &mut self.slots[0];
-        let ev = || {
-            self.ctx
-                .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
-                .ctx("creating an event")
-        };
-        let (start, end) = (ev()?, ev()?);
+        let (start, end) = (
+            device::timing_event(&self.ctx)?,
+            device::timing_event(&self.ctx)?,
+        );
         if let Some(max) = bufs.iter().map(|b| b.len()).max() {
             // Sized once before the clock starts (a regrowth would synchronise mid-run).
             slot.ensure_bytes(max)?;

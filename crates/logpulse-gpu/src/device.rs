@@ -83,3 +83,9 @@ pub fn open(ordinal: usize) -> Result<Arc<CudaContext>, GpuError> {
         Ok(ctx)
     })
 }
+
+/// A new event that records timing (for the stage, copy and timeline measurements).
+pub fn timing_event(ctx: &Arc<CudaContext>) -> Result<cudarc::driver::CudaEvent, GpuError> {
+    ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+        .ctx("creating an event")
+}

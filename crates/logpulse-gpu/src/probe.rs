@@ -3,7 +3,7 @@
 //! slot); if the two directions share an engine or the bus, every byte read back delays the
 //! next upload, which bounds end-to-end throughput below the copy limit.
 
-use cudarc::driver::{result, sys, CudaEvent};
+use cudarc::driver::{result, CudaEvent};
 
 use crate::devbuf::DevBuf;
 use crate::device;
@@ -34,10 +34,7 @@ pub fn copy_overlap(
         ctx.new_stream().ctx("creating a stream")?,
         ctx.new_stream().ctx("creating a stream")?,
     );
-    let ev = || {
-        ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
-            .ctx("creating an event")
-    };
+    let ev = || device::timing_event(&ctx);
     let (e0, e1, e2, e3) = (ev()?, ev()?, ev()?, ev()?);
     let (d_up, d_down) = (DevBuf::zeroed(&ctx, up)?, DevBuf::zeroed(&ctx, down)?);
     let (h_up, mut h_down) = (

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaStream};
+use cudarc::driver::{result, CudaContext, CudaEvent, CudaStream};
 
 use crate::devbuf::{launch, DevBuf};
 use crate::error::{DriverContext, GpuError};
@@ -153,10 +153,7 @@ impl Slot {
     /// A slot on its own stream; buffers are sized at the first batch.
     pub fn new(ctx: &Arc<CudaContext>) -> Result<Self, GpuError> {
         let stream = ctx.new_stream().ctx("creating a stream")?;
-        let ev = || {
-            ctx.new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
-                .ctx("creating an event")
-        };
+        let ev = || crate::device::timing_event(ctx);
         Ok(Slot {
             ctx: ctx.clone(),
             stream,

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use cudarc::driver::{sys, CudaEvent};
+use cudarc::driver::CudaEvent;
 
 use crate::error::{DriverContext, GpuError};
 use crate::slot::Slot;
@@ -43,9 +43,7 @@ impl Timeline {
     /// Starts the clock: a base event on `slot`'s stream, waited for, and the host's instant.
     pub fn start(slot: &Slot) -> Result<Self, GpuError> {
         let ctx = slot.stream().context();
-        let base = ctx
-            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
-            .ctx("creating an event")?;
+        let base = crate::device::timing_event(ctx)?;
         base.record(slot.stream()).ctx("recording an event")?;
         base.synchronize().ctx("waiting for an event")?;
         Ok(Timeline {
