@@ -18,6 +18,15 @@ use crate::readback::{Counts, Sections};
 /// Bytes of key arena validated per rayon task.
 const UTF8_CHUNK: usize = 256 << 10;
 
+/// Fewest groups a rayon piece of the build takes: `LOGPULSE_GPU_BUILD_PIECE` (measurements),
+/// else 4096 (a 250k-line batch's ~67k groups in ~16 pieces, one a build thread).
+fn build_piece() -> usize {
+    static PIECE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *PIECE.get_or_init(|| {
+        logpulse_core::env_number::<usize>("LOGPULSE_GPU_BUILD_PIECE").map_or(4096, |n| n.max(64))
+    })
+}
+
 /// Checks that `bytes` is UTF-8 on rayon's threads: pieces of about [`UTF8_CHUNK`] bytes cut
 /// where a character starts (a byte that is not a continuation byte), each checked alone.
 fn utf8_in_parallel(bytes: &[u8]) -> Result<(), GpuError> {
@@ -234,7 +243,7 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         .groups
         .par_iter()
         .enumerate()
-        .with_min_len(4096)
+        .with_min_len(build_piece())
         .map_init(
             || (usize::MAX, 0usize, Tally::new(&requests)),
             |(next, at, tally), (i, g)| {

@@ -11,7 +11,7 @@
 
 use hashbrown::HashTable;
 
-use super::Agg;
+use super::{stream_rows, Agg};
 
 const HASH_SEED: u64 = 0x6c6f_6770_756c_7365;
 const HASH_K0: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -210,7 +210,25 @@ impl GroupTable {
     /// The caller checks that hashes are `group_hash(window, key)`, the arena UTF-8 and every
     /// key inside it on character boundaries, before or after the build (a table whose rows
     /// fail those checks is to be dropped, which is why they are not asserted here).
+    ///
+    /// Rows are written with streaming stores (see `stream_rows`) unless
+    /// `LOGPULSE_STREAM_ROWS=0`.
     pub fn from_unique_arena<R, T, F>(arena_len: usize, make_arena: F, rows: R) -> (Self, T)
+    where
+        R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
+        F: FnOnce() -> (Vec<u8>, T) + Send,
+        T: Send,
+    {
+        Self::from_unique_arena_with(stream_rows::enabled(), arena_len, make_arena, rows)
+    }
+
+    /// [`GroupTable::from_unique_arena`], its rows streamed or not (`stream`).
+    fn from_unique_arena_with<R, T, F>(
+        stream: bool,
+        arena_len: usize,
+        make_arena: F,
+        rows: R,
+    ) -> (Self, T)
     where
         R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
         F: FnOnce() -> (Vec<u8>, T) + Send,
@@ -218,20 +236,35 @@ impl GroupTable {
     {
         use rayon::prelude::*;
         let end = arena_len as u64;
-        let mut entries = Vec::with_capacity(rows.len());
+        let n = rows.len();
+        let mut entries = Vec::with_capacity(n);
+        let entry = move |(hash, window, key_off, key_len, agg): (u64, i64, u32, u32, Agg)| {
+            let inside = u64::from(key_off) + u64::from(key_len) <= end;
+            let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
+            Entry {
+                hash,
+                window,
+                key_off,
+                key_len,
+                agg,
+            }
+        };
         let ((arena, beside), ()) = rayon::join(make_arena, || {
-            rows.map(|(hash, window, key_off, key_len, agg)| {
-                let inside = u64::from(key_off) + u64::from(key_len) <= end;
-                let (key_off, key_len) = if inside { (key_off, key_len) } else { (0, 0) };
-                Entry {
-                    hash,
-                    window,
-                    key_off,
-                    key_len,
-                    agg,
-                }
-            })
-            .collect_into_vec(&mut entries)
+            if stream {
+                // Each slot of the spare capacity written once, by index (`zip` of two
+                // indexed iterators), every piece fenced before it reports itself done.
+                let spare = &mut entries.spare_capacity_mut()[..n];
+                rows.zip(spare.par_iter_mut()).for_each_init(
+                    || stream_rows::Fence,
+                    |_, (row, slot)| stream_rows::write(slot, entry(row)),
+                );
+                // SAFETY: the `for_each` above returned, so it wrote each of the first `n`
+                // slots (an indexed iterator of length `n` zipped with `n` slots); its pieces'
+                // fences dropped before they finished.
+                unsafe { entries.set_len(n) };
+            } else {
+                rows.map(entry).collect_into_vec(&mut entries)
+            }
         });
         if arena.len() < arena_len {
             for e in entries.iter_mut() {
@@ -801,6 +834,13 @@ mod tests {
     /// by one: keys at their offsets, every row in its place (enough rows for rayon to split).
     #[test]
     fn from_unique_arena_matches_inserts() {
+        for stream in [true, false] {
+            unique_arena_matches_inserts(stream);
+        }
+    }
+
+    /// [`from_unique_arena_matches_inserts`] with rows streamed or written plainly.
+    fn unique_arena_matches_inserts(stream: bool) {
         use rayon::prelude::*;
         let keys: Vec<String> = (0..20_000).map(|i| format!("h{}.ex", i * 7)).collect();
         let mut arena = Vec::new();
@@ -825,7 +865,8 @@ mod tests {
             let w = (i % 3) as i64 * 60;
             slow.agg_mut(w, k).merge(&agg(i));
         }
-        let (fast, ()) = GroupTable::from_unique_arena(
+        let (fast, ()) = GroupTable::from_unique_arena_with(
+            stream,
             arena.len(),
             || (arena, ()),
             (0..keys.len()).into_par_iter().map(|i| {
@@ -835,18 +876,26 @@ mod tests {
             }),
         );
         assert_eq!(fast.len(), keys.len());
-        assert_eq!(fast.sorted(), slow.sorted());
+        assert_eq!(fast.sorted(), slow.sorted(), "streamed rows: {stream}");
         let order: Vec<_> = fast.iter().map(|(w, k, _)| (w, k.to_string())).collect();
         let want: Vec<_> = slow.iter().map(|(w, k, _)| (w, k.to_string())).collect();
         assert_eq!(order, want, "entries keep the rows' order");
         // A row pointing past the arena gets an empty key rather than a panic, as does one
         // past an arena shorter than announced.
         let row = || (group_hash(0, b""), 0, 1, 5, Agg::default());
-        let (t, ()) =
-            GroupTable::from_unique_arena(2, || (b"ab".to_vec(), ()), vec![row()].into_par_iter());
+        let (t, ()) = GroupTable::from_unique_arena_with(
+            stream,
+            2,
+            || (b"ab".to_vec(), ()),
+            vec![row()].into_par_iter(),
+        );
         assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
-        let (t, ()) =
-            GroupTable::from_unique_arena(9, || (b"ab".to_vec(), ()), vec![row()].into_par_iter());
+        let (t, ()) = GroupTable::from_unique_arena_with(
+            stream,
+            9,
+            || (b"ab".to_vec(), ()),
+            vec![row()].into_par_iter(),
+        );
         assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
     }
 
