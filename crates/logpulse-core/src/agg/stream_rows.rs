@@ -25,7 +25,7 @@ const _: () = assert!(
     std::mem::size_of::<Entry>()
         == 8 + 8 + 4 + 4 + 4 * 8 + std::mem::size_of::<super::ThinVec<(u16, u64)>>() + 2 * 8
 );
-const _: () = assert!(std::mem::size_of::<Entry>() % 8 == 0);
+const _: () = assert!(std::mem::size_of::<Entry>().is_multiple_of(8));
 const _: () = assert!(std::mem::align_of::<Entry>() >= 8);
 
 /// Moves `e` into `slot` with streaming stores (x86-64) or a plain write. The stores are
