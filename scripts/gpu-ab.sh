@@ -33,6 +33,8 @@ bench() {
   # shellcheck disable=SC2086
   env "${envs[@]}" timeout 200 "$bin" $ARGS >"$log.txt" 2>"$log.err" || echo "$tag FAILED"
   grep -E "kernels|run \(depth 2, readback pinned\)|agrees" "$log.err" | sed "s/^/$tag /"
+  # The summary table's rows (e2e, kernels, batch latency p50/p99/max a format).
+  sed -n '/^format /,/^per-batch latency/p' "$log.txt" | grep -v "^format \|^per-batch" | sed "s/^/$tag table /"
 }
 for r in $(seq 1 "$ROUNDS"); do
   for e in ${LOGPULSE_AB_ENVS:--}; do
