@@ -1,22 +1,24 @@
 //! Table rows written with streaming (non-temporal) stores, for tables built by the million
 //! and read later by another thread: a GPU batch's ~67k groups become 5.4 MB of rows a batch.
 //!
-//! Why: an ordinary store to a line not in cache first reads that line from memory (read for
-//! ownership), so writing N bytes of fresh rows moves 2N bytes. On the GPU host every byte the
-//! CPU moves slows the upload engine's reads of the next batches (BENCHMARKS.md, "what slows
-//! the copies inside a run"). Streaming stores write whole lines without reading them.
-//! `LOGPULSE_STREAM_ROWS=0` turns them off (for measurements); off x86-64 they are plain
-//! writes.
+//! Why it was tried: an ordinary store to a line not in cache first reads that line from
+//! memory (read for ownership), so writing N bytes of fresh rows moves 2N bytes, and on the GPU
+//! host the CPU's memory traffic slows the upload engine (BENCHMARKS.md, "what slows the copies
+//! inside a run"). Measured on the H100 machine (BENCHMARKS.md, "streamed table rows"): builds
+//! 1.5-4x faster for TSV, but end to end no faster (the uploads stayed the bound) and the
+//! page-cached `run` a little slower (the splitters then read the rows from memory, not cache).
+//! So it is **off** by default; `LOGPULSE_STREAM_ROWS=1` turns it on. Off x86-64 the rows are
+//! plain writes either way.
 
 use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use super::table::Entry;
 
-/// True unless `LOGPULSE_STREAM_ROWS=0` (read once).
+/// True when `LOGPULSE_STREAM_ROWS=1` (read once).
 pub(super) fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| crate::env_number::<u8>("LOGPULSE_STREAM_ROWS") != Some(0))
+    *ON.get_or_init(|| crate::env_number::<u8>("LOGPULSE_STREAM_ROWS") == Some(1))
 }
 
 // `write` copies an entry as ten 8-byte words: it must have no padding (reading padding bytes

@@ -211,8 +211,8 @@ impl GroupTable {
     /// key inside it on character boundaries, before or after the build (a table whose rows
     /// fail those checks is to be dropped, which is why they are not asserted here).
     ///
-    /// Rows are written with streaming stores (see `stream_rows`) unless
-    /// `LOGPULSE_STREAM_ROWS=0`.
+    /// Rows are written with streaming stores (see `stream_rows`) when
+    /// `LOGPULSE_STREAM_ROWS=1` (off by default: measured no faster end to end).
     pub fn from_unique_arena<R, T, F>(arena_len: usize, make_arena: F, rows: R) -> (Self, T)
     where
         R: rayon::iter::IndexedParallelIterator<Item = (u64, i64, u32, u32, Agg)>,
