@@ -159,6 +159,14 @@ fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
     Ok(POOL.get_or_init(|| Arc::new(pool)).clone())
 }
 
+/// True when `LOGPULSE_GPU_SERIAL_UPLOADS=1` (read once): each batch's upload waits for the
+/// previous batch's, so the slots' uploads never share the link side by side (a measurement
+/// knob: whether two copy engines reading host memory at once cost throughput).
+fn serial_uploads() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| logpulse_core::env_number::<u8>("LOGPULSE_GPU_SERIAL_UPLOADS") == Some(1))
+}
+
 impl GpuBackend {
     /// A backend running `plan` on device `ordinal`, framing into `pool` (use
     /// [`crate::pinned_pool`] so copies run at full speed). Compiles the kernels (NVRTC).
@@ -337,28 +345,57 @@ impl GpuBackend {
         Ok(out)
     }
 
-    /// GPU milliseconds to upload every buffer of `bufs` back to back on one stream, nothing
-    /// else queued: the copy ceiling of a run over these buffers (a benchmark probe).
-    pub fn time_uploads(&mut self, bufs: &[&[u8]]) -> Result<f32, BackendError> {
-        let slot = &mut self.slots[0];
+    /// GPU milliseconds to upload every buffer of `bufs` back to back, nothing else queued: the
+    /// copy ceiling of a run over these buffers (a benchmark probe). `streams` (1 or 2, at most
+    /// the backend's depth) deals the buffers to that many slots' streams in turn, as a run
+    /// does; `serial` makes each upload wait for the one before (as
+    /// `LOGPULSE_GPU_SERIAL_UPLOADS=1` does in a run), else two streams' uploads may run side
+    /// by side.
+    pub fn time_uploads(
+        &mut self,
+        bufs: &[&[u8]],
+        streams: usize,
+        serial: bool,
+    ) -> Result<f32, BackendError> {
+        let n = streams.clamp(1, self.slots.len());
+        let slots = &mut self.slots[..n];
         let (start, end) = (
             device::timing_event(&self.ctx)?,
             device::timing_event(&self.ctx)?,
         );
         if let Some(max) = bufs.iter().map(|b| b.len()).max() {
             // Sized once before the clock starts (a regrowth would synchronise mid-run).
-            slot.ensure_bytes(max)?;
+            for slot in slots.iter_mut() {
+                slot.ensure_bytes(max)?;
+            }
         }
         let mut queue = || -> Result<(), GpuError> {
-            start.record(slot.stream()).ctx("recording an event")?;
-            for b in bufs {
-                slot.upload(b)?;
+            start.record(slots[0].stream()).ctx("recording an event")?;
+            for slot in &slots[1..] {
+                slot.stream()
+                    .join(slots[0].stream())
+                    .ctx("ordering streams")?;
             }
-            end.record(slot.stream()).ctx("recording an event")
+            for (i, b) in bufs.iter().enumerate() {
+                let (at, prev) = (i % n, (i + n - 1) % n);
+                if serial && i > 0 && at != prev {
+                    slots[at].after_upload_of(&slots[prev])?;
+                }
+                slots[at].upload(b)?;
+            }
+            for slot in &slots[1..] {
+                slots[0]
+                    .stream()
+                    .join(slot.stream())
+                    .ctx("ordering streams")?;
+            }
+            end.record(slots[0].stream()).ctx("recording an event")
         };
         let queued = queue();
         // Copies queued before a failure still read `bufs`: wait for them either way.
-        slot.synchronize()?;
+        for slot in slots.iter() {
+            slot.synchronize()?;
+        }
         queued?;
         Ok(start.elapsed_ms(&end).ctx("reading event times")?)
     }
@@ -413,6 +450,10 @@ impl GpuBackend {
                     }
                     let t = Instant::now();
                     let w3c = self.w3c.layouts(batch.bytes())?;
+                    let prev = (next_slot + self.slots.len() - 1) % self.slots.len();
+                    if serial_uploads() && prev != next_slot && self.stats.batches > 0 {
+                        self.slots[next_slot].after_upload_of(&self.slots[prev])?;
+                    }
                     self.slots[next_slot].enqueue(
                         &self.kernels,
                         batch.bytes(),

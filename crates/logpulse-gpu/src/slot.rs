@@ -185,6 +185,17 @@ impl Slot {
         Ok([at(0)?, at(1)?])
     }
 
+    /// Makes this slot's next work (its next upload) wait until `other`'s last upload is done:
+    /// uploads of two slots then run one after the other instead of side by side on two copy
+    /// engines (`LOGPULSE_GPU_SERIAL_UPLOADS`, see the backend).
+    pub fn after_upload_of(&self, other: &Slot) -> Result<(), GpuError> {
+        // `events[1]` is recorded right after the upload (and again at the kernels' start, the
+        // same point of the stream).
+        self.stream
+            .wait(&other.events[1])
+            .ctx("ordering uploads of two slots")
+    }
+
     /// Makes sure the byte buffer holds `bytes` bytes (never shrinks).
     pub fn ensure_bytes(&mut self, bytes: usize) -> Result<(), GpuError> {
         self.ensure(bytes, 1)

@@ -29,10 +29,25 @@ pub fn report(gpu: &mut GpuBackend, batches: &[Batch], name: &str) -> Result<(),
         );
     }
     let bufs: Vec<&[u8]> = batches.iter().map(|b| b.bytes()).collect();
+    // As a run deals them: over two slots' streams, side by side or one after the other.
+    for (serial, how) in [(false, "side by side"), (true, "one after the other")] {
+        let (gbs, _) = with_host_traffic(0, || {
+            let ms = gpu
+                .time_uploads(&bufs, 2, serial)
+                .map_err(|e| e.to_string())?;
+            Ok(total as f64 / (ms as f64 / 1e3) / 1e9)
+        })?;
+        eprintln!(
+            "[{name}] ceiling: all {} buffers over two streams, {how}, {gbs:.1} GB/s",
+            batches.len()
+        );
+    }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     for threads in [0, 2, 4, 8, cores.saturating_sub(2)] {
         let (gbs, host_gbs) = with_host_traffic(threads, || {
-            let ms = gpu.time_uploads(&bufs).map_err(|e| e.to_string())?;
+            let ms = gpu
+                .time_uploads(&bufs, 1, false)
+                .map_err(|e| e.to_string())?;
             Ok(total as f64 / (ms as f64 / 1e3) / 1e9)
         })?;
         eprintln!(
