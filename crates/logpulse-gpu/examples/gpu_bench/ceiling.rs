@@ -29,14 +29,16 @@ pub fn report(gpu: &mut GpuBackend, batches: &[Batch], name: &str) -> Result<(),
         );
     }
     let bufs: Vec<&[u8]> = batches.iter().map(|b| b.bytes()).collect();
+    // GB/s of uploading every buffer over `streams` streams (see `GpuBackend::time_uploads`).
+    let mut uploads = |streams: usize, serial: bool| -> Result<f64, String> {
+        let ms = gpu
+            .time_uploads(&bufs, streams, serial)
+            .map_err(|e| e.to_string())?;
+        Ok(total as f64 / (ms as f64 / 1e3) / 1e9)
+    };
     // As a run deals them: over two slots' streams, side by side or one after the other.
     for (serial, how) in [(false, "side by side"), (true, "one after the other")] {
-        let (gbs, _) = with_host_traffic(0, || {
-            let ms = gpu
-                .time_uploads(&bufs, 2, serial)
-                .map_err(|e| e.to_string())?;
-            Ok(total as f64 / (ms as f64 / 1e3) / 1e9)
-        })?;
+        let (gbs, _) = with_host_traffic(0, || uploads(2, serial))?;
         eprintln!(
             "[{name}] ceiling: all {} buffers over two streams, {how}, {gbs:.1} GB/s",
             batches.len()
@@ -44,12 +46,7 @@ pub fn report(gpu: &mut GpuBackend, batches: &[Batch], name: &str) -> Result<(),
     }
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     for threads in [0, 2, 4, 8, cores.saturating_sub(2)] {
-        let (gbs, host_gbs) = with_host_traffic(threads, || {
-            let ms = gpu
-                .time_uploads(&bufs, 1, false)
-                .map_err(|e| e.to_string())?;
-            Ok(total as f64 / (ms as f64 / 1e3) / 1e9)
-        })?;
+        let (gbs, host_gbs) = with_host_traffic(threads, || uploads(1, false))?;
         eprintln!(
             "[{name}] ceiling: all {} buffers back to back {gbs:.1} GB/s with {threads} host \
              threads copying ordinary memory ({host_gbs:.1} GB/s copied)",
