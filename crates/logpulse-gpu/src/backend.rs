@@ -392,11 +392,12 @@ impl GpuBackend {
             end.record(slots[0].stream()).ctx("recording an event")
         };
         let queued = queue();
-        // Copies queued before a failure still read `bufs`: wait for them either way.
-        for slot in slots.iter() {
-            slot.synchronize()?;
-        }
+        // Copies queued before a failure still read `bufs`: wait for every stream either way
+        // (all of them, even after one fails), then report the first error.
+        let synced: Vec<Result<(), GpuError>> =
+            slots.iter().map(|slot| slot.synchronize()).collect();
         queued?;
+        synced.into_iter().collect::<Result<(), _>>()?;
         Ok(start.elapsed_ms(&end).ctx("reading event times")?)
     }
 

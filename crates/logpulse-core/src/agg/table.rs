@@ -254,13 +254,22 @@ impl GroupTable {
                 // Each slot of the spare capacity written once, by index (`zip` of two
                 // indexed iterators), every piece fenced before it reports itself done.
                 let spare = &mut entries.spare_capacity_mut()[..n];
-                rows.zip(spare.par_iter_mut()).for_each_init(
-                    || stream_rows::Fence,
-                    |_, (row, slot)| stream_rows::write(slot, entry(row)),
-                );
-                // SAFETY: the `for_each` above returned, so it wrote each of the first `n`
-                // slots (an indexed iterator of length `n` zipped with `n` slots); its pieces'
-                // fences dropped before they finished.
+                let written: usize = rows
+                    .zip(spare.par_iter_mut())
+                    .map_init(
+                        || stream_rows::Fence,
+                        |_, (row, slot)| {
+                            stream_rows::write(slot, entry(row));
+                            1usize
+                        },
+                    )
+                    .sum();
+                // An iterator whose `len` overstates what it yields would leave slots
+                // unwritten (as rayon's `collect_into_vec` does, fail rather than expose them;
+                // the written rows leak).
+                assert_eq!(written, n, "expected {n} rows, got {written}");
+                // SAFETY: `written == n` slots were written, each once (indexed zip with the
+                // first `n` slots); every piece's fence dropped before the piece finished.
                 unsafe { entries.set_len(n) };
             } else {
                 rows.map(entry).collect_into_vec(&mut entries)
