@@ -121,6 +121,32 @@ impl Entry {
             )
     }
 
+    /// The entry, moved out of `e`: its numbers copied, its errors taken only if there are any
+    /// (most groups have none, so the source is usually only read).
+    #[inline]
+    fn take(e: &mut Entry) -> Entry {
+        let a = &mut e.agg;
+        Entry {
+            hash: e.hash,
+            window: e.window,
+            key_off: e.key_off,
+            key_len: e.key_len,
+            agg: Agg {
+                requests: a.requests,
+                bytes: a.bytes,
+                s4xx: a.s4xx,
+                s5xx: a.s5xx,
+                errors: if a.errors.is_empty() {
+                    super::ThinVec::new()
+                } else {
+                    std::mem::take(&mut a.errors)
+                },
+                latency_count: a.latency_count,
+                latency_sum_us: a.latency_sum_us,
+            },
+        }
+    }
+
     /// Appends group (`window`, `key`) of hash `hash` with an empty aggregate to `entries`, its
     /// key to `arena`.
     #[inline]
@@ -546,6 +572,9 @@ impl GroupTable {
         // Part by window, looked up once a run: a sparse log can bring a window a line (a
         // search through the parts made the split quadratic: 200k one-line windows took 4.4 s).
         let mut part_index: std::collections::HashMap<i64, u32> = Default::default();
+        // Runs of one part (a window, or the late ones): one a part means each part is one
+        // stretch of the table.
+        let (mut runs, mut last_part) = (0usize, None);
         for e in &self.entries {
             let p = match last {
                 Some((w, p)) if w == e.window => p,
@@ -562,6 +591,10 @@ impl GroupTable {
                     p
                 }
             };
+            if last_part != Some(p) {
+                runs += 1;
+                last_part = Some(p);
+            }
             if p == LATE {
                 late_size.0 += 1;
                 late_size.1 += e.key_len as usize;
@@ -577,14 +610,53 @@ impl GroupTable {
             .map(|&(w, n, bytes)| (w, GroupTable::with_exact_capacity(n, bytes)))
             .collect();
         let mut late_part = GroupTable::with_exact_capacity(late_size.0, late_size.1);
-        let GroupTable { entries, arena, .. } = self;
-        for (e, p) in entries.into_iter().zip(part_of) {
-            let key = &arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
-            let t = match p {
-                LATE => &mut late_part,
-                p => &mut parts[p as usize].1,
+        let late_runs = usize::from(late_size.0 > 0);
+        let GroupTable {
+            mut entries, arena, ..
+        } = self;
+        if runs <= parts.len() + late_runs {
+            // Each part one run: moved in table order, each part written front to back.
+            for (e, p) in entries.into_iter().zip(part_of) {
+                let key = &arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
+                let t = match p {
+                    LATE => &mut late_part,
+                    p => &mut parts[p as usize].1,
+                };
+                t.push_unique(e, key);
+            }
+            return (parts, late_part);
+        }
+        // Windows interleaved (a GPU batch's groups in claim order): moved part by part, so
+        // each part's table is written front to back alone. Moved in table order, every store
+        // went to one of ~20 tables at once and missed the cache (twice the split's time,
+        // `host_build` bench). `order` lists each part's entries (table order), parts in turn.
+        let nparts = parts.len();
+        let mut next: Vec<usize> = Vec::with_capacity(nparts + 1);
+        let mut at = 0;
+        for &(_, n, _) in &sizes {
+            next.push(at);
+            at += n;
+        }
+        next.push(at);
+        let mut order = vec![0u32; entries.len()];
+        for (i, &p) in part_of.iter().enumerate() {
+            let k = if p == LATE { nparts } else { p as usize };
+            order[next[k]] = i as u32;
+            next[k] += 1;
+        }
+        let mut from = 0;
+        for k in 0..=nparts {
+            let t = if k == nparts {
+                &mut late_part
+            } else {
+                &mut parts[k].1
             };
-            t.push_unique(e, key);
+            for &i in &order[from..next[k]] {
+                let e = Entry::take(&mut entries[i as usize]);
+                let key = &arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
+                t.push_unique(e, key);
+            }
+            from = next[k];
         }
         (parts, late_part)
     }
@@ -814,6 +886,23 @@ mod tests {
                     Some(&r.3)
                 );
             }
+        }
+        // The same groups in runs of one window (the CPU's order) are moved the other way (in
+        // table order): the same parts.
+        let mut sorted = all.clone();
+        sorted.sort_by_key(|r| r.1);
+        let runs = GroupTable::from_unique(
+            sorted.len(),
+            64 * sorted.len(),
+            sorted.iter().map(|r| (r.0, r.1, &r.2[..], r.3.clone())),
+        );
+        let (parts2, late2) = runs.split_windows(|w| w < 120);
+        let want: Vec<_> = sorted.iter().filter(|r| r.1 < 120).cloned().collect();
+        assert_eq!(rows(&late2), want);
+        assert_eq!(parts2.len(), parts.len());
+        for (w, part) in &parts2 {
+            let want: Vec<_> = sorted.iter().filter(|r| r.1 == *w).cloned().collect();
+            assert_eq!(rows(part), want, "window {w}");
         }
         // One window, not late: the table comes back as it is.
         let mut one = GroupTable::default();
