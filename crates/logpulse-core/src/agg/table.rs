@@ -887,6 +887,14 @@ mod tests {
                 );
             }
         }
+        // Interleaved (moved part by part, `mixed` changes window every row) with no late rows.
+        let (parts0, late0) = t.clone().split_windows(|_| false);
+        assert!(late0.is_empty());
+        assert_eq!(parts0.len(), 5);
+        for (w, part) in &parts0 {
+            let want: Vec<_> = all.iter().filter(|r| r.1 == *w).cloned().collect();
+            assert_eq!(rows(part), want, "window {w}");
+        }
         // The same groups in runs of one window (the CPU's order) are moved the other way (in
         // table order): the same parts.
         let mut sorted = all.clone();
