@@ -164,7 +164,7 @@ fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
 /// knob: whether two copy engines reading host memory at once cost throughput).
 fn serial_uploads() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| logpulse_core::env_number::<u8>("LOGPULSE_GPU_SERIAL_UPLOADS") == Some(1))
+    *ON.get_or_init(|| logpulse_core::env_flag("LOGPULSE_GPU_SERIAL_UPLOADS"))
 }
 
 impl GpuBackend {

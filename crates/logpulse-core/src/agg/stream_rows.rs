@@ -19,7 +19,7 @@ use super::ThinVec;
 /// True when `LOGPULSE_STREAM_ROWS=1` (read once).
 pub(super) fn enabled() -> bool {
     static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| crate::env_number::<u8>("LOGPULSE_STREAM_ROWS") == Some(1))
+    *ON.get_or_init(|| crate::env_flag("LOGPULSE_STREAM_ROWS"))
 }
 
 /// Moves `e` into `slot` with streaming stores (x86-64) or a plain write. The stores are
