@@ -28,6 +28,23 @@ pub fn report(gpu: &mut GpuBackend, batches: &[Batch], name: &str) -> Result<(),
             each.len()
         );
     }
+    // The run's device side without its host build: is the build what slows the uploads?
+    let depth = gpu.depth();
+    for threads in [0, 4] {
+        for readback in [false, true] {
+            let (gbs, host_gbs) = with_host_traffic(threads, || {
+                let s = gpu
+                    .time_device_side(batches, readback, 1)
+                    .map_err(|e| e.to_string())?;
+                Ok(total as f64 / s / 1e9)
+            })?;
+            let what = if readback { "with" } else { "no" };
+            eprintln!(
+                "[{name}] ceiling: device side (uploads + kernels over {depth} slots, {what} readback, no build) \
+                 {gbs:.1} GB/s with {threads} host threads copying ({host_gbs:.1} GB/s copied)"
+            );
+        }
+    }
     let bufs: Vec<&[u8]> = batches.iter().map(|b| b.bytes()).collect();
     // GB/s of uploading every buffer over `streams` streams (see `GpuBackend::time_uploads`).
     let mut uploads = |streams: usize, serial: bool| -> Result<f64, String> {
