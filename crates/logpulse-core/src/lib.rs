@@ -33,7 +33,7 @@ pub fn env_number<T: std::str::FromStr>(var: &str) -> Option<T> {
 }
 
 /// True when environment variable `var` is `1`: the on/off measurement knobs
-/// (`LOGPULSE_STREAM_ROWS`, `LOGPULSE_GPU_SERIAL_UPLOADS`, ...), off unless asked for.
+/// (`LOGPULSE_STREAM_ROWS`, ...), off unless asked for.
 pub fn env_flag(var: &str) -> bool {
     env_number::<u8>(var) == Some(1)
 }

@@ -159,14 +159,6 @@ fn build_pool(cores: usize) -> Result<Arc<rayon::ThreadPool>, GpuError> {
     Ok(POOL.get_or_init(|| Arc::new(pool)).clone())
 }
 
-/// True when `LOGPULSE_GPU_SERIAL_UPLOADS=1` (read once): each batch's upload waits for the
-/// previous batch's, so the slots' uploads never share the link side by side (a measurement
-/// knob: whether two copy engines reading host memory at once cost throughput).
-fn serial_uploads() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| logpulse_core::env_flag("LOGPULSE_GPU_SERIAL_UPLOADS"))
-}
-
 impl GpuBackend {
     /// A backend running `plan` on device `ordinal`, framing into `pool` (use
     /// [`crate::pinned_pool`] so copies run at full speed). Compiles the kernels (NVRTC).
@@ -348,9 +340,8 @@ impl GpuBackend {
     /// GPU milliseconds to upload every buffer of `bufs` back to back, nothing else queued: the
     /// copy ceiling of a run over these buffers (a benchmark probe). `streams` (1 or 2, at most
     /// the backend's depth) deals the buffers to that many slots' streams in turn, as a run
-    /// does; `serial` makes each upload wait for the one before (as
-    /// `LOGPULSE_GPU_SERIAL_UPLOADS=1` does in a run), else two streams' uploads may run side
-    /// by side.
+    /// does; `serial` makes each upload wait for the one before, else two streams' uploads may
+    /// run side by side (as in a run: both were measured at the same rate, BENCHMARKS.md).
     pub fn time_uploads(
         &mut self,
         bufs: &[&[u8]],
@@ -521,10 +512,6 @@ impl GpuBackend {
                     }
                     let t = Instant::now();
                     let w3c = self.w3c.layouts(batch.bytes())?;
-                    let prev = (next_slot + self.slots.len() - 1) % self.slots.len();
-                    if serial_uploads() && prev != next_slot && self.stats.batches > 0 {
-                        self.slots[next_slot].after_upload_of(&self.slots[prev])?;
-                    }
                     self.slots[next_slot].enqueue(
                         &self.kernels,
                         batch.bytes(),

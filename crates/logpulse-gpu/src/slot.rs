@@ -187,7 +187,7 @@ impl Slot {
 
     /// Makes this slot's next work (its next upload) wait until `other`'s last upload is done:
     /// uploads of two slots then run one after the other instead of side by side on two copy
-    /// engines (`LOGPULSE_GPU_SERIAL_UPLOADS`, see the backend).
+    /// engines (a probe of `GpuBackend::time_uploads`).
     pub fn after_upload_of(&self, other: &Slot) -> Result<(), GpuError> {
         // `events[1]` is recorded right after the upload (and again at the kernels' start, the
         // same point of the stream).
