@@ -3,7 +3,7 @@
 //! The data flows `Source -> Framer -> Backend -> Windows -> Sinks` (see docs/ARCHITECTURE.md):
 //! - [`batch`]: byte buffers of whole lines and the pool they come from;
 //! - [`framer`]: cuts a byte stream into [`batch::Batch`]es, rejecting over-long lines;
-//! - [`format`]: format descriptions (data, not code) and the record they produce;
+//! - [`format`](mod@format): format descriptions (data, not code) and the record they produce;
 //! - [`plan`]: what the user asked, compiled once;
 //! - [`backend`]: `Batch + Plan -> Partial`, with the multi-threaded CPU implementation;
 //! - [`agg`]: measures and the [`agg::Partial`] aggregate of one batch;

@@ -106,7 +106,7 @@ fn arch_of(major: i32, minor: i32) -> &'static str {
     }
 }
 
-/// Entry points of the module, as [`Kernels::load`] looks them up.
+/// Entry points of the module, as `Kernels::load` looks them up.
 pub const ENTRY_POINTS: [&str; 4] = [
     "lp_line_index",
     "lp_parse_aggregate",

@@ -87,7 +87,7 @@ fn tail_mask(a: u8, b: u8, hay: &[u8], i: usize) -> u32 {
     }
 }
 
-/// Position of the first `b` in `hay[from..]`, as an index into `hay` (see [`find_either`]:
+/// Position of the first `b` in `hay[from..]`, as an index into `hay` (see `find_either`:
 /// searching from a position in the whole line is cheaper than searching a short rest).
 #[inline(always)]
 pub fn find_byte_from(b: u8, hay: &[u8], from: usize) -> Option<usize> {

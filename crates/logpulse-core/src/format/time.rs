@@ -136,7 +136,7 @@ fn zone(b: &[u8]) -> Option<i64> {
 /// Consecutive lines nearly always share their day and zone, so the usual layout remembers
 /// (per thread) the last day-and-zone bytes and their offset, and parses only the time of day
 /// when they repeat (callgrind: ~290 -> ~60 instructions a stamp). The outcome is exactly
-/// [`parse_clf_uncached`]'s: every byte that the remembered part depends on is in the key.
+/// `parse_clf_uncached`'s: every byte that the remembered part depends on is in the key.
 pub fn parse_clf(b: &[u8]) -> Option<i64> {
     thread_local! {
         /// (date bytes 0..8, date bytes 8..11 + zone bytes 21..26, their epoch offset);
