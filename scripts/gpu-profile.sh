@@ -26,7 +26,7 @@ for n in ${LOGPULSE_PROFILE_LINES:-10000000 40000000}; do
         > /dev/null 2> "$W/err" || { echo "  $b rep $rep ${e/-/} $bin: FAILED"; grep -v "^  " "$W/err" | tail -5; continue; }
       gbs=$(python3 -c "import json,sys; print(f'{json.load(open(sys.argv[1])).get(\"gb_per_s\",0):.2f}')" "$W/s.json")
       echo "  $b rep $rep ${e/-/} $bin: $gbs GB/s in the run; $(tail -1 "$W/err")"
-      grep -E "^logpulse: (stages|backend|framing)" "$W/err" | sed 's/^/      /'
+      grep -E "^logpulse: (stages|backend|framing|gpu [0-9]+: .* ready)" "$W/err" | sed 's/^/      /'
     done; done; done
   done
 done

@@ -97,8 +97,10 @@ pub fn backends(
             // thread ~4 ms each while the builders fell behind (`bench` CLF: 5.2 vs 7.3 GB/s).
             b.prepare_readback(capacity.min(32 << 20) / 5)?;
             eprintln!(
-                "logpulse: {label} ready after {:.0} ms (kernels, device tables, readback buffers)",
-                t.elapsed().as_secs_f64() * 1e3
+                "logpulse: {label} ready after {:.0} ms (kernels, device tables, readback \
+                 buffers; {})",
+                t.elapsed().as_secs_f64() * 1e3,
+                b.kernels_from()
             );
             Ok(Box::new(b) as Box<dyn Backend>)
         });

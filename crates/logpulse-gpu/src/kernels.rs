@@ -1,5 +1,6 @@
 //! The kernels: `.cu` sources assembled with the plan's specialisation, compiled once per
-//! distinct source by NVRTC (PTX cached in memory for the process), loaded per context.
+//! distinct source by NVRTC (PTX cached in memory for the process and on disk between
+//! processes, see [`kernel_cache`]), loaded per context.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -9,6 +10,7 @@ use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions, Ptx};
 use logpulse_core::plan::Plan;
 
 use crate::error::{DriverContext, GpuError};
+use crate::kernel_cache::{self, KernelsFrom};
 use crate::program;
 
 const COMMON: &str = include_str!("../kernels/common.cuh");
@@ -69,29 +71,62 @@ fn extra_defines() -> &'static [String] {
     })
 }
 
-fn compile(src: &str, arch: &'static str) -> Result<Ptx, GpuError> {
+/// NVRTC's version, part of the disk cache's key (another NVRTC may emit other PTX).
+fn nvrtc_version() -> (i32, i32) {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: two out-parameters of the right type; a missing library panics in cudarc's
+    // loader, caught here (the backend checks for NVRTC before compiling anyway).
+    let ok = std::panic::catch_unwind(move || {
+        let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+        (r == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then_some((major, minor))
+    });
+    ok.ok().flatten().unwrap_or((0, 0))
+}
+
+/// The PTX of `src` for `arch`: from this process's cache, the disk cache
+/// ([`kernel_cache`]), or NVRTC (then stored in both).
+fn compile(src: &str, arch: &'static str) -> Result<(Ptx, KernelsFrom), GpuError> {
     let key = (src.to_string(), arch.to_string());
     if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return Ok(Ptx::from_src(p));
+        return Ok((Ptx::from_src(p), KernelsFrom::Memory));
     }
     let mut options = vec!["--std=c++17".into(), "-lineinfo".into()];
     options.extend(extra_defines().iter().map(|d| format!("-D{d}")));
-    let opts = CompileOptions {
-        arch: Some(arch),
-        options,
-        name: Some("logpulse.cu".into()),
-        ..Default::default()
+    let disk = kernel_cache::dir();
+    let (major, minor) = nvrtc_version();
+    let mut disk_key =
+        format!("arch={arch}\0options={options:?}\0nvrtc={major}.{minor}\0").into_bytes();
+    disk_key.extend_from_slice(src.as_bytes());
+    let cached = disk
+        .as_deref()
+        .and_then(|d| kernel_cache::load(d, &disk_key));
+    let (text, from) = match cached {
+        Some(text) => (text, KernelsFrom::Disk),
+        None => {
+            let opts = CompileOptions {
+                arch: Some(arch),
+                options,
+                name: Some("logpulse.cu".into()),
+                ..Default::default()
+            };
+            let ptx = compile_ptx_with_opts(src, opts)
+                .map_err(|e| GpuError::Compile(format!("{e:?}")))?;
+            let text = ptx.to_src();
+            if let Some(d) = disk.as_deref() {
+                kernel_cache::store(d, &disk_key, &text);
+            }
+            (text, KernelsFrom::Nvrtc)
+        }
     };
-    let ptx = compile_ptx_with_opts(src, opts).map_err(|e| GpuError::Compile(format!("{e:?}")))?;
     if let Ok(mut c) = ptx_cache().lock() {
-        c.insert(key, ptx.to_src());
+        c.insert(key, text.clone());
     }
-    Ok(ptx)
+    Ok((Ptx::from_src(text), from))
 }
 
 /// PTX text of the kernels for `plan` on virtual architecture `arch`.
 pub fn compile_for(plan: &Plan, arch: &'static str) -> Result<String, GpuError> {
-    Ok(compile(&source(plan)?, arch)?.to_src())
+    Ok(compile(&source(plan)?, arch)?.0.to_src())
 }
 
 /// NVRTC's virtual architecture for a compute capability (PTX is JIT-compiled by the driver).
@@ -120,13 +155,15 @@ pub struct Kernels {
     pub parse_aggregate: CudaFunction,
     pub compact_counts: CudaFunction,
     pub compact_groups: CudaFunction,
+    /// Where their PTX came from.
+    pub from: KernelsFrom,
 }
 
 impl Kernels {
     /// Compiles (or takes from the cache) and loads the kernels for `plan`.
     pub fn load(ctx: &Arc<CudaContext>, plan: &Plan) -> Result<Self, GpuError> {
         let (major, minor) = ctx.compute_capability().ctx("reading compute capability")?;
-        let ptx = compile(&source(plan)?, arch_of(major, minor))?;
+        let (ptx, from) = compile(&source(plan)?, arch_of(major, minor))?;
         let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
         let f = |name: &'static str| module.load_function(name).ctx(name);
         let [line_index, parse_aggregate, compact_counts, compact_groups] = ENTRY_POINTS;
@@ -135,6 +172,7 @@ impl Kernels {
             parse_aggregate: f(parse_aggregate)?,
             compact_counts: f(compact_counts)?,
             compact_groups: f(compact_groups)?,
+            from,
         })
     }
 }

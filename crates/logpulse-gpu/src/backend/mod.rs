@@ -136,6 +136,11 @@ impl GpuBackend {
         &self.name
     }
 
+    /// Where this backend's kernels came from (NVRTC, the disk cache, or this process).
+    pub fn kernels_from(&self) -> crate::KernelsFrom {
+        self.kernels.from
+    }
+
     /// Copies results back into page-locked memory (`true`: the copies are asynchronous, so
     /// the thread feeding the device never waits for them) or ordinary memory (`false`, the
     /// default: the driver stages a synchronous copy). Measured on the H200 VM (BENCHMARKS.md)

@@ -1,0 +1,164 @@
+//! The kernels' PTX kept on disk between processes: NVRTC takes ~0.5 s for the full source on
+//! the H100 host, paid by every `logpulse run --backend gpu` before its first batch (the driver
+//! keeps its own cache of the PTX's machine code, so a cached PTX loads in milliseconds).
+//!
+//! One file per distinct compilation, named by a hash of everything that decides the PTX (the
+//! source, the target architecture, the options, NVRTC's version) and holding that whole key,
+//! compared byte for byte on load: a hash collision or a damaged file is a miss, never wrong
+//! kernels. Written to a temporary file and renamed, so concurrent processes never read a half
+//! file. Best effort: any I/O error is a miss (the kernels are compiled as before), and where
+//! the cache lives is reported by [`KernelsFrom`].
+//!
+//! `LOGPULSE_KERNEL_CACHE` picks the directory (`0` turns the cache off); by default
+//! `$XDG_CACHE_HOME/logpulse/kernels`, else `~/.cache/logpulse/kernels`.
+
+use std::path::{Path, PathBuf};
+
+/// Where a process's kernels came from (reported when a GPU backend starts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelsFrom {
+    /// Compiled by another backend of this process.
+    Memory,
+    /// Read from the on-disk cache.
+    Disk,
+    /// Compiled by NVRTC (and stored in the cache when it is on).
+    Nvrtc,
+}
+
+impl std::fmt::Display for KernelsFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KernelsFrom::Memory => "kernels compiled earlier in this process",
+            KernelsFrom::Disk => "kernels from the on-disk cache",
+            KernelsFrom::Nvrtc => "kernels compiled by NVRTC",
+        })
+    }
+}
+
+/// Marks a cache file of this layout: magic, key length (u64 LE), key, PTX.
+const MAGIC: &[u8; 8] = b"LPPTX01\n";
+
+/// The cache directory, or `None` when the cache is off or no home is known.
+pub fn dir() -> Option<PathBuf> {
+    dir_from(
+        std::env::var_os("LOGPULSE_KERNEL_CACHE"),
+        std::env::var_os("XDG_CACHE_HOME"),
+        std::env::var_os("HOME"),
+    )
+}
+
+fn dir_from(
+    setting: Option<std::ffi::OsString>,
+    xdg: Option<std::ffi::OsString>,
+    home: Option<std::ffi::OsString>,
+) -> Option<PathBuf> {
+    let nonempty = |v: Option<std::ffi::OsString>| v.filter(|v| !v.is_empty());
+    match nonempty(setting) {
+        Some(v) if v == "0" => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => nonempty(xdg)
+            .map(PathBuf::from)
+            .or_else(|| nonempty(home).map(|h| Path::new(&h).join(".cache")))
+            .map(|c| c.join("logpulse").join("kernels")),
+    }
+}
+
+/// The file of `key` in `dir`.
+fn file_of(dir: &Path, key: &[u8]) -> PathBuf {
+    let h = logpulse_core::agg::group_hash(key.len() as i64, key);
+    dir.join(format!("{h:016x}.ptx"))
+}
+
+/// The PTX stored for `key`, if any (a file with another key, or damaged, is a miss).
+pub fn load(dir: &Path, key: &[u8]) -> Option<String> {
+    let data = std::fs::read(file_of(dir, key)).ok()?;
+    let rest = data.strip_prefix(MAGIC.as_slice())?;
+    let (len, rest) = rest.split_first_chunk::<8>()?;
+    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
+    if rest.get(..len)? != key {
+        return None;
+    }
+    String::from_utf8(rest[len..].to_vec()).ok()
+}
+
+/// Stores `ptx` for `key` (errors ignored: the cache is an optimisation).
+pub fn store(dir: &Path, key: &[u8], ptx: &str) {
+    let _ = try_store(dir, key, ptx);
+}
+
+fn try_store(dir: &Path, key: &[u8], ptx: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let file = file_of(dir, key);
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    let mut data = Vec::with_capacity(MAGIC.len() + 8 + key.len() + ptx.len());
+    data.extend_from_slice(MAGIC);
+    data.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(ptx.as_bytes());
+    std::fs::write(&tmp, &data)?;
+    std::fs::rename(&tmp, &file).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_ptx_comes_back_for_its_key_only() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let (key, other) = (b"arch=compute_90\0src".as_slice(), b"arch=compute_80\0src");
+        assert_eq!(load(d.path(), key), None);
+        store(d.path(), key, ".version 8.0\n// kernels");
+        assert_eq!(
+            load(d.path(), key).as_deref(),
+            Some(".version 8.0\n// kernels")
+        );
+        assert_eq!(load(d.path(), other), None);
+        // No temporary file is left behind.
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .expect("read_dir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_file_holding_another_key_or_damaged_is_a_miss() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let key = b"the key".as_slice();
+        store(d.path(), key, "ptx");
+        let file = file_of(d.path(), key);
+        // Same name, another key inside (as a hash collision would leave it).
+        let mut data = std::fs::read(&file).expect("read");
+        let at = MAGIC.len() + 8;
+        data[at] ^= 1;
+        std::fs::write(&file, &data).expect("write");
+        assert_eq!(load(d.path(), key), None);
+        // Cut short inside the key, or not a cache file at all.
+        std::fs::write(&file, &data[..at + 2]).expect("write");
+        assert_eq!(load(d.path(), key), None);
+        std::fs::write(&file, b"garbage").expect("write");
+        assert_eq!(load(d.path(), key), None);
+    }
+
+    #[test]
+    fn directory_from_the_environment() {
+        let os = |s: &str| Some(std::ffi::OsString::from(s));
+        assert_eq!(dir_from(os("0"), os("/x"), os("/h")), None);
+        assert_eq!(
+            dir_from(os("/c"), os("/x"), os("/h")),
+            Some(PathBuf::from("/c"))
+        );
+        assert_eq!(
+            dir_from(None, os("/x"), os("/h")),
+            Some(PathBuf::from("/x/logpulse/kernels"))
+        );
+        assert_eq!(
+            dir_from(os(""), os(""), os("/h")),
+            Some(PathBuf::from("/h/.cache/logpulse/kernels"))
+        );
+        assert_eq!(dir_from(None, None, None), None);
+    }
+}
