@@ -5,14 +5,15 @@
 //! One file per distinct compilation, named by a hash of everything that decides the PTX (the
 //! source, the target architecture, the options, NVRTC's version) and holding that whole key,
 //! compared byte for byte on load: a hash collision or a damaged file is a miss, never wrong
-//! kernels. Written to a temporary file and renamed, so concurrent processes never read a half
-//! file. Best effort: any I/O error is a miss (the kernels are compiled as before), and where
-//! the cache lives is reported by [`KernelsFrom`].
+//! kernels. Each writer fills a temporary file of its own and renames it, so no reader sees a
+//! half-written file. Best effort: any I/O error is a miss and the kernels are compiled as
+//! before; the backend's start-up line says which happened ([`KernelsFrom`]).
 //!
 //! `LOGPULSE_KERNEL_CACHE` picks the directory (`0` turns the cache off); by default
 //! `$XDG_CACHE_HOME/logpulse/kernels`, else `~/.cache/logpulse/kernels`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Where a process's kernels came from (reported when a GPU backend starts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +36,9 @@ impl std::fmt::Display for KernelsFrom {
     }
 }
 
-/// Marks a cache file of this layout: magic, key length (u64 LE), key, PTX.
-const MAGIC: &[u8; 8] = b"LPPTX01\n";
+/// Marks a cache file of this layout: magic, key length and PTX length (u64 LE each), key,
+/// PTX (a file of any other length is a miss).
+const MAGIC: &[u8; 8] = b"LPPTX02\n";
 
 /// The cache directory, or `None` when the cache is off or no home is known.
 pub fn dir() -> Option<PathBuf> {
@@ -73,12 +75,14 @@ fn file_of(dir: &Path, key: &[u8]) -> PathBuf {
 pub fn load(dir: &Path, key: &[u8]) -> Option<String> {
     let data = std::fs::read(file_of(dir, key)).ok()?;
     let rest = data.strip_prefix(MAGIC.as_slice())?;
-    let (len, rest) = rest.split_first_chunk::<8>()?;
-    let len = usize::try_from(u64::from_le_bytes(*len)).ok()?;
-    if rest.get(..len)? != key {
+    let (key_len, rest) = rest.split_first_chunk::<8>()?;
+    let (ptx_len, rest) = rest.split_first_chunk::<8>()?;
+    let key_len = usize::try_from(u64::from_le_bytes(*key_len)).ok()?;
+    let ptx_len = usize::try_from(u64::from_le_bytes(*ptx_len)).ok()?;
+    if key_len.checked_add(ptx_len)? != rest.len() || &rest[..key_len] != key {
         return None;
     }
-    String::from_utf8(rest[len..].to_vec()).ok()
+    String::from_utf8(rest[key_len..].to_vec()).ok()
 }
 
 /// Stores `ptx` for `key` (errors ignored: the cache is an optimisation).
@@ -89,10 +93,14 @@ pub fn store(dir: &Path, key: &[u8], ptx: &str) {
 fn try_store(dir: &Path, key: &[u8], ptx: &str) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let file = file_of(dir, key);
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    let mut data = Vec::with_capacity(MAGIC.len() + 8 + key.len() + ptx.len());
+    // A name no other writer uses (threads of one process may store the same key at once).
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = file.with_extension(format!("tmp-{}-{n}", std::process::id()));
+    let mut data = Vec::with_capacity(MAGIC.len() + 16 + key.len() + ptx.len());
     data.extend_from_slice(MAGIC);
     data.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    data.extend_from_slice(&(ptx.len() as u64).to_le_bytes());
     data.extend_from_slice(key);
     data.extend_from_slice(ptx.as_bytes());
     std::fs::write(&tmp, &data)?;
@@ -132,13 +140,18 @@ mod tests {
         let file = file_of(d.path(), key);
         // Same name, another key inside (as a hash collision would leave it).
         let mut data = std::fs::read(&file).expect("read");
-        let at = MAGIC.len() + 8;
+        let at = MAGIC.len() + 16;
         data[at] ^= 1;
         std::fs::write(&file, &data).expect("write");
         assert_eq!(load(d.path(), key), None);
-        // Cut short inside the key, or not a cache file at all.
-        std::fs::write(&file, &data[..at + 2]).expect("write");
-        assert_eq!(load(d.path(), key), None);
+        data[at] ^= 1;
+        std::fs::write(&file, &data).expect("write");
+        assert_eq!(load(d.path(), key).as_deref(), Some("ptx"));
+        // Cut short (inside the key or the PTX), or not a cache file at all.
+        for cut in [at + 2, data.len() - 1] {
+            std::fs::write(&file, &data[..cut]).expect("write");
+            assert_eq!(load(d.path(), key), None, "cut at {cut}");
+        }
         std::fs::write(&file, b"garbage").expect("write");
         assert_eq!(load(d.path(), key), None);
     }

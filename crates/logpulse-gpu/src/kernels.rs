@@ -86,20 +86,26 @@ fn nvrtc_version() -> (i32, i32) {
 /// The PTX of `src` for `arch`: from this process's cache, the disk cache
 /// ([`kernel_cache`]), or NVRTC (then stored in both).
 fn compile(src: &str, arch: &'static str) -> Result<(Ptx, KernelsFrom), GpuError> {
+    compile_in(src, arch, kernel_cache::dir().as_deref())
+}
+
+/// [`compile`] with the disk cache in `disk` (`None`: off).
+fn compile_in(
+    src: &str,
+    arch: &'static str,
+    disk: Option<&std::path::Path>,
+) -> Result<(Ptx, KernelsFrom), GpuError> {
     let key = (src.to_string(), arch.to_string());
     if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok((Ptx::from_src(p), KernelsFrom::Memory));
     }
     let mut options = vec!["--std=c++17".into(), "-lineinfo".into()];
     options.extend(extra_defines().iter().map(|d| format!("-D{d}")));
-    let disk = kernel_cache::dir();
     let (major, minor) = nvrtc_version();
     let mut disk_key =
         format!("arch={arch}\0options={options:?}\0nvrtc={major}.{minor}\0").into_bytes();
     disk_key.extend_from_slice(src.as_bytes());
-    let cached = disk
-        .as_deref()
-        .and_then(|d| kernel_cache::load(d, &disk_key));
+    let cached = disk.and_then(|d| kernel_cache::load(d, &disk_key));
     let (text, from) = match cached {
         Some(text) => (text, KernelsFrom::Disk),
         None => {
@@ -112,7 +118,7 @@ fn compile(src: &str, arch: &'static str) -> Result<(Ptx, KernelsFrom), GpuError
             let ptx = compile_ptx_with_opts(src, opts)
                 .map_err(|e| GpuError::Compile(format!("{e:?}")))?;
             let text = ptx.to_src();
-            if let Some(d) = disk.as_deref() {
+            if let Some(d) = disk {
                 kernel_cache::store(d, &disk_key, &text);
             }
             (text, KernelsFrom::Nvrtc)
@@ -174,5 +180,42 @@ impl Kernels {
             compact_groups: f(compact_groups)?,
             from,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// NVRTC once, then the disk cache (this process's cache emptied in between): the same
+    /// PTX. Runs wherever NVRTC is installed (no GPU needed).
+    #[test]
+    fn kernels_come_back_from_the_disk_cache() {
+        if !crate::nvrtc_available() {
+            eprintln!("SKIPPED: no NVRTC library");
+            return;
+        }
+        let d = tempfile::tempdir().expect("tempdir");
+        // A source no other test compiles, so this process's cache does not have it.
+        let src = format!(
+            "// {:?}\nextern \"C\" __global__ void lp_k(int* x) {{ x[threadIdx.x] += 1; }}\n",
+            d.path()
+        );
+        let (first, from) = compile_in(&src, "compute_80", Some(d.path())).expect("NVRTC");
+        assert_eq!(from, KernelsFrom::Nvrtc);
+        let (again, from) = compile_in(&src, "compute_80", Some(d.path())).expect("memory");
+        assert_eq!(from, KernelsFrom::Memory);
+        ptx_cache()
+            .lock()
+            .expect("cache")
+            .remove(&(src.clone(), "compute_80".to_string()));
+        let (disk, from) = compile_in(&src, "compute_80", Some(d.path())).expect("disk");
+        assert_eq!(from, KernelsFrom::Disk);
+        assert!(first.to_src().contains(".entry lp_k"), "{}", first.to_src());
+        assert_eq!(disk.to_src(), first.to_src());
+        assert_eq!(again.to_src(), first.to_src());
+        // Another architecture is another compilation.
+        let (_, from) = compile_in(&src, "compute_90", Some(d.path())).expect("NVRTC");
+        assert_eq!(from, KernelsFrom::Nvrtc);
     }
 }
