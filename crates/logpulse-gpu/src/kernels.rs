@@ -71,55 +71,62 @@ fn extra_defines() -> &'static [String] {
     })
 }
 
-/// NVRTC's version, part of the disk cache's key (another NVRTC may emit other PTX).
-fn nvrtc_version() -> (i32, i32) {
-    let (mut major, mut minor) = (0, 0);
-    // SAFETY: two out-parameters of the right type; a missing library panics in cudarc's
-    // loader, caught here (the backend checks for NVRTC before compiling anyway).
-    let ok = std::panic::catch_unwind(move || {
+/// NVRTC's version (major, minor), part of the disk cache's key: another NVRTC may emit other
+/// PTX. `None` if it cannot be read (then nothing is cached).
+fn nvrtc_version() -> Option<(i32, i32)> {
+    // A missing library panics in cudarc's loader, caught here (the backend checks for NVRTC
+    // before compiling anyway).
+    std::panic::catch_unwind(|| {
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: two valid out-parameters of the type the function writes.
         let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
         (r == cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS).then_some((major, minor))
-    });
-    ok.ok().flatten().unwrap_or((0, 0))
+    })
+    .ok()
+    .flatten()
 }
 
 /// The PTX of `src` for `arch`: from this process's cache, the disk cache
-/// ([`kernel_cache`]), or NVRTC (then stored in both).
-fn compile(src: &str, arch: &'static str) -> Result<(Ptx, KernelsFrom), GpuError> {
-    compile_in(src, arch, kernel_cache::dir().as_deref())
-}
-
-/// [`compile`] with the disk cache in `disk` (`None`: off).
+/// ([`kernel_cache`]), or NVRTC (then stored in both). `fresh` skips both caches (a PTX from
+/// disk that the driver refused is compiled again, and overwritten).
 fn compile_in(
     src: &str,
     arch: &'static str,
     disk: Option<&std::path::Path>,
+    fresh: bool,
 ) -> Result<(Ptx, KernelsFrom), GpuError> {
     let key = (src.to_string(), arch.to_string());
-    if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return Ok((Ptx::from_src(p), KernelsFrom::Memory));
+    if !fresh {
+        if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok((Ptx::from_src(p), KernelsFrom::Memory));
+        }
     }
     let mut options = vec!["--std=c++17".into(), "-lineinfo".into()];
     options.extend(extra_defines().iter().map(|d| format!("-D{d}")));
-    let (major, minor) = nvrtc_version();
-    let mut disk_key =
-        format!("arch={arch}\0options={options:?}\0nvrtc={major}.{minor}\0").into_bytes();
-    disk_key.extend_from_slice(src.as_bytes());
-    let cached = disk.and_then(|d| kernel_cache::load(d, &disk_key));
+    let opts = CompileOptions {
+        arch: Some(arch),
+        options,
+        name: Some("logpulse.cu".into()),
+        ..Default::default()
+    };
+    // Everything that decides the PTX: every compile option, NVRTC's version, the source.
+    let disk = disk.zip(nvrtc_version()).map(|(dir, (major, minor))| {
+        let mut k = format!("{opts:?}\0nvrtc={major}.{minor}\0").into_bytes();
+        k.extend_from_slice(src.as_bytes());
+        (dir, k)
+    });
+    let cached = match &disk {
+        Some((dir, k)) if !fresh => kernel_cache::load(dir, k),
+        _ => None,
+    };
     let (text, from) = match cached {
         Some(text) => (text, KernelsFrom::Disk),
         None => {
-            let opts = CompileOptions {
-                arch: Some(arch),
-                options,
-                name: Some("logpulse.cu".into()),
-                ..Default::default()
-            };
             let ptx = compile_ptx_with_opts(src, opts)
                 .map_err(|e| GpuError::Compile(format!("{e:?}")))?;
             let text = ptx.to_src();
-            if let Some(d) = disk {
-                kernel_cache::store(d, &disk_key, &text);
+            if let Some((dir, k)) = &disk {
+                kernel_cache::store(dir, k, &text);
             }
             (text, KernelsFrom::Nvrtc)
         }
@@ -130,9 +137,11 @@ fn compile_in(
     Ok((Ptx::from_src(text), from))
 }
 
-/// PTX text of the kernels for `plan` on virtual architecture `arch`.
+/// PTX text of the kernels for `plan` on virtual architecture `arch`, compiled by NVRTC (or
+/// taken from this process's cache; the disk cache is left alone: this is the check of the
+/// generated source that tests run).
 pub fn compile_for(plan: &Plan, arch: &'static str) -> Result<String, GpuError> {
-    Ok(compile(&source(plan)?, arch)?.0.to_src())
+    Ok(compile_in(&source(plan)?, arch, None, false)?.0.to_src())
 }
 
 /// NVRTC's virtual architecture for a compute capability (PTX is JIT-compiled by the driver).
@@ -169,8 +178,19 @@ impl Kernels {
     /// Compiles (or takes from the cache) and loads the kernels for `plan`.
     pub fn load(ctx: &Arc<CudaContext>, plan: &Plan) -> Result<Self, GpuError> {
         let (major, minor) = ctx.compute_capability().ctx("reading compute capability")?;
-        let (ptx, from) = compile(&source(plan)?, arch_of(major, minor))?;
-        let module = ctx.load_module(ptx).ctx("loading the PTX module")?;
+        let (src, arch) = (source(plan)?, arch_of(major, minor));
+        let disk = kernel_cache::dir();
+        let (ptx, mut from) = compile_in(&src, arch, disk.as_deref(), false)?;
+        let module = match ctx.load_module(ptx) {
+            // A cached PTX the driver refuses (damaged, or from a driver it no longer
+            // accepts): compiled again, and the cache's copy replaced.
+            Err(_) if from != KernelsFrom::Nvrtc => {
+                let (ptx, f) = compile_in(&src, arch, disk.as_deref(), true)?;
+                from = f;
+                ctx.load_module(ptx).ctx("loading the PTX module")?
+            }
+            loaded => loaded.ctx("loading the PTX module")?,
+        };
         let f = |name: &'static str| module.load_function(name).ctx(name);
         let [line_index, parse_aggregate, compact_counts, compact_groups] = ENTRY_POINTS;
         Ok(Kernels {
@@ -201,21 +221,21 @@ mod tests {
             "// {:?}\nextern \"C\" __global__ void lp_k(int* x) {{ x[threadIdx.x] += 1; }}\n",
             d.path()
         );
-        let (first, from) = compile_in(&src, "compute_80", Some(d.path())).expect("NVRTC");
+        let (first, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("NVRTC");
         assert_eq!(from, KernelsFrom::Nvrtc);
-        let (again, from) = compile_in(&src, "compute_80", Some(d.path())).expect("memory");
+        let (again, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("memory");
         assert_eq!(from, KernelsFrom::Memory);
         ptx_cache()
             .lock()
             .expect("cache")
             .remove(&(src.clone(), "compute_80".to_string()));
-        let (disk, from) = compile_in(&src, "compute_80", Some(d.path())).expect("disk");
+        let (disk, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("disk");
         assert_eq!(from, KernelsFrom::Disk);
         assert!(first.to_src().contains(".entry lp_k"), "{}", first.to_src());
         assert_eq!(disk.to_src(), first.to_src());
         assert_eq!(again.to_src(), first.to_src());
         // Another architecture is another compilation.
-        let (_, from) = compile_in(&src, "compute_90", Some(d.path())).expect("NVRTC");
+        let (_, from) = compile_in(&src, "compute_90", Some(d.path()), false).expect("NVRTC");
         assert_eq!(from, KernelsFrom::Nvrtc);
     }
 }

@@ -64,8 +64,9 @@ pub fn kernel_source(plan: &logpulse_core::Plan) -> Result<String, BackendError>
     Ok(kernels::source(plan)?)
 }
 
-/// Compiles the kernels for `plan` with NVRTC (no device needed) and returns the PTX; a way to
-/// check the generated source on machines with NVRTC but no GPU.
+/// Compiles the kernels for `plan` with NVRTC (no device needed; the on-disk kernel cache is
+/// neither read nor written) and returns the PTX; a way to check the generated source on
+/// machines with NVRTC but no GPU.
 pub fn compile_kernels(plan: &logpulse_core::Plan) -> Result<String, BackendError> {
     if !device::nvrtc_present() {
         return Err(BackendError::NoDevice(

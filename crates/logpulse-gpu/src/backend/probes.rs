@@ -139,9 +139,9 @@ impl GpuBackend {
     /// Seconds (host wall clock) for the device side of a run over `batches`, with no host
     /// build: each batch's upload and kernels queued on the slots in turn as a run deals them,
     /// and, with `readback`, its results copied back into pinned or pageable memory (as the
-    /// backend's setting) before its slot takes the next batch. The best of `reps` passes
-    /// after one untimed pass (which sizes the buffers). A benchmark probe: against a real
-    /// run's time it tells what the host build (its memory traffic, its threads) costs.
+    /// backend's setting) before its slot takes the next batch. The best of `reps` passes (at
+    /// least one) after one untimed pass (which sizes the buffers). A benchmark probe: against
+    /// a real run's time it tells what the host build (its memory traffic, its threads) costs.
     pub fn time_device_side(
         &mut self,
         batches: &[Batch],
@@ -154,7 +154,7 @@ impl GpuBackend {
             .collect();
         let full: Vec<&Batch> = batches.iter().filter(|b| !b.bytes().is_empty()).collect();
         let mut best = f64::INFINITY;
-        for rep in 0..=reps {
+        for rep in 0..=reps.max(1) {
             let started = Instant::now();
             let ran = self.device_pass(&full, readback.then_some(&mut outs[..]));
             // Queued copies still read the batches: wait for every stream, then report.
@@ -189,11 +189,11 @@ impl GpuBackend {
         };
         for (i, batch) in batches.iter().enumerate() {
             let at = i % n;
-            while inflight.iter().any(|&(s, _)| s == at) {
-                let oldest = inflight
-                    .pop_front()
-                    .ok_or(GpuError::Result("empty".into()))?;
-                retire(self, oldest)?;
+            // Batches go to the slots in turn: the oldest in flight holds the slot wanted.
+            if inflight.len() == n {
+                if let Some(oldest) = inflight.pop_front() {
+                    retire(self, oldest)?;
+                }
             }
             let w3c = self.w3c.layouts(batch.bytes())?;
             let seq = batch.seq;

@@ -1,8 +1,9 @@
 //! [`RunStats`]: where a GPU backend's last `run` spent its time (benchmarks print it).
 
-/// Where the last [`Backend::run`](logpulse_core::Backend::run) of a [`GpuBackend`](super::GpuBackend) spent its time, in seconds: the
-/// feeding thread's waits and work, and the builders' work summed over threads. For
-/// benchmarks (`gpu_bench` prints it), to tell which side bounds the throughput.
+/// Where the last [`Backend::run`](logpulse_core::Backend::run) of a
+/// [`GpuBackend`](super::GpuBackend) spent its time, in seconds: the feeding thread's waits
+/// and work, and the builders' work summed over threads. For benchmarks (`gpu_bench` prints
+/// it), to tell which side bounds the throughput.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunStats {
     /// Batches that went through the device.
