@@ -86,17 +86,28 @@ fn nvrtc_version() -> Option<(i32, i32)> {
     .flatten()
 }
 
+/// Which caches [`compile_in`] looks in (it stores into both whatever it compiles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lookup {
+    /// This process's, then the disk's.
+    Everywhere,
+    /// The disk's only (timing the disk cache).
+    DiskOnly,
+    /// Neither: NVRTC (a PTX from disk that the driver refused is compiled again, and
+    /// overwritten).
+    Nowhere,
+}
+
 /// The PTX of `src` for `arch`: from this process's cache, the disk cache
-/// ([`kernel_cache`]), or NVRTC (then stored in both). `fresh` skips both caches (a PTX from
-/// disk that the driver refused is compiled again, and overwritten).
+/// ([`kernel_cache`]), or NVRTC (then stored in both), as `lookup` allows.
 fn compile_in(
     src: &str,
     arch: &'static str,
     disk: Option<&std::path::Path>,
-    fresh: bool,
+    lookup: Lookup,
 ) -> Result<(Ptx, KernelsFrom), GpuError> {
     let key = (src.to_string(), arch.to_string());
-    if !fresh {
+    if lookup == Lookup::Everywhere {
         if let Some(p) = ptx_cache().lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok((Ptx::from_src(p), KernelsFrom::Memory));
         }
@@ -116,7 +127,7 @@ fn compile_in(
         (dir, k)
     });
     let cached = match &disk {
-        Some((dir, k)) if !fresh => kernel_cache::load(dir, k),
+        Some((dir, k)) if lookup != Lookup::Nowhere => kernel_cache::load(dir, k),
         _ => None,
     };
     let (text, from) = match cached {
@@ -141,7 +152,32 @@ fn compile_in(
 /// taken from this process's cache; the disk cache is left alone: this is the check of the
 /// generated source that tests run).
 pub fn compile_for(plan: &Plan, arch: &'static str) -> Result<String, GpuError> {
-    Ok(compile_in(&source(plan)?, arch, None, false)?.0.to_src())
+    Ok(compile_in(&source(plan)?, arch, None, Lookup::Everywhere)?
+        .0
+        .to_src())
+}
+
+/// Seconds to compile the kernels of `plan` for `arch` by NVRTC, and to take the same PTX from
+/// a disk cache in `dir` (a benchmark of [`kernel_cache`]; no device needed).
+pub fn time_kernel_cache(
+    plan: &Plan,
+    arch: &'static str,
+    dir: &std::path::Path,
+) -> Result<(f64, f64), GpuError> {
+    let src = source(plan)?;
+    let t = std::time::Instant::now();
+    let (compiled, _) = compile_in(&src, arch, Some(dir), Lookup::Nowhere)?;
+    let nvrtc_s = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let (cached, from) = compile_in(&src, arch, Some(dir), Lookup::DiskOnly)?;
+    let disk_s = t.elapsed().as_secs_f64();
+    if from != KernelsFrom::Disk || cached.to_src() != compiled.to_src() {
+        return Err(GpuError::Compile(format!(
+            "the disk cache in {} gave {from:?}, not the compiled PTX",
+            dir.display()
+        )));
+    }
+    Ok((nvrtc_s, disk_s))
 }
 
 /// NVRTC's virtual architecture for a compute capability (PTX is JIT-compiled by the driver).
@@ -180,12 +216,12 @@ impl Kernels {
         let (major, minor) = ctx.compute_capability().ctx("reading compute capability")?;
         let (src, arch) = (source(plan)?, arch_of(major, minor));
         let disk = kernel_cache::dir();
-        let (ptx, mut from) = compile_in(&src, arch, disk.as_deref(), false)?;
+        let (ptx, mut from) = compile_in(&src, arch, disk.as_deref(), Lookup::Everywhere)?;
         let module = match ctx.load_module(ptx) {
             // A cached PTX the driver refuses (damaged, or from a driver it no longer
             // accepts): compiled again, and the cache's copy replaced.
             Err(_) if from != KernelsFrom::Nvrtc => {
-                let (ptx, f) = compile_in(&src, arch, disk.as_deref(), true)?;
+                let (ptx, f) = compile_in(&src, arch, disk.as_deref(), Lookup::Nowhere)?;
                 from = f;
                 ctx.load_module(ptx).ctx("loading the PTX module")?
             }
@@ -221,21 +257,25 @@ mod tests {
             "// {:?}\nextern \"C\" __global__ void lp_k(int* x) {{ x[threadIdx.x] += 1; }}\n",
             d.path()
         );
-        let (first, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("NVRTC");
+        let (first, from) =
+            compile_in(&src, "compute_80", Some(d.path()), Lookup::Everywhere).expect("NVRTC");
         assert_eq!(from, KernelsFrom::Nvrtc);
-        let (again, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("memory");
+        let (again, from) =
+            compile_in(&src, "compute_80", Some(d.path()), Lookup::Everywhere).expect("memory");
         assert_eq!(from, KernelsFrom::Memory);
         ptx_cache()
             .lock()
             .expect("cache")
             .remove(&(src.clone(), "compute_80".to_string()));
-        let (disk, from) = compile_in(&src, "compute_80", Some(d.path()), false).expect("disk");
+        let (disk, from) =
+            compile_in(&src, "compute_80", Some(d.path()), Lookup::Everywhere).expect("disk");
         assert_eq!(from, KernelsFrom::Disk);
         assert!(first.to_src().contains(".entry lp_k"), "{}", first.to_src());
         assert_eq!(disk.to_src(), first.to_src());
         assert_eq!(again.to_src(), first.to_src());
         // Another architecture is another compilation.
-        let (_, from) = compile_in(&src, "compute_90", Some(d.path()), false).expect("NVRTC");
+        let (_, from) =
+            compile_in(&src, "compute_90", Some(d.path()), Lookup::Everywhere).expect("NVRTC");
         assert_eq!(from, KernelsFrom::Nvrtc);
     }
 }

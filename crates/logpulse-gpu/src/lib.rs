@@ -64,6 +64,21 @@ pub fn kernel_source(plan: &logpulse_core::Plan) -> Result<String, BackendError>
     Ok(kernels::source(plan)?)
 }
 
+/// Seconds to compile the kernels for `plan` (for sm_90) with NVRTC, and to read the same PTX
+/// back from an on-disk kernel cache in `dir` (what a process after the first pays instead; no
+/// device needed).
+pub fn time_kernel_cache(
+    plan: &logpulse_core::Plan,
+    dir: &std::path::Path,
+) -> Result<(f64, f64), BackendError> {
+    if !device::nvrtc_present() {
+        return Err(BackendError::NoDevice(
+            "the NVRTC library is missing".into(),
+        ));
+    }
+    Ok(kernels::time_kernel_cache(plan, "compute_90", dir)?)
+}
+
 /// Compiles the kernels for `plan` with NVRTC (no device needed; the on-disk kernel cache is
 /// neither read nor written) and returns the PTX; a way to check the generated source on
 /// machines with NVRTC but no GPU.
