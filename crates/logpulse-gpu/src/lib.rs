@@ -64,9 +64,9 @@ pub fn kernel_source(plan: &logpulse_core::Plan) -> Result<String, BackendError>
     Ok(kernels::source(plan)?)
 }
 
-/// Seconds to compile the kernels for `plan` (for `compute_90`) with NVRTC, and to read the same PTX
-/// back from an on-disk kernel cache in `dir` (what a process after the first pays instead; no
-/// device needed).
+/// Seconds to compile the kernels for `plan` (for `compute_90`) with NVRTC, and to read the
+/// same PTX back from an on-disk kernel cache in `dir` (what a process after the first pays
+/// instead; no device needed).
 pub fn time_kernel_cache(
     plan: &logpulse_core::Plan,
     dir: &std::path::Path,
