@@ -64,6 +64,17 @@ pub fn kernel_source(plan: &logpulse_core::Plan) -> Result<String, BackendError>
     Ok(kernels::source(plan)?)
 }
 
+/// An error unless NVRTC can be loaded (the compile-only entry points below need no device).
+fn need_nvrtc() -> Result<(), BackendError> {
+    if device::nvrtc_present() {
+        Ok(())
+    } else {
+        Err(BackendError::NoDevice(
+            "the NVRTC library is missing".into(),
+        ))
+    }
+}
+
 /// Seconds to compile the kernels for `plan` (for `compute_90`) with NVRTC, and to read the
 /// same PTX back from an on-disk kernel cache in `dir` (what a process after the first pays
 /// instead; no device needed).
@@ -71,11 +82,7 @@ pub fn time_kernel_cache(
     plan: &logpulse_core::Plan,
     dir: &std::path::Path,
 ) -> Result<(f64, f64), BackendError> {
-    if !device::nvrtc_present() {
-        return Err(BackendError::NoDevice(
-            "the NVRTC library is missing".into(),
-        ));
-    }
+    need_nvrtc()?;
     Ok(kernels::time_kernel_cache(plan, "compute_90", dir)?)
 }
 
@@ -83,11 +90,7 @@ pub fn time_kernel_cache(
 /// neither read nor written) and returns the PTX; a way to check the generated source on
 /// machines with NVRTC but no GPU.
 pub fn compile_kernels(plan: &logpulse_core::Plan) -> Result<String, BackendError> {
-    if !device::nvrtc_present() {
-        return Err(BackendError::NoDevice(
-            "the NVRTC library is missing".into(),
-        ));
-    }
+    need_nvrtc()?;
     Ok(kernels::compile_for(plan, "compute_90")?)
 }
 
