@@ -1,0 +1,266 @@
+//! The table's lookups, merges, splits and builds, against plain inserts.
+
+use super::*;
+
+#[test]
+fn lookups_merges_and_splits() {
+    let mut a = GroupTable::default();
+    a.agg_mut(0, "x").requests += 1;
+    a.agg_mut(0, "x").requests += 1;
+    a.agg_mut(60, "x").requests += 1;
+    a.agg_mut(0, "y").requests += 5;
+    assert_eq!(a.len(), 3);
+    let mut b = GroupTable::default();
+    b.agg_mut(0, "x").requests += 10;
+    b.agg_mut(120, "z").requests += 1;
+    a.merge(&b);
+    assert_eq!(a.get(0, "x").map(|g| g.requests), Some(12));
+    assert_eq!(a.get(120, "z").map(|g| g.requests), Some(1));
+    assert_eq!(a.get(60, "y"), None);
+    let parts = a.split_by_window();
+    assert_eq!(
+        parts.iter().map(|(w, t)| (*w, t.len())).collect::<Vec<_>>(),
+        [(0, 2), (60, 1), (120, 1)]
+    );
+    let mut totals = GroupTable::default();
+    for (_, t) in &parts {
+        totals.merge_into_window(t, 0);
+    }
+    assert_eq!(totals.get(0, "x").map(|g| g.requests), Some(13));
+    assert_eq!(totals.sorted()[0].0.as_ref(), "x");
+}
+
+/// Tables built from distinct groups are indexed on their first probe: until then a
+/// read-only look scans; after, lookups find the old groups (no duplicates) and add new ones.
+#[test]
+fn unindexed_tables_are_indexed_on_first_probe() {
+    let keys: Vec<String> = (0..1000).map(|i| format!("host-{i}")).collect();
+    let rows = keys.iter().enumerate().map(|(i, k)| {
+        let w = (i % 3) as i64 * 60;
+        let agg = Agg {
+            requests: i as u64 + 1,
+            ..Agg::default()
+        };
+        (group_hash(w, k.as_bytes()), w, k.as_bytes(), agg)
+    });
+    let mut t = GroupTable::from_unique(keys.len(), 16 * keys.len(), rows);
+    assert_eq!(t.indexed, 0);
+    assert_eq!(t.get(60, "host-1").map(|a| a.requests), Some(2));
+    assert_eq!(t.get(0, "host-1"), None);
+    t.agg_mut(60, "host-1").requests += 10;
+    assert_eq!(t.indexed, t.len());
+    assert_eq!(
+        t.len(),
+        1000,
+        "an existing group, found through the new index"
+    );
+    t.agg_mut(0, "host-1").requests += 1;
+    assert_eq!(t.len(), 1001);
+    assert_eq!(t.get(60, "host-1").map(|a| a.requests), Some(12));
+    // Split parts (unindexed) merged twice into one table: every group once, sums doubled.
+    let (parts, late) = t.clone().split_windows(|_| false);
+    assert!(late.is_empty());
+    let mut merged = GroupTable::default();
+    for _ in 0..2 {
+        for (_, p) in parts.clone() {
+            merged.merge_owned(p);
+        }
+    }
+    assert_eq!(merged.len(), t.len());
+    for (w, k, a) in t.iter() {
+        assert_eq!(
+            merged.get(w, k).map(|m| m.requests),
+            Some(2 * a.requests),
+            "{w} {k}"
+        );
+    }
+}
+
+/// A table of `n` groups over several windows, in an interleaved order, some with errors.
+fn mixed(n: u64, salt: u64) -> GroupTable {
+    let mut t = GroupTable::default();
+    for i in 0..n {
+        let w = ((i * 7 + salt) % 5) as i64 * 60;
+        let a = t.agg_mut(w, &format!("host{}.example", (i * 13 + salt) % 97));
+        a.add_parts(if i % 11 == 0 { 503 } else { 200 }, i, Some(i));
+    }
+    t
+}
+
+fn rows(t: &GroupTable) -> Vec<(u64, i64, Vec<u8>, Agg)> {
+    t.entries()
+        .map(|(h, w, k, a)| (h, w, k.to_vec(), a.clone()))
+        .collect()
+}
+
+#[test]
+fn split_windows_and_merge_owned_match_the_copying_versions() {
+    let t = mixed(400, 3);
+    let all = rows(&t);
+    let (parts, late) = t.clone().split_windows(|w| w < 120);
+    assert_eq!(
+        rows(&late),
+        all.iter()
+            .filter(|r| r.1 < 120)
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let mut seen = Vec::new();
+    for (w, part) in &parts {
+        assert!(*w >= 120 && !seen.contains(w));
+        seen.push(*w);
+        let want: Vec<_> = all.iter().filter(|r| r.1 == *w).cloned().collect();
+        assert_eq!(rows(part), want);
+        for r in &want {
+            assert_eq!(
+                part.get(r.1, std::str::from_utf8(&r.2).unwrap()),
+                Some(&r.3)
+            );
+        }
+    }
+    // Interleaved (moved part by part, `mixed` changes window every row) with no late rows.
+    let (parts0, late0) = t.clone().split_windows(|_| false);
+    assert!(late0.is_empty());
+    assert_eq!(parts0.len(), 5);
+    for (w, part) in &parts0 {
+        let want: Vec<_> = all.iter().filter(|r| r.1 == *w).cloned().collect();
+        assert_eq!(rows(part), want, "window {w}");
+    }
+    // The same groups in runs of one window (the CPU's order) are moved the other way (in
+    // table order): the same parts.
+    let mut sorted = all.clone();
+    sorted.sort_by_key(|r| r.1);
+    let runs = GroupTable::from_unique(
+        sorted.len(),
+        64 * sorted.len(),
+        sorted.iter().map(|r| (r.0, r.1, &r.2[..], r.3.clone())),
+    );
+    let (parts2, late2) = runs.split_windows(|w| w < 120);
+    let want: Vec<_> = sorted.iter().filter(|r| r.1 < 120).cloned().collect();
+    assert_eq!(rows(&late2), want);
+    assert_eq!(parts2.len(), parts.len());
+    for (w, part) in &parts2 {
+        let want: Vec<_> = sorted.iter().filter(|r| r.1 == *w).cloned().collect();
+        assert_eq!(rows(part), want, "window {w}");
+    }
+    // One window, not late: the table comes back as it is.
+    let mut one = GroupTable::default();
+    one.agg_mut(60, "a").requests += 1;
+    one.agg_mut(60, "b").requests += 1;
+    let (parts, late) = one.clone().split_windows(|_| false);
+    assert!(late.is_empty());
+    assert_eq!(parts.len(), 1);
+    assert_eq!(rows(&parts[0].1), rows(&one));
+    // merge_owned == merge, order included.
+    let mut a = mixed(300, 1);
+    let mut b = a.clone();
+    let other = mixed(500, 2);
+    a.merge(&other);
+    b.merge_owned(other);
+    assert_eq!(rows(&a), rows(&b));
+    let mut empty = GroupTable::default();
+    empty.merge_owned(mixed(50, 4));
+    assert_eq!(rows(&empty), rows(&mixed(50, 4)));
+    assert_eq!(
+        empty.get(0, "host4.example").is_some(),
+        mixed(50, 4).get(0, "host4.example").is_some()
+    );
+}
+
+/// A table over one shared arena, built in parallel, equals the same groups inserted one
+/// by one: keys at their offsets, every row in its place (enough rows for rayon to split).
+#[test]
+fn from_unique_arena_matches_inserts() {
+    for stream in [true, false] {
+        unique_arena_matches_inserts(stream);
+    }
+}
+
+/// [`from_unique_arena_matches_inserts`] with rows streamed or written plainly.
+fn unique_arena_matches_inserts(stream: bool) {
+    use rayon::prelude::*;
+    let keys: Vec<String> = (0..20_000).map(|i| format!("h{}.ex", i * 7)).collect();
+    let mut arena = Vec::new();
+    let mut spans = Vec::new();
+    for k in &keys {
+        spans.push((arena.len() as u32, k.len() as u32));
+        arena.extend_from_slice(k.as_bytes());
+    }
+    let mut slow = GroupTable::default();
+    let agg = |i: usize| {
+        let mut a = Agg {
+            requests: i as u64 + 1,
+            bytes: 3 * i as u64,
+            ..Agg::default()
+        };
+        if i.is_multiple_of(5) {
+            a.add_error(500 + (i % 4) as u16, 2);
+        }
+        a
+    };
+    for (i, k) in keys.iter().enumerate() {
+        let w = (i % 3) as i64 * 60;
+        slow.agg_mut(w, k).merge(&agg(i));
+    }
+    let (fast, ()) = GroupTable::from_unique_arena_with(
+        stream,
+        arena.len(),
+        || (arena, ()),
+        (0..keys.len()).into_par_iter().map(|i| {
+            let w = (i % 3) as i64 * 60;
+            let (off, len) = spans[i];
+            (group_hash(w, keys[i].as_bytes()), w, off, len, agg(i))
+        }),
+    );
+    assert_eq!(fast.len(), keys.len());
+    assert_eq!(fast.sorted(), slow.sorted(), "streamed rows: {stream}");
+    let order: Vec<_> = fast.iter().map(|(w, k, _)| (w, k.to_string())).collect();
+    let want: Vec<_> = slow.iter().map(|(w, k, _)| (w, k.to_string())).collect();
+    assert_eq!(order, want, "entries keep the rows' order");
+    // A row pointing past the arena gets an empty key rather than a panic, as does one
+    // past an arena shorter than announced.
+    let row = || (group_hash(0, b""), 0, 1, 5, Agg::default());
+    let (t, ()) = GroupTable::from_unique_arena_with(
+        stream,
+        2,
+        || (b"ab".to_vec(), ()),
+        vec![row()].into_par_iter(),
+    );
+    assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
+    let (t, ()) = GroupTable::from_unique_arena_with(
+        stream,
+        9,
+        || (b"ab".to_vec(), ()),
+        vec![row()].into_par_iter(),
+    );
+    assert_eq!(t.iter().next().map(|(_, k, _)| k), Some(""));
+}
+
+#[test]
+fn group_hash_is_fixed_and_from_unique_matches_inserts() {
+    // Pinned values: the CUDA kernels compute the same function (lp_key_hash).
+    assert_eq!(group_hash(0, b""), group_hash(0, b""));
+    assert_ne!(group_hash(0, b"a"), group_hash(60, b"a"));
+    assert_ne!(group_hash(0, b"a"), group_hash(0, b"a\0"));
+    assert_ne!(group_hash(0, b"12345678"), group_hash(0, b"123456789"));
+    let keys = ["a", "host1.example.edu", "12345678", "199.72.81.55", "000"];
+    let mut slow = GroupTable::default();
+    let mut rows = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let w = (i as i64 % 2) * 60;
+        let a = Agg {
+            requests: i as u64 + 1,
+            ..Agg::default()
+        };
+        slow.agg_mut(w, k).merge(&a);
+        rows.push((group_hash(w, k.as_bytes()), w, k.as_bytes(), a));
+    }
+    let mut fast = GroupTable::from_unique(rows.len(), 64, rows);
+    assert_eq!(fast.sorted(), slow.sorted());
+    fast.agg_mut(60, "host1.example.edu").requests += 10;
+    assert_eq!(
+        fast.get(60, "host1.example.edu").map(|g| g.requests),
+        Some(12)
+    );
+    assert_eq!(fast.len(), keys.len());
+}
