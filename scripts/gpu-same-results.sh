@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # The CLI's results from the GPU backend against the CPU backend's, on a CUDA machine: every
 # window record (`--jsonl`), every rejected line (`--rejects`) and the run summary must be equal,
-# timings and memory aside. On the shared data sets the GPU runs twice, the second run's kernels
-# coming from the on-disk kernel cache (a fresh one made for this check); on generated input
-# (issue 4's 10M+ lines with injected bad lines) once. Prints each GPU run's start-up line and
-# one verdict per input; exits non-zero on any difference.
+# timings and memory aside. Each given file is run twice on the GPU: the second run always
+# loads its kernels from the on-disk kernel cache (a fresh one made for this check and shared by
+# all inputs, so the first run compiles with NVRTC only for kernels no earlier input needed);
+# generated inputs (issue 4's 10M+ lines with injected bad lines) once. Prints each GPU run's
+# start-up line and one verdict per input; exits non-zero on any difference.
 #
 # Usage on a CUDA machine: bash scripts/gpu-same-results.sh BIN [FILE...]
-#   default files: every .carry/data/*.gz, as staged by scripts/gpu-check.sh;
 #   LOGPULSE_SAME_GEN="clf:12000000 tsv:12000000" (FORMAT:LINES ..., formats of `logpulse gen`)
 #   adds generated inputs with a bad line every LOGPULSE_SAME_BAD_EVERY (default 997) lines;
-#   LOGPULSE_SAME_ARGS: more `run` arguments for every run (e.g. "--key path").
+#   with neither files nor LOGPULSE_SAME_GEN: every .carry/data/*.gz (scripts/gpu-check.sh
+#   stages them); LOGPULSE_SAME_ARGS: more `run` arguments for every run (e.g. "--key path").
 set -uo pipefail
 BIN=${1:?usage: gpu-same-results.sh BIN [FILE...]}
 shift
 FILES=("$@")
-[ ${#FILES[@]} -gt 0 ] || [ -n "${LOGPULSE_SAME_GEN:-}" ] || FILES=(.carry/data/*.gz)
+if [ ${#FILES[@]} -eq 0 ] && [ -z "${LOGPULSE_SAME_GEN:-}" ]; then
+  shopt -s nullglob
+  FILES=(.carry/data/*.gz)
+  shopt -u nullglob
+  [ ${#FILES[@]} -gt 0 ] || { echo "no inputs: give files, set LOGPULSE_SAME_GEN or stage .carry/data" >&2; exit 2; }
+fi
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
 export LOGPULSE_KERNEL_CACHE="$W/kernels"
@@ -38,6 +44,7 @@ def rejects(run):
 def summary(run):
     return {k: v for k, v in json.load(open(f"{w}/{run}.json")).items() if k not in volatile}
 cpu_summary = summary("cpu")
+windows = sum(1 for r in records("cpu") if r.get("type") == "window")
 bad = []
 for run in runs:
     what = []
@@ -61,8 +68,8 @@ for run in runs:
         bad.append(f"{run}: {', '.join(what)}")
 s = cpu_summary
 print(f"{name}: {'DIFFERENT: ' + '; '.join(bad) if bad else 'same results'} "
-      f"({s.get('lines')} lines, {s.get('windows')} windows, {(s.get('rejected') or {}).get('total')} rejected, "
-      f"{n} window records)")
+      f"({s.get('lines')} lines, {(s.get('rejected') or {}).get('total')} rejected, "
+      f"{windows} window records)")
 sys.exit(1 if bad else 0)
 PY
 }
@@ -70,6 +77,7 @@ PY
 # check INPUT RUN... : runs each backend over INPUT (gpu1, gpu2: GPU; cpu), then compares.
 check() {
   local f=$1; shift
+  rm -f "$W"/gpu1.* "$W"/gpu2.* "$W"/cpu.*
   for run in "$@" cpu; do
     # shellcheck disable=SC2086
     "$BIN" run "$f" --backend "${run%[12]}" -q --progress never --summary "$W/$run.json" \
@@ -80,7 +88,7 @@ check() {
   compare "$f" "$@" || status=1
 }
 
-for f in "${FILES[@]}"; do
+for f in ${FILES[@]+"${FILES[@]}"}; do
   check "$f" gpu1 gpu2
 done
 for spec in ${LOGPULSE_SAME_GEN:-}; do

@@ -119,6 +119,9 @@ pub struct BufferPool {
     inner: Arc<PoolInner>,
     /// How batches viewing a mapped file are made ready for the backend (see [`MapPinner`]).
     pinner: Option<Arc<dyn MapPinner>>,
+    /// True when a GPU (or another device) parses the batches: the host's cores are then free
+    /// for the source (see [`BufferPool::feeds_device`]).
+    feeds_device: bool,
 }
 
 impl BufferPool {
@@ -142,6 +145,7 @@ impl BufferPool {
                 created_ns: AtomicU64::new(0),
             }),
             pinner: None,
+            feeds_device: false,
         }
     }
 
@@ -154,6 +158,18 @@ impl BufferPool {
     /// What prepares mapped batches for the backend, if it needs that.
     pub fn pinner(&self) -> Option<&dyn MapPinner> {
         self.pinner.as_deref()
+    }
+
+    /// The same pool, marked as feeding a device that parses the batches (a GPU's pinned pool).
+    pub fn for_device(mut self) -> Self {
+        self.feeds_device = true;
+        self
+    }
+
+    /// True when the batches are parsed by a device, not by the host's cores: sources may then
+    /// read with more threads (`framer::frame_threads_for_device`).
+    pub fn feeds_device(&self) -> bool {
+        self.feeds_device
     }
 
     /// A pool of heap buffers.

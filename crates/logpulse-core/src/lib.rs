@@ -41,16 +41,17 @@ pub fn env_flag(var: &str) -> bool {
 /// Threads for a helper stage: the environment variable `var` if set (measurements, tests; 1 to
 /// 64), else a quarter of the cores, 1 to `max` (the backends need the rest).
 pub fn threads_from_env(var: &str, max: usize) -> usize {
-    threads_from_env_or_share(var, 4, max)
+    threads_from_env_or_fraction(var, 4, max)
 }
 
-/// Like [`threads_from_env`], the default being one core in `per` (1 to `max`).
-pub fn threads_from_env_or_share(var: &str, per: usize, max: usize) -> usize {
+/// Like [`threads_from_env`], the default being one thread for every `cores_per_thread` cores
+/// (1 to `max`).
+pub fn threads_from_env_or_fraction(var: &str, cores_per_thread: usize, max: usize) -> usize {
     if let Some(n) = env_number::<usize>(var) {
         return n.clamp(1, 64);
     }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (cores / per.max(1)).clamp(1, max.max(1))
+    (cores / cores_per_thread.max(1)).clamp(1, max.max(1))
 }
 pub use backend::{Backend, BackendError, CpuBackend};
 pub use batch::{Batch, BatchBuf, BufferPool, Origin};

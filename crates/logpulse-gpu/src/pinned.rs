@@ -113,7 +113,7 @@ fn pool_with(count: usize, capacity: usize, now: usize) -> Result<BufferPool, Gp
             Err(_) => Box::new(vec![0u8; cap]),
         }
     });
-    Ok(BufferPool::new(count, capacity, factory))
+    Ok(BufferPool::new(count, capacity, factory).for_device())
 }
 
 /// Like [`pinned_pool`], but buffers are pinned only when first taken, by the thread taking
@@ -126,5 +126,5 @@ pub fn pinned_pool_lazy(count: usize, capacity: usize) -> Result<BufferPool, Bac
             Err(_) => Box::new(vec![0u8; cap]),
         }
     });
-    Ok(BufferPool::new(count.max(1), capacity, factory))
+    Ok(BufferPool::new(count.max(1), capacity, factory).for_device())
 }

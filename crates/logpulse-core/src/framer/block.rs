@@ -1,5 +1,6 @@
-//! One block of bytes at a time: its newlines (SIMD counts) and whether a line in it is too
-//! long, so the framer never looks at a byte twice nor at a line longer than its limit.
+//! The framer's scan, a block of bytes at a time: the block's newlines (memchr's SIMD search
+//! and count) and whether a line ending in it is longer than the limit, so that an over-long
+//! line is found without being buffered whole.
 
 /// Bytes a block-at-a-time scan looks at at once: at most `max_line_len`, so that a gap
 /// between two newlines of one block is never an over-long line.
@@ -20,9 +21,9 @@ pub(super) enum Block {
 /// The newlines of a block: offsets of the first and the last, and how many.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Newlines {
-    pub(super) first: usize,
-    pub(super) last: usize,
-    pub(super) count: u64,
+    first: usize,
+    last: usize,
+    count: u64,
 }
 
 /// The newlines of `region` (SIMD count), or `None` when it has none.

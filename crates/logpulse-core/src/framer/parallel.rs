@@ -26,13 +26,14 @@ pub fn frame_threads() -> usize {
     crate::threads_from_env("LOGPULSE_FRAME_THREADS", 8)
 }
 
-/// Threads for [`frame_parallel`] when a GPU parses the batches: `LOGPULSE_FRAME_THREADS` if
-/// set, else half the cores, 1 to 8. The host's cores are not parsing then, and the copy from
-/// the page cache is what a GPU run from a file waits for (H100 host, 16 cores, 40M CLF lines:
-/// 8 readers 13.5 GB/s against 11.0 with 4 when the job has few groups, 8.8-8.9 against
-/// 8.0-8.8 with the default job; BENCHMARKS.md, 2026-12-07 fourth session).
+/// Threads for [`frame_parallel`] when a device parses the batches
+/// ([`BufferPool::feeds_device`]): `LOGPULSE_FRAME_THREADS` if set, else half the cores, 1 to 8.
+/// The host's cores are not parsing then, and the copy from the page cache is what a GPU run
+/// from a file waits for (H100 host, 16 cores, 40M page-cached CLF lines: 13.5 GB/s with 8
+/// readers against 11.0 with 4 for a job with few groups, 8.8-8.9 against 8.0-8.8 for the
+/// default job; BENCHMARKS.md, 2026-12-07 fourth session).
 pub fn frame_threads_for_device() -> usize {
-    crate::threads_from_env_or_share("LOGPULSE_FRAME_THREADS", 2, 8)
+    crate::threads_from_env_or_fraction("LOGPULSE_FRAME_THREADS", 2, 8)
 }
 
 /// Fewest bytes a reader thread takes at once: below that, splitting costs more than it gains

@@ -118,8 +118,7 @@ impl Source for FileSource {
             // A regular file: read at offsets (several threads while whole batches can be
             // cut), then the rest from where that stopped.
             out.add_bytes(start.offset); // a resumed run's skipped bytes, for progress
-                                         // A pool with a pinner feeds a GPU: the host's cores are free to read.
-            let threads = if pool.pinner().is_some() {
+            let threads = if pool.feeds_device() {
                 frame_threads_for_device()
             } else {
                 frame_threads()
