@@ -157,7 +157,7 @@ pub fn frame_parallel_from(
     let (mut cur, mut offset, mut line) = (pool.acquire(), offset, line);
     loop {
         let Some(cut) = cutter.next_cut(&mut cur, offset)? else {
-            cutter.times.report(&source);
+            cutter.times.report(&source, threads.max(1));
             return Ok(ParallelEnd::Rest {
                 offset,
                 next_line: line,
@@ -205,11 +205,11 @@ struct Times {
 }
 
 impl Times {
-    fn report(&self, source: &str) {
+    fn report(&self, source: &str, threads: usize) {
         if std::env::var_os("LOGPULSE_FRAME_TIMES").is_some() {
             eprintln!(
-                "logpulse: framing {source}: {} batches; fill {:.3}s, walk {:.3}s, buffer wait \
-                 {:.3}s, tail copy {:.3}s, send {:.3}s",
+                "logpulse: framing {source} on {threads} reader threads: {} batches; fill \
+                 {:.3}s, walk {:.3}s, buffer wait {:.3}s, tail copy {:.3}s, send {:.3}s",
                 self.batches, self.fill, self.walk, self.acquire, self.tail, self.send
             );
         }
