@@ -282,7 +282,19 @@ pub fn run(
         bytes_read,
         clock: cfg.clock.clone(),
     };
-    let mut windows = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+    // The windows stage's helpers (splitters, per-key totals shards): more when the host's
+    // cores are not parsing.
+    let merge_threads = if pool.feeds_device() {
+        crate::window::merge_threads_for_device()
+    } else {
+        crate::window::merge_threads()
+    };
+    let mut windows = Windows::with_totals_threads(
+        plan.window,
+        plan.lateness_secs,
+        plan.thresholds,
+        merge_threads,
+    );
     let mut checkpointer = cfg.checkpoint.as_ref().map(|(c, resume)| {
         let mut positions = BTreeMap::new();
         if let Some(r) = resume {
@@ -338,7 +350,7 @@ pub fn run(
         // per-window tables and closing windows.
         let (split_tx, split_rx) = bounded::<SplitMsg>(cfg.queue_depth.max(1) + backends_len);
         let (window, thresholds) = (plan.window, plan.thresholds);
-        for i in 0..crate::window::merge_threads() {
+        for i in 0..merge_threads {
             let rx = part_rx.clone();
             let tx = split_tx.clone();
             let clock = cfg.clock.clone();

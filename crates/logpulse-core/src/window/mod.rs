@@ -202,6 +202,15 @@ pub fn merge_threads() -> usize {
     crate::threads_from_env("LOGPULSE_MERGE_THREADS", 4)
 }
 
+/// [`merge_threads`] when a device parses the batches (`BufferPool::feeds_device`): half the
+/// cores, 1 to 8, since the host's cores do not parse. With a quarter (4 on the 16-core H100
+/// host) the per-key totals lagged and held the windows thread back (backends blocked on it
+/// 0.87-0.90 s of a 1.4 s run over 120M page-cached CLF lines; 0.04-0.06 s with 8, the run 8.8
+/// -> 9.2-9.75 GB/s; BENCHMARKS.md, 2026-12-07 fourth session).
+pub fn merge_threads_for_device() -> usize {
+    crate::threads_from_env_or_fraction("LOGPULSE_MERGE_THREADS", 2, 8)
+}
+
 impl Windows {
     /// A new operator, its per-key totals on [`merge_threads`] threads.
     pub fn new(spec: WindowSpec, lateness_secs: i64, thresholds: Thresholds) -> Self {
