@@ -289,6 +289,9 @@ pub fn run(
     } else {
         crate::window::merge_threads()
     };
+    cfg.clock
+        .splitters
+        .store(merge_threads as u64, Ordering::Relaxed);
     let mut windows = Windows::with_totals_threads(
         plan.window,
         plan.lateness_secs,

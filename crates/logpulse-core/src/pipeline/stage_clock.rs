@@ -20,6 +20,8 @@ pub struct StageClock {
     pub workers_total: AtomicU64,
     /// Splitter threads: splitting partials by window, summed over threads.
     pub split_busy: AtomicU64,
+    /// How many splitter threads (and per-key totals shards) the run has.
+    pub splitters: AtomicU64,
     /// Windows thread: merging, closing windows, writing sinks, checkpoints.
     pub windows_busy: AtomicU64,
     /// Windows thread: whole run.
@@ -51,9 +53,10 @@ impl std::fmt::Display for StageClock {
         write!(
             f,
             "source {src:.3}s ({:.3}s blocked on backends); backends {wk:.3}s ({wk_s:.3}s \
-             waiting for batches, {wk_b:.3}s blocked on windows); splitters busy {:.3}s; \
+             waiting for batches, {wk_b:.3}s blocked on windows); splitters ({} threads) busy {:.3}s; \
              windows thread {win:.3}s ({win_b:.3}s busy, {:.3}s finishing)",
             src_b,
+            self.splitters.load(Ordering::Relaxed),
             secs(&self.split_busy),
             secs(&self.finish_total)
         )
