@@ -21,7 +21,8 @@ mod parallel;
 use block::{block_len, classify, newlines_in, scan_block, Block, Newlines};
 pub use mapped::frame_mapped_from;
 pub use parallel::{
-    frame_parallel, frame_parallel_from, frame_threads, frame_threads_for_device, Fill, ParallelEnd,
+    frame_parallel, frame_parallel_from, frame_threads, frame_threads_for,
+    frame_threads_for_device, Fill, ParallelEnd,
 };
 
 /// Most bytes handed to a source per [`Framer::spare`] call: bounds the tail copied when a

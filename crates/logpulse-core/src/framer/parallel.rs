@@ -36,6 +36,16 @@ pub fn frame_threads_for_device() -> usize {
     crate::threads_from_env_or_fraction("LOGPULSE_FRAME_THREADS", 2, 8)
 }
 
+/// Reader threads for batches going into `pool`: [`frame_threads_for_device`] when a device
+/// parses them, else [`frame_threads`].
+pub fn frame_threads_for(pool: &BufferPool) -> usize {
+    if pool.feeds_device() {
+        frame_threads_for_device()
+    } else {
+        frame_threads()
+    }
+}
+
 /// Fewest bytes a reader thread takes at once: below that, splitting costs more than it gains
 /// (unit tests split everything, so that their small inputs cross stretches).
 const MIN_STRETCH: usize = if cfg!(test) { 1 } else { 1 << 20 };

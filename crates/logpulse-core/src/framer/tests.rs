@@ -341,3 +341,23 @@ fn over_long_lines_are_rejected_not_buffered() {
         assert_eq!(b2.origin.first_line, 3);
     }
 }
+
+#[test]
+fn a_pool_that_feeds_a_device_gets_the_device_reader_count() {
+    let heap = BufferPool::heap(1, 64);
+    assert!(!heap.feeds_device());
+    assert_eq!(frame_threads_for(&heap), frame_threads());
+    let device = heap.clone().for_device();
+    assert!(device.feeds_device());
+    assert_eq!(frame_threads_for(&device), frame_threads_for_device());
+    // Clones keep the mark (the pipeline and the sources hold clones).
+    assert!(device.clone().feeds_device());
+    assert_eq!(
+        crate::window::merge_threads_for(&device),
+        crate::window::merge_threads_for_device()
+    );
+    assert_eq!(
+        crate::window::merge_threads_for(&heap),
+        crate::window::merge_threads()
+    );
+}

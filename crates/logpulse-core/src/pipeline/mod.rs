@@ -284,11 +284,7 @@ pub fn run(
     };
     // The windows stage's helpers (splitters, per-key totals shards): more when the host's
     // cores are not parsing.
-    let merge_threads = if pool.feeds_device() {
-        crate::window::merge_threads_for_device()
-    } else {
-        crate::window::merge_threads()
-    };
+    let merge_threads = crate::window::merge_threads_for(&pool);
     cfg.clock
         .splitters
         .store(merge_threads as u64, Ordering::Relaxed);

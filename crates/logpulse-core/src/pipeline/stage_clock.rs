@@ -53,8 +53,8 @@ impl std::fmt::Display for StageClock {
         write!(
             f,
             "source {src:.3}s ({:.3}s blocked on backends); backends {wk:.3}s ({wk_s:.3}s \
-             waiting for batches, {wk_b:.3}s blocked on windows); splitters ({} threads) busy {:.3}s; \
-             windows thread {win:.3}s ({win_b:.3}s busy, {:.3}s finishing)",
+             waiting for batches, {wk_b:.3}s blocked on windows); splitters ({} threads) busy \
+             {:.3}s; windows thread {win:.3}s ({win_b:.3}s busy, {:.3}s finishing)",
             src_b,
             self.splitters.load(Ordering::Relaxed),
             secs(&self.split_busy),

@@ -205,10 +205,20 @@ pub fn merge_threads() -> usize {
 /// [`merge_threads`] when a device parses the batches (`BufferPool::feeds_device`): half the
 /// cores, 1 to 8, since the host's cores do not parse. With a quarter (4 on the 16-core H100
 /// host) the per-key totals lagged and held the windows thread back (backends blocked on it
-/// 0.87-0.90 s of a 1.4 s run over 120M page-cached CLF lines; 0.04-0.06 s with 8, the run 8.8
-/// -> 9.2-9.75 GB/s; BENCHMARKS.md, 2026-12-07 fourth session).
+/// 0.83-1.18 s in runs over 120M page-cached CLF lines; 0.04-0.06 s with 8; BENCHMARKS.md,
+/// 2026-12-07 fourth session).
 pub fn merge_threads_for_device() -> usize {
     crate::threads_from_env_or_fraction("LOGPULSE_MERGE_THREADS", 2, 8)
+}
+
+/// The windows stage's helper threads for batches going into `pool`:
+/// [`merge_threads_for_device`] when a device parses them, else [`merge_threads`].
+pub fn merge_threads_for(pool: &crate::batch::BufferPool) -> usize {
+    if pool.feeds_device() {
+        merge_threads_for_device()
+    } else {
+        merge_threads()
+    }
 }
 
 impl Windows {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use flate2::read::MultiGzDecoder;
 use logpulse_core::batch::BufferPool;
 use logpulse_core::checkpoint::SourcePosition;
-use logpulse_core::framer::{frame_threads, frame_threads_for_device, Framer, FramerConfig};
+use logpulse_core::framer::{frame_threads_for, Framer, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
 use super::file_parallel::{frame_file_mapped, frame_file_parallel, mapping_wanted, Mapped};
@@ -118,11 +118,7 @@ impl Source for FileSource {
             // A regular file: read at offsets (several threads while whole batches can be
             // cut), then the rest from where that stopped.
             out.add_bytes(start.offset); // a resumed run's skipped bytes, for progress
-            let threads = if pool.feeds_device() {
-                frame_threads_for_device()
-            } else {
-                frame_threads()
-            };
+            let threads = frame_threads_for(pool);
             let name: Arc<str> = Arc::from(name.as_str());
             let mut read_it = threads > 1;
             if mapping_wanted(pool) {

@@ -90,9 +90,10 @@ pub(crate) enum Mapped {
 }
 
 /// Whether plain files are mapped: `LOGPULSE_MMAP=1` / `0` if set, else for the CPU backend
-/// (a pool that does not feed a device). On the 2-core dev VM the CPU run is 5-15% faster mapped (no copy,
-/// no batch buffers to touch); on the GPU hosts the mapped run measured no faster than `pread`
-/// (BENCHMARKS.md, 2026-12-04 and 2026-12-06), so GPU backends read unless asked.
+/// (a pool that does not feed a device). On the 2-core dev VM the CPU run is 5-15% faster
+/// mapped (no copy, no batch buffers to touch); on the GPU hosts the mapped run measured no
+/// faster than `pread` (BENCHMARKS.md, 2026-12-04 and 2026-12-06), so GPU backends read unless
+/// asked.
 pub(crate) fn mapping_wanted(pool: &BufferPool) -> bool {
     match std::env::var("LOGPULSE_MMAP").as_deref() {
         Ok("1") => true,

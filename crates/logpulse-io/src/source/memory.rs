@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use logpulse_core::batch::BufferPool;
-use logpulse_core::framer::{frame_parallel, frame_threads, FramerConfig};
+use logpulse_core::framer::{frame_parallel, frame_threads_for, FramerConfig};
 use logpulse_core::pipeline::{BatchSender, Source, SourceError};
 
 /// Frames a shared byte buffer.
@@ -36,7 +36,7 @@ impl Source for MemorySource {
             pool,
             framing,
             self.name.clone(),
-            frame_threads(),
+            frame_threads_for(pool),
             &mut |b| {
                 out.add_bytes(b.bytes().len() as u64);
                 !out.stopping() && out.send(b)
