@@ -43,8 +43,8 @@ def rejects(run):
         return f.read()
 def summary(run):
     return {k: v for k, v in json.load(open(f"{w}/{run}.json")).items() if k not in volatile}
-cpu_summary = summary("cpu")
-windows = sum(1 for r in records("cpu") if r.get("type") == "window")
+cpu_summary, cpu_rejects = summary("cpu"), rejects("cpu")
+windows = None  # the CPU's window records, counted by the first comparison that reads them all
 bad = []
 for run in runs:
     what = []
@@ -52,9 +52,9 @@ for run in runs:
     if mine != cpu_summary:
         keys = sorted(k for k in mine.keys() | cpu_summary.keys() if mine.get(k) != cpu_summary.get(k))
         what.append(f"summary ({', '.join(keys)})")
-    if rejects(run) != rejects("cpu"):
+    if rejects(run) != cpu_rejects:
         what.append("rejects")
-    n = 0
+    n = counted = 0
     for a, b in itertools.zip_longest(records(run), records("cpu")):
         if a is None or b is None:
             what.append(f"number of window records (differ from record {n})")
@@ -63,9 +63,14 @@ for run in runs:
             keys = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
             what.append(f"window record {n} ({a.get('start', a.get('type'))}: {', '.join(keys)})")
             break
+        counted += b.get("type") == "window"
         n += 1
+    else:
+        windows = counted
     if what:
         bad.append(f"{run}: {', '.join(what)}")
+if windows is None:
+    windows = sum(1 for r in records("cpu") if r.get("type") == "window")
 s = cpu_summary
 print(f"{name}: {'DIFFERENT: ' + '; '.join(bad) if bad else 'same results'} "
       f"({s.get('lines')} lines, {(s.get('rejected') or {}).get('total')} rejected, "
