@@ -3,7 +3,7 @@
 //! The device sends back numbers only; key texts and rejected lines are read from the host's
 //! own copy of the batch, at the offsets the device reported.
 
-use logpulse_core::agg::{group_hash, Agg, GroupTable, LatencyHist, Partial};
+use logpulse_core::agg::{group_hash, Agg, GroupTable, LatencyHist, Partial, UniqueGroups};
 use logpulse_core::batch::Batch;
 use logpulse_core::reject::{Reject, RejectReason, REJECT_KEEP_BYTES};
 
@@ -78,25 +78,12 @@ fn memchr_nl(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
 
-/// A group's key bytes (bounds checked by the caller): from the arena, or `000` for a status
-/// key never assigned.
-#[inline]
-fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
-    if g.key_off == KEY_NONE {
-        b"000"
-    } else {
-        &keys[g.key_off as usize..g.key_off as usize + g.key_len as usize]
-    }
-}
-
 /// The error counters by group, sorted by group (stable: a group's statuses keep the device's
-/// order), and the offset of the `000` key (a status key never assigned) in the table's arena,
-/// which is the device's whole plus `000` ([`arena`]); latency buckets go into `latency`.
-#[allow(clippy::type_complexity)]
+/// order); latency buckets go into `latency`.
 fn counters(
     rb: &Sections<'_>,
     latency: &mut std::collections::BTreeMap<i64, LatencyHist>,
-) -> Result<(u32, Vec<(u32, u16, u64)>), GpuError> {
+) -> Result<Vec<(u32, u16, u64)>, GpuError> {
     let mut errors: Vec<(u32, u16, u64)> = Vec::new();
     for c in rb.counts {
         match c.kind {
@@ -120,33 +107,137 @@ fn counters(
         }
     }
     errors.sort_by_key(|e| e.0);
-    Ok((rb.keys.len() as u32, errors))
+    Ok(errors)
 }
 
-/// The table's arena: the device's key arena whole, then `000` (see [`counters`]).
-fn arena(keys: &[u8]) -> Vec<u8> {
-    let mut arena = Vec::with_capacity(keys.len() + 3);
-    arena.extend_from_slice(keys);
-    arena.extend_from_slice(b"000");
-    arena
+/// A batch's groups as the device returned them, checked as the table is built from them:
+/// keys inside the arena on character boundaries, every 256th device hash against the
+/// host's, the requests' sum.
+struct Rows<'a> {
+    rb: &'a Sections<'a>,
+    /// Error counters by group, sorted by group.
+    errors: &'a [(u32, u16, u64)],
+    /// Requests of every group, summed.
+    requests: &'a AtomicU64,
+    /// The first failed check.
+    bad: &'a Mutex<Option<GpuError>>,
 }
 
-/// A rayon piece's sum of requests, added to the shared total when the piece is done (rayon's
-/// `map_init` state lives as long as its piece).
-struct Tally<'a> {
-    n: u64,
+/// A piece's place in the error counters (the next group it expects, the next counter) and
+/// its sum of requests, added to the shared total when the piece is done.
+struct Cursor<'a> {
+    next: usize,
+    at: usize,
+    requests: u64,
     into: &'a AtomicU64,
 }
 
-impl<'a> Tally<'a> {
-    fn new(into: &'a AtomicU64) -> Self {
-        Tally { n: 0, into }
+impl Drop for Cursor<'_> {
+    fn drop(&mut self) {
+        self.into.fetch_add(self.requests, Ordering::Relaxed);
     }
 }
 
-impl Drop for Tally<'_> {
-    fn drop(&mut self) {
-        self.into.fetch_add(self.n, Ordering::Relaxed);
+impl Rows<'_> {
+    /// Group `i`'s key, or nothing when it is not inside the arena on character boundaries
+    /// (the check in [`Rows::agg`] then fails the build).
+    fn key_checked(&self, g: &GroupOut) -> Option<&[u8]> {
+        if g.key_off == KEY_NONE {
+            return Some(b"000");
+        }
+        let keys = self.rb.keys;
+        let boundary =
+            |i: usize| i == keys.len() || keys.get(i).is_some_and(|&b| (b as i8) >= -0x40);
+        let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
+        (e <= keys.len() && boundary(s) && boundary(e)).then(|| &keys[s..e])
+    }
+
+    fn check(&self, i: usize, g: &GroupOut) -> Result<(), GpuError> {
+        let key = self.key_checked(g).ok_or_else(|| {
+            GpuError::Result(format!(
+                "key at {}+{} in a {}-byte arena",
+                g.key_off,
+                g.key_len,
+                self.rb.keys.len()
+            ))
+        })?;
+        if i.is_multiple_of(256) && g.hash != group_hash(g.window, key) {
+            return Err(GpuError::Result(format!(
+                "device group hash {:#x} != group_hash for window {}",
+                g.hash, g.window
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl<'a> UniqueGroups for Rows<'a> {
+    type State = Cursor<'a>;
+
+    fn len(&self) -> usize {
+        self.rb.groups.len()
+    }
+
+    fn window(&self, i: usize) -> i64 {
+        self.rb.groups[i].window
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        self.key_checked(&self.rb.groups[i]).unwrap_or_default()
+    }
+
+    /// The device's length, unchecked: a key that fails its check ([`Rows::key_checked`]) is
+    /// then empty, of another length, and the build fails (its check's error is returned).
+    fn key_len(&self, i: usize) -> usize {
+        let g = &self.rb.groups[i];
+        if g.key_off == KEY_NONE {
+            3
+        } else {
+            g.key_len as usize
+        }
+    }
+
+    fn hash(&self, i: usize) -> u64 {
+        self.rb.groups[i].hash
+    }
+
+    fn start(&self) -> Cursor<'a> {
+        Cursor {
+            next: usize::MAX,
+            at: 0,
+            requests: 0,
+            into: self.requests,
+        }
+    }
+
+    /// Each piece walks its groups in order, so it finds its first error counter by binary
+    /// search and the rest by moving its cursor.
+    fn agg(&self, c: &mut Cursor<'a>, i: usize) -> Agg {
+        let g = &self.rb.groups[i];
+        if let Err(e) = self.check(i, g) {
+            if let Ok(mut b) = self.bad.lock() {
+                b.get_or_insert(e);
+            }
+        }
+        c.requests += g.requests as u64;
+        if c.next != i {
+            c.at = self.errors.partition_point(|e| (e.0 as usize) < i);
+        }
+        c.next = i + 1;
+        let mut a = Agg {
+            requests: g.requests as u64,
+            bytes: g.bytes,
+            s4xx: g.s4xx as u64,
+            s5xx: g.s5xx as u64,
+            errors: Default::default(),
+            latency_count: g.lat_count as u64,
+            latency_sum_us: g.lat_sum,
+        };
+        while let Some(&(_, status, n)) = self.errors.get(c.at).filter(|e| e.0 as usize == i) {
+            a.add_error(status, n);
+            c.at += 1;
+        }
+        a
     }
 }
 
@@ -203,90 +294,32 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
 
     // Groups: key text from the packed arena, hashes as the device computed them (the same
     // function as `group_hash`), and the device made them unique per (window, key), so the
-    // table is built without probing or comparing keys.
+    // table is built without probing or comparing keys, window by window (the windows
+    // stage's split then cuts it by slices).
     let keys = rb.keys;
-    let (none_off, errors) = counters(rb, &mut p.latency)?;
-    let errors = &errors[..];
-    // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
-    // ending on a character boundary, means every key is valid UTF-8 (the kernel checked them
-    // too; this guards the table's invariant for one pass over the arena).
-    let boundary = |i: usize| i == keys.len() || keys.get(i).is_some_and(|&b| (b as i8) >= -0x40);
-    // One parallel pass over the groups both checks them (keys inside the arena on character
-    // boundaries, every 256th device hash against the host's, the requests' sum) and writes
-    // the table's rows: reading the device's groups once, in one fork-join with the arena's
-    // copy and UTF-8 check beside it. A failed check is kept and returned after the pass
-    // (device results that fail it are a bug, not an input case, so no work is saved on it).
+    let errors = counters(rb, &mut p.latency)?;
     let requests = AtomicU64::new(0);
     let bad: Mutex<Option<GpuError>> = Mutex::new(None);
-    let check = |i: usize, g: &GroupOut| -> Result<(), GpuError> {
-        if g.key_off != KEY_NONE {
-            let (s, e) = (g.key_off as usize, g.key_off as usize + g.key_len as usize);
-            if e > keys.len() || !boundary(s) || !boundary(e) {
-                return Err(GpuError::Result(format!(
-                    "key at {s}..{e} in a {}-byte arena",
-                    keys.len()
-                )));
-            }
-        }
-        if i.is_multiple_of(256) && g.hash != group_hash(g.window, group_key(keys, g)) {
-            return Err(GpuError::Result(format!(
-                "device group hash {:#x} != group_hash for window {}",
-                g.hash, g.window
-            )));
-        }
-        Ok(())
+    let rows = Rows {
+        rb,
+        errors: &errors,
+        requests: &requests,
+        bad: &bad,
     };
-    // Each rayon piece walks its groups in order, so it finds its first error counter by
-    // binary search and the rest by moving a cursor: (next group index, next counter), and
-    // sums its requests in a tally that adds itself to `requests` when the piece ends.
-    let rows = rb
-        .groups
-        .par_iter()
-        .enumerate()
-        .with_min_len(build_piece())
-        .map_init(
-            || (usize::MAX, 0usize, Tally::new(&requests)),
-            |(next, at, tally), (i, g)| {
-                if let Err(e) = check(i, g) {
-                    if let Ok(mut b) = bad.lock() {
-                        b.get_or_insert(e);
-                    }
-                }
-                tally.n += g.requests as u64;
-                if *next != i {
-                    *at = errors.partition_point(|e| (e.0 as usize) < i);
-                }
-                *next = i + 1;
-                let mut a = Agg {
-                    requests: g.requests as u64,
-                    bytes: g.bytes,
-                    s4xx: g.s4xx as u64,
-                    s5xx: g.s5xx as u64,
-                    errors: Default::default(),
-                    latency_count: g.lat_count as u64,
-                    latency_sum_us: g.lat_sum,
-                };
-                while let Some(&(_, status, n)) = errors.get(*at).filter(|e| e.0 as usize == i) {
-                    a.add_error(status, n);
-                    *at += 1;
-                }
-                let (off, len) = if g.key_off == KEY_NONE {
-                    (none_off, 3)
-                } else {
-                    (g.key_off, g.key_len)
-                };
-                (g.hash, g.window, off, len, a)
-            },
-        );
-    let (groups, utf8) = GroupTable::from_unique_arena(
-        none_off as usize + 3,
-        || rayon::join(|| arena(keys), || utf8_in_parallel(keys)),
-        rows,
+    // The arena is the keys end to end: valid UTF-8 as a whole, and every key starting and
+    // ending on a character boundary (checked per group), means every key is valid UTF-8 (the
+    // kernel checked them too; this guards the table's invariant for one pass over the arena).
+    let (groups, utf8) = rayon::join(
+        || GroupTable::from_unique_by_window(&rows, build_piece()),
+        || utf8_in_parallel(keys),
     );
+    // A failed check is kept and returned after the pass (device results that fail it are a
+    // bug, not an input case, so no work is saved on it).
     if let Some(e) = bad.into_inner().ok().flatten() {
         return Err(e);
     }
     utf8?;
+    let groups = groups.ok_or_else(|| GpuError::Result("groups read differently twice".into()))?;
     let total = requests.into_inner();
     if total != p.records - p.filtered {
         return Err(GpuError::Result(format!(
@@ -303,6 +336,17 @@ mod tests {
     use super::*;
     use crate::layout::CountOut;
     use logpulse_core::batch::Origin;
+
+    /// A group's key bytes (bounds checked by the caller): from the arena, or `000` for a
+    /// status key never assigned.
+    #[inline]
+    fn group_key<'a>(keys: &'a [u8], g: &GroupOut) -> &'a [u8] {
+        if g.key_off == KEY_NONE {
+            b"000"
+        } else {
+            &keys[g.key_off as usize..g.key_off as usize + g.key_len as usize]
+        }
+    }
 
     /// A synthetic readback of `n` groups over 3 windows (one keyless in each), every 7th with two
     /// 5xx counters, as the device would lay it out.

@@ -15,7 +15,7 @@ pub use line_groups::LineGroups;
 pub(crate) use line_groups::{place, prefetch};
 pub use partial::Partial;
 pub(crate) use table::bytes_eq;
-pub use table::{group_hash, GroupTable};
+pub use table::{group_hash, GroupTable, UniqueGroups};
 pub use thin_vec::ThinVec;
 
 use crate::format::Record;

@@ -10,9 +10,10 @@
 //!   another table, so building it would be wasted (half of a GPU batch's host build).
 //!
 //! Here: the table, its lookups and merges. Beside it: the hash every backend shares
-//! (`hash.rs`), builds from distinct groups (`from_unique.rs`), splits by window (`split.rs`)
-//! and output order (`order.rs`).
+//! (`hash.rs`), builds from distinct groups (`from_unique.rs`, and window by window:
+//! `by_window.rs`), splits by window (`split.rs`) and output order (`order.rs`).
 
+mod by_window;
 mod from_unique;
 mod hash;
 mod order;
@@ -23,6 +24,7 @@ mod tests;
 use hashbrown::HashTable;
 
 use super::Agg;
+pub use by_window::UniqueGroups;
 pub(crate) use hash::bytes_eq;
 pub use hash::group_hash;
 

@@ -31,7 +31,11 @@ impl GroupTable {
         // Runs of one part (a window, or the late ones): one a part means each part is one
         // stretch of the table.
         let (mut runs, mut last_part) = (0usize, None);
+        // Keys end to end in entry order (tables built by insertion, or window by window).
+        let (mut arena_in_order, mut key_end) = (true, 0usize);
         for e in &self.entries {
+            arena_in_order &= e.key_off as usize == key_end;
+            key_end += e.key_len as usize;
             let p = match last {
                 Some((w, p)) if w == e.window => p,
                 _ => {
@@ -60,6 +64,9 @@ impl GroupTable {
                 s.2 += e.key_len as usize;
             }
             part_of.push(p);
+        }
+        if late_size.0 == 0 && runs == sizes.len() && arena_in_order {
+            return (self.cut_runs(&sizes), GroupTable::default());
         }
         let mut parts: Vec<(i64, GroupTable)> = sizes
             .iter()
@@ -115,6 +122,47 @@ impl GroupTable {
             from = next[k];
         }
         (parts, late_part)
+    }
+
+    /// [`GroupTable::split_windows`] of a table whose windows lie in runs, one a window, in
+    /// the order of `sizes` ((window, groups, key bytes)), and whose keys lie end to end in
+    /// entry order (tables built window by window, `by_window.rs`): each window's rows and
+    /// keys are cut off as slices, last first, so each is copied once (the first stays where
+    /// it is) instead of moved row by row with a key copy each.
+    fn cut_runs(self, sizes: &[(i64, usize, usize)]) -> Vec<(i64, GroupTable)> {
+        let GroupTable {
+            mut entries,
+            mut arena,
+            ..
+        } = self;
+        let mut starts = Vec::with_capacity(sizes.len());
+        let (mut row, mut key) = (0usize, 0usize);
+        for &(_, n, bytes) in sizes {
+            starts.push((row, key));
+            row += n;
+            key += bytes;
+        }
+        let mut parts = Vec::with_capacity(sizes.len());
+        for (&(w, _, _), &(row, key)) in sizes.iter().zip(&starts).rev() {
+            let (mut rows, mut keys) = if row == 0 {
+                (std::mem::take(&mut entries), std::mem::take(&mut arena))
+            } else {
+                (entries.split_off(row), arena.split_off(key))
+            };
+            if row == 0 {
+                // The first part keeps the whole table's allocation: give back what the
+                // later parts took, as a window's table may live long.
+                rows.shrink_to_fit();
+                keys.shrink_to_fit();
+            } else {
+                for e in &mut rows {
+                    e.key_off -= key as u32;
+                }
+            }
+            parts.push((w, GroupTable::from_parts(rows, keys)));
+        }
+        parts.reverse();
+        parts
     }
 
     /// An empty table with room for exactly `groups` groups and `key_bytes` of keys.

@@ -143,6 +143,30 @@ fn split_windows_and_merge_owned_match_the_copying_versions() {
         let want: Vec<_> = sorted.iter().filter(|r| r.1 == *w).cloned().collect();
         assert_eq!(rows(part), want, "window {w}");
     }
+    // With no late window, windows in runs and keys in entry order are cut off as slices
+    // (`cut_runs`): the same parts, each a table of its own (keys rebased: lookups, merges and
+    // new groups work on it).
+    let runs = GroupTable::from_unique(
+        sorted.len(),
+        64 * sorted.len(),
+        sorted.iter().map(|r| (r.0, r.1, &r.2[..], r.3.clone())),
+    );
+    let (mut parts3, late3) = runs.split_windows(|_| false);
+    assert!(late3.is_empty());
+    assert_eq!(parts3.len(), 5);
+    for (w, part) in &mut parts3 {
+        let want: Vec<_> = sorted.iter().filter(|r| r.1 == *w).cloned().collect();
+        assert_eq!(rows(part), want, "window {w}");
+        let (key, agg) = (std::str::from_utf8(&want[0].2).unwrap(), &want[0].3);
+        assert_eq!(part.get(*w, key), Some(agg));
+        part.agg_mut(*w, "new.example").requests += 1;
+        part.agg_mut(*w, key).requests += 1;
+        assert_eq!(
+            part.get(*w, key).map(|a| a.requests),
+            Some(agg.requests + 1)
+        );
+        assert_eq!(part.len(), want.len() + 1);
+    }
     // One window, not late: the table comes back as it is.
     let mut one = GroupTable::default();
     one.agg_mut(60, "a").requests += 1;
@@ -263,4 +287,112 @@ fn group_hash_is_fixed_and_from_unique_matches_inserts() {
         Some(12)
     );
     assert_eq!(fast.len(), keys.len());
+}
+
+/// Groups read by index for `from_unique_by_window`; asserts each piece asks for its groups
+/// in index order.
+struct Indexed {
+    rows: Vec<(u64, i64, Vec<u8>, Agg)>,
+}
+
+impl UniqueGroups for Indexed {
+    type State = Option<usize>;
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+    fn window(&self, i: usize) -> i64 {
+        self.rows[i].1
+    }
+    fn key(&self, i: usize) -> &[u8] {
+        &self.rows[i].2
+    }
+    fn hash(&self, i: usize) -> u64 {
+        self.rows[i].0
+    }
+    fn start(&self) -> Option<usize> {
+        None
+    }
+    fn agg(&self, last: &mut Option<usize>, i: usize) -> Agg {
+        assert!(last.is_none_or(|l| l < i), "group {i} after {last:?}");
+        *last = Some(i);
+        self.rows[i].3.clone()
+    }
+}
+
+/// A table laid out window by window holds the same groups as inserting them one by one,
+/// windows in order of first appearance, each window's groups in index order; the split then
+/// gives the same parts as splitting the inserted table. Small pieces, and a stretch with a
+/// window a group (more windows in a piece than it scans), so pieces share windows.
+#[test]
+fn tables_by_window_match_inserts_and_split_alike() {
+    let mut inserted = mixed(3000, 5);
+    for i in 0..300i64 {
+        inserted.agg_mut(10_000 + 60 * i, "sparse").requests += 1;
+    }
+    let groups = Indexed {
+        rows: rows(&inserted),
+    };
+    for piece in [1, 7, 64, 4096] {
+        let t = GroupTable::from_unique_by_window(&groups, piece).expect("consistent groups");
+        let mut first: Vec<i64> = Vec::new();
+        for r in &groups.rows {
+            if !first.contains(&r.1) {
+                first.push(r.1);
+            }
+        }
+        let mut want = groups.rows.clone();
+        want.sort_by_key(|r| first.iter().position(|&w| w == r.1));
+        assert_eq!(rows(&t), want, "piece {piece}");
+        let (parts, late) = t.split_windows(|_| false);
+        let (want_parts, _) = inserted.clone().split_windows(|_| false);
+        assert!(late.is_empty());
+        assert_eq!(parts.len(), want_parts.len());
+        for ((w, p), (ww, wp)) in parts.iter().zip(&want_parts) {
+            assert_eq!(w, ww);
+            assert_eq!(rows(p), rows(wp), "piece {piece}, window {w}");
+        }
+    }
+    let empty = Indexed { rows: Vec::new() };
+    let t = GroupTable::from_unique_by_window(&empty, 64).expect("no groups");
+    assert!(t.is_empty());
+}
+
+/// Groups whose keys change length between the two visits are refused, not written past
+/// their share.
+#[test]
+fn tables_by_window_refuse_groups_that_change() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Liar {
+        calls: AtomicUsize,
+        n: usize,
+    }
+    impl UniqueGroups for Liar {
+        type State = ();
+        fn len(&self) -> usize {
+            self.n
+        }
+        fn window(&self, i: usize) -> i64 {
+            (i % 3) as i64
+        }
+        fn key(&self, _: usize) -> &[u8] {
+            let first_visit = self.calls.fetch_add(1, Ordering::Relaxed) < self.n;
+            if first_visit {
+                b"ab"
+            } else {
+                b"abc"
+            }
+        }
+        fn hash(&self, i: usize) -> u64 {
+            i as u64
+        }
+        fn start(&self) {}
+        fn agg(&self, _: &mut (), _: usize) -> Agg {
+            Agg::default()
+        }
+    }
+    let liar = Liar {
+        calls: AtomicUsize::new(0),
+        n: 1000,
+    };
+    assert!(GroupTable::from_unique_by_window(&liar, 100).is_none());
 }

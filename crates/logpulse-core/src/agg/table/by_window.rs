@@ -1,0 +1,250 @@
+//! Tables from distinct groups laid out window by window (a GPU batch's), so that the windows
+//! stage's split ([`GroupTable::split_windows`]) cuts each window's groups off as one slice
+//! instead of moving them one by one: the groups are placed once, where the split wants them.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::super::Agg;
+use super::{Entry, GroupTable};
+
+/// Distinct groups for [`GroupTable::from_unique_by_window`], read by index. Every method must
+/// give the same answer each time it is asked (the groups are visited twice).
+pub trait UniqueGroups: Sync {
+    /// What [`UniqueGroups::agg`] carries from one group to the next within a piece (e.g. a
+    /// cursor into a sorted list of extra counters).
+    type State;
+    /// Number of groups.
+    fn len(&self) -> usize;
+    /// True when there is no group.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Group `i`'s window.
+    fn window(&self, i: usize) -> i64;
+    /// Group `i`'s key bytes (valid UTF-8: the caller checks).
+    fn key(&self, i: usize) -> &[u8];
+    /// The length of [`UniqueGroups::key`] (when it is cheaper to tell than the key; a group
+    /// whose key turns out to be of another length fails the build).
+    fn key_len(&self, i: usize) -> usize {
+        self.key(i).len()
+    }
+    /// Group `i`'s hash, `group_hash(window, key)` (the caller checks).
+    fn hash(&self, i: usize) -> u64;
+    /// A piece's starting state.
+    fn start(&self) -> Self::State;
+    /// Group `i`'s aggregate; a piece asks for its groups in index order.
+    fn agg(&self, state: &mut Self::State, i: usize) -> Agg;
+}
+
+/// A window's groups in one piece, or in the whole table: (window, groups, key bytes).
+type Part = (i64, usize, usize);
+
+/// Parts a piece may hold before windows are looked up in a map rather than by a scan (a
+/// batch of a sparse log brings a window a line).
+const SCAN_MAX: usize = 16;
+
+/// Finds a window's place in a list of parts: the last window found first (groups come in
+/// runs of one window), then a scan of a short list or a map of a long one.
+#[derive(Default)]
+struct PartFinder {
+    last: Option<(i64, usize)>,
+    map: HashMap<i64, usize>,
+}
+
+impl PartFinder {
+    /// A finder over a complete list.
+    fn over(parts: &[Part]) -> Self {
+        let mut f = PartFinder::default();
+        if parts.len() > SCAN_MAX {
+            f.map = parts.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+        }
+        f
+    }
+
+    fn find(&mut self, w: i64, parts: &[Part]) -> Option<usize> {
+        if let Some((lw, p)) = self.last {
+            if lw == w {
+                return Some(p);
+            }
+        }
+        let p = if parts.len() > SCAN_MAX {
+            self.map.get(&w).copied()
+        } else {
+            parts.iter().position(|p| p.0 == w)
+        }?;
+        self.last = Some((w, p));
+        Some(p)
+    }
+
+    /// `w`'s place, appended to `parts` when new.
+    fn place(&mut self, w: i64, parts: &mut Vec<Part>) -> usize {
+        if let Some(p) = self.find(w, parts) {
+            return p;
+        }
+        parts.push((w, 0, 0));
+        let p = parts.len() - 1;
+        if parts.len() == SCAN_MAX + 1 {
+            self.map = parts.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+        } else if parts.len() > SCAN_MAX {
+            self.map.insert(w, p);
+        }
+        self.last = Some((w, p));
+        p
+    }
+}
+
+/// A pointer the pieces write through, each to its own rows and key bytes.
+struct Out<T>(*mut T);
+
+// By hand: derived, they would ask `T: Copy`.
+impl<T> Clone for Out<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Out<T> {}
+
+// SAFETY: the pieces write disjoint ranges (their cursors, bounds checked), and the buffers
+// outlive the parallel loop.
+unsafe impl<T> Send for Out<T> {}
+unsafe impl<T> Sync for Out<T> {}
+
+impl<T> Out<T> {
+    /// The slot at `i` (a method, so closures capture the whole `Out`, not its raw field).
+    fn at(self, i: usize) -> *mut T {
+        // SAFETY: callers pass indexes inside the buffer's capacity (checked against the
+        // part's end).
+        unsafe { self.0.add(i) }
+    }
+}
+
+impl GroupTable {
+    /// A table of the distinct `groups` laid out window by window: windows in order of first
+    /// appearance, each window's groups in index order, the key arena in entry order, so
+    /// [`GroupTable::split_windows`] cuts it into per-window tables by slices. No probing and
+    /// no key comparison (the groups are distinct); not indexed until first probed. The
+    /// groups are visited in pieces of `piece` on rayon's threads: once to count each
+    /// window's groups and key bytes, once to write each row where its window's part lies.
+    /// `None` when the groups answered differently the second time (or a key's length differs
+    /// from its `key_len`), or their keys exceed the arena's 4 GiB of offsets (a bug in
+    /// `groups`, not an input case).
+    pub fn from_unique_by_window<G: UniqueGroups>(groups: &G, piece: usize) -> Option<Self> {
+        let n = groups.len();
+        let piece = piece.max(1);
+        let pieces: Vec<Range<usize>> = (0..n)
+            .step_by(piece)
+            .map(|s| s..(s + piece).min(n))
+            .collect();
+        // Each piece's windows, in order of first appearance.
+        let counted: Vec<Vec<Part>> = pieces
+            .par_iter()
+            .map(|r| {
+                let (mut parts, mut finder) = (Vec::new(), PartFinder::default());
+                for i in r.clone() {
+                    let p = finder.place(groups.window(i), &mut parts);
+                    parts[p].1 += 1;
+                    parts[p].2 += groups.key_len(i);
+                }
+                parts
+            })
+            .collect();
+        // The table's parts (windows in order of first appearance), then where each piece's
+        // share of each part starts: pieces in order within a part, so rows keep index order.
+        let mut place: HashMap<i64, usize> = HashMap::new();
+        let mut totals: Vec<Part> = Vec::new();
+        for &(w, rows, bytes) in counted.iter().flatten() {
+            let g = *place.entry(w).or_insert_with(|| {
+                totals.push((w, 0, 0));
+                totals.len() - 1
+            });
+            totals[g].1 += rows;
+            totals[g].2 += bytes;
+        }
+        let key_bytes: usize = totals.iter().map(|t| t.2).sum();
+        u32::try_from(key_bytes).ok()?;
+        let (mut row_at, mut key_at) = (Vec::with_capacity(totals.len()), Vec::new());
+        let (mut r, mut k) = (0usize, 0usize);
+        for t in &totals {
+            row_at.push(r);
+            key_at.push(k);
+            r += t.1;
+            k += t.2;
+        }
+        // Per piece and part: (first row, first key byte); the part ends where it starts plus
+        // the piece's counts.
+        let starts: Vec<Vec<(usize, usize)>> = counted
+            .iter()
+            .map(|parts| {
+                parts
+                    .iter()
+                    .map(|&(w, rows, bytes)| {
+                        let g = place[&w];
+                        let at = (row_at[g], key_at[g]);
+                        row_at[g] += rows;
+                        key_at[g] += bytes;
+                        at
+                    })
+                    .collect()
+            })
+            .collect();
+
+        let mut entries: Vec<Entry> = Vec::with_capacity(n);
+        let mut arena: Vec<u8> = Vec::with_capacity(key_bytes);
+        let (rows_out, keys_out) = (Out(entries.as_mut_ptr()), Out(arena.as_mut_ptr()));
+        let all_written = pieces
+            .par_iter()
+            .zip(counted.par_iter())
+            .zip(starts.par_iter())
+            .map(|((r, parts), starts)| {
+                let mut finder = PartFinder::over(parts);
+                let mut at = starts.clone();
+                let mut state = groups.start();
+                for i in r.clone() {
+                    let w = groups.window(i);
+                    let key = groups.key(i);
+                    let Some(p) = finder.find(w, parts) else {
+                        return false;
+                    };
+                    let (row, k) = at[p];
+                    let (row_end, k_end) = (starts[p].0 + parts[p].1, starts[p].1 + parts[p].2);
+                    if row >= row_end || k + key.len() > k_end {
+                        return false;
+                    }
+                    let e = Entry {
+                        hash: groups.hash(i),
+                        window: w,
+                        key_off: k as u32,
+                        key_len: key.len() as u32,
+                        agg: groups.agg(&mut state, i),
+                    };
+                    // SAFETY: `row` and `k..k + key.len()` lie inside this piece's share of
+                    // part `p` (checked above), which no other piece writes, and inside the
+                    // buffers' capacities (the parts' sums).
+                    unsafe {
+                        rows_out.at(row).write(e);
+                        std::ptr::copy_nonoverlapping(key.as_ptr(), keys_out.at(k), key.len());
+                    }
+                    at[p] = (row + 1, k + key.len());
+                }
+                // Every share filled exactly.
+                at.iter()
+                    .zip(starts.iter().zip(parts))
+                    .all(|(a, (s, p))| *a == (s.0 + p.1, s.1 + p.2))
+            })
+            .reduce(|| true, |a, b| a && b);
+        if !all_written {
+            // Rows written so far are leaked, not dropped: which are written is not known.
+            return None;
+        }
+        // SAFETY: every piece filled its shares exactly, and the shares tile the parts, which
+        // tile `0..n` rows and `0..key_bytes` bytes.
+        unsafe {
+            entries.set_len(n);
+            arena.set_len(key_bytes);
+        }
+        Some(GroupTable::from_parts(entries, arena))
+    }
+}
