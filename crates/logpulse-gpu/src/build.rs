@@ -140,7 +140,7 @@ impl Drop for Cursor<'_> {
 
 impl Rows<'_> {
     /// Group `i`'s key, or nothing when it is not inside the arena on character boundaries
-    /// (the check in [`Rows::agg`] then fails the build).
+    /// (the build then fails: see [`UniqueGroups::key`] below).
     fn key_checked(&self, g: &GroupOut) -> Option<&[u8]> {
         if g.key_off == KEY_NONE {
             return Some(b"000");
@@ -152,22 +152,11 @@ impl Rows<'_> {
         (e <= keys.len() && boundary(s) && boundary(e)).then(|| &keys[s..e])
     }
 
-    fn check(&self, i: usize, g: &GroupOut) -> Result<(), GpuError> {
-        let key = self.key_checked(g).ok_or_else(|| {
-            GpuError::Result(format!(
-                "key at {}+{} in a {}-byte arena",
-                g.key_off,
-                g.key_len,
-                self.rb.keys.len()
-            ))
-        })?;
-        if i.is_multiple_of(256) && g.hash != group_hash(g.window, key) {
-            return Err(GpuError::Result(format!(
-                "device group hash {:#x} != group_hash for window {}",
-                g.hash, g.window
-            )));
+    /// Keeps the first failed check's error (returned once the build is over).
+    fn fail(&self, e: GpuError) {
+        if let Ok(mut b) = self.bad.lock() {
+            b.get_or_insert(e);
         }
-        Ok(())
     }
 }
 
@@ -182,8 +171,19 @@ impl<'a> UniqueGroups for Rows<'a> {
         self.rb.groups[i].window
     }
 
+    /// A key outside the arena or off character boundaries fails the build (an empty key
+    /// of another length than the device's, with this error kept).
     fn key(&self, i: usize) -> &[u8] {
-        self.key_checked(&self.rb.groups[i]).unwrap_or_default()
+        let g = &self.rb.groups[i];
+        self.key_checked(g).unwrap_or_else(|| {
+            self.fail(GpuError::Result(format!(
+                "key at {}+{} in a {}-byte arena",
+                g.key_off,
+                g.key_len,
+                self.rb.keys.len()
+            )));
+            b""
+        })
     }
 
     /// The device's length, unchecked: a key that fails its check ([`Rows::key_checked`]) is
@@ -214,9 +214,14 @@ impl<'a> UniqueGroups for Rows<'a> {
     /// search and the rest by moving its cursor.
     fn agg(&self, c: &mut Cursor<'a>, i: usize) -> Agg {
         let g = &self.rb.groups[i];
-        if let Err(e) = self.check(i, g) {
-            if let Ok(mut b) = self.bad.lock() {
-                b.get_or_insert(e);
+        // Every 256th device hash against the host's (the key was checked by `key`).
+        if i.is_multiple_of(256) {
+            let key = self.key_checked(g).unwrap_or_default();
+            if g.hash != group_hash(g.window, key) {
+                self.fail(GpuError::Result(format!(
+                    "device group hash {:#x} != group_hash for window {}",
+                    g.hash, g.window
+                )));
             }
         }
         c.requests += g.requests as u64;
