@@ -32,12 +32,6 @@ pub fn env_number<T: std::str::FromStr>(var: &str) -> Option<T> {
     std::env::var(var).ok().and_then(|v| v.trim().parse().ok())
 }
 
-/// True when environment variable `var` is `1`: the on/off measurement knobs
-/// (`LOGPULSE_STREAM_ROWS`, ...), off unless asked for.
-pub fn env_flag(var: &str) -> bool {
-    env_number::<u8>(var) == Some(1)
-}
-
 /// Threads for a helper stage: the environment variable `var` if set (measurements, tests; 1 to
 /// 64), else a quarter of the cores, 1 to `max` (the backends need the rest).
 pub fn threads_from_env(var: &str, max: usize) -> usize {

@@ -7,7 +7,6 @@
 mod latency;
 mod line_groups;
 mod partial;
-mod stream_rows;
 mod table;
 
 pub use latency::LatencyHist;

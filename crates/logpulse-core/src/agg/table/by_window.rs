@@ -135,7 +135,10 @@ unsafe fn copy_key(src: &[u8], dst: *mut u8) {
     if n >= 8 {
         let mut i = 0;
         while i + 8 < n {
-            write_unaligned(dst.add(i) as *mut u64, read_unaligned(s.add(i) as *const u64));
+            write_unaligned(
+                dst.add(i) as *mut u64,
+                read_unaligned(s.add(i) as *const u64),
+            );
             i += 8;
         }
         write_unaligned(
@@ -289,7 +292,10 @@ mod tests {
             // SAFETY: `dst` holds 48 >= n bytes.
             unsafe { super::copy_key(&src[..n], dst.as_mut_ptr()) };
             assert_eq!(&dst[..n], &src[..n], "length {n}");
-            assert!(dst[n..].iter().all(|&b| b == 0xAA), "length {n}: wrote past the key");
+            assert!(
+                dst[n..].iter().all(|&b| b == 0xAA),
+                "length {n}: wrote past the key"
+            );
         }
     }
 }
