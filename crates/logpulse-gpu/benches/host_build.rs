@@ -19,10 +19,19 @@ fn bench_build(c: &mut Criterion) {
     logpulse_core::alloc::keep_freed_memory();
     let mut group = c.benchmark_group("host_build");
     group.sample_size(30);
-    for groups in [67_000usize, 270_000] {
-        let r = SyntheticReadback::new(groups);
+    // Results whose windows come in runs, and in the device's claim order (windows
+    // interleaved, as a real batch's: the build then finds each group's window in a map).
+    for (name, groups, r) in [
+        ("", 67_000usize, SyntheticReadback::new(67_000)),
+        ("", 270_000, SyntheticReadback::new(270_000)),
+        (
+            "_claim_order",
+            67_000,
+            SyntheticReadback::in_claim_order(67_000),
+        ),
+    ] {
         group.throughput(Throughput::Elements(groups as u64));
-        group.bench_function(format!("{groups}_groups"), |b| {
+        group.bench_function(format!("{groups}_groups{name}"), |b| {
             // Dropping the partials is not timed here (see `dropped_elsewhere` below).
             b.iter_with_large_drop(|| {
                 let p = r.build().expect("valid results");
@@ -49,8 +58,9 @@ fn bench_build(c: &mut Criterion) {
 }
 
 /// What the pipeline's splitters do next with such a partial (`SplitPartial::summarized`: its
-/// groups moved apart by window, each window's totals and alerts), for windows in runs and in
-/// the device's claim order.
+/// groups cut apart by window, each window's totals and alerts), for partials built from
+/// results whose windows came in runs and in the device's claim order (either way the build
+/// lays the table out window by window, so the split cuts it by slices).
 fn bench_split(c: &mut Criterion) {
     logpulse_core::alloc::keep_freed_memory();
     let mut group = c.benchmark_group("split");

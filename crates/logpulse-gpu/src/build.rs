@@ -324,7 +324,9 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         return Err(e);
     }
     utf8?;
-    let groups = groups.ok_or_else(|| GpuError::Result("groups read differently twice".into()))?;
+    let groups = groups.ok_or_else(|| {
+        GpuError::Result("group keys over 4 GiB, or groups read differently twice".into())
+    })?;
     let total = requests.into_inner();
     if total != p.records - p.filtered {
         return Err(GpuError::Result(format!(

@@ -15,8 +15,15 @@ pub struct DevBuf {
 }
 
 impl DevBuf {
-    /// `len` bytes of device memory, zeroed.
-    pub fn zeroed(ctx: &Arc<CudaContext>, len: usize) -> Result<Self, GpuError> {
+    /// `len` bytes of device memory, zeroed in `stream`'s order: work queued on `stream`
+    /// after this sees zeros. (`cuMemsetD8` is queued on the legacy default stream, which the
+    /// slots' non-blocking streams do not wait for: with the GPU shared or busy, a zeroing
+    /// could land after the first batch's kernels had written, and erase their results.)
+    pub fn zeroed(
+        ctx: &Arc<CudaContext>,
+        len: usize,
+        stream: &CudaStream,
+    ) -> Result<Self, GpuError> {
         let len = len.max(16);
         ctx.bind_to_thread().ctx("binding the context")?;
         // SAFETY: a fresh allocation, zeroed before use.
@@ -25,8 +32,10 @@ impl DevBuf {
             ptr,
             ctx: ctx.clone(),
         };
-        // SAFETY: `ptr` holds `len` bytes.
-        unsafe { result::memset_d8_sync(ptr, 0, len) }.ctx("cuMemsetD8")?;
+        // SAFETY: `ptr` holds `len` bytes; the buffer is freed only after its users'
+        // streams are synchronised (see `Drop`).
+        unsafe { result::memset_d8_async(ptr, 0, len, stream.cu_stream()) }
+            .ctx("cuMemsetD8Async")?;
         Ok(buf)
     }
 
@@ -74,4 +83,63 @@ pub unsafe fn launch(
         stream.cu_stream(),
         args,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer's zeroing is ordered on the stream it is given, even while the legacy default
+    /// stream is held up by a long kernel (as when another process or busy work keeps the GPU):
+    /// a fill queued on the stream after the zeroing survives it. With the zeroing on the
+    /// legacy default stream (`cuMemsetD8`, before 2026-12-07) it ran after the fill and erased
+    /// it, which is how a first batch's rejects once came back as zeros ("reject code 0").
+    #[test]
+    fn zeroing_is_ordered_on_the_stream() {
+        let ctx = match crate::device::open(0) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("SKIPPED: no CUDA device ({e})");
+                return;
+            }
+        };
+        if !crate::nvrtc_available() {
+            eprintln!("SKIPPED: no NVRTC library");
+            return;
+        }
+        let src = "extern \"C\" __global__ void lp_spin(unsigned long long cycles) {\n\
+                   long long t0 = clock64();\n\
+                   while ((unsigned long long)(clock64() - t0) < cycles) {}\n}\n";
+        let ptx = cudarc::nvrtc::compile_ptx(src).expect("NVRTC");
+        let module = ctx.load_module(ptx).expect("module");
+        let spin = module.load_function("lp_spin").expect("lp_spin");
+        // ~0.2-0.3 s at the H100's clocks, on the legacy default stream (a null stream).
+        let cycles: u64 = 500_000_000;
+        let mut args = kargs![cycles];
+        // SAFETY: one u64 argument, as the kernel takes.
+        unsafe {
+            result::launch_kernel(
+                spin.cu_function(),
+                (1, 1, 1),
+                (1, 1, 1),
+                0,
+                std::ptr::null_mut(),
+                &mut args,
+            )
+        }
+        .expect("launching lp_spin");
+        let stream = ctx.new_stream().expect("stream");
+        let len = 1 << 20;
+        let buf = DevBuf::zeroed(&ctx, len, &stream).expect("buffer");
+        // SAFETY: `buf` holds `len` bytes.
+        unsafe { result::memset_d8_async(buf.ptr(), 0x5A, len, stream.cu_stream()) }.expect("fill");
+        stream.synchronize().expect("stream");
+        ctx.synchronize().expect("context");
+        let mut back = vec![0u8; len];
+        // SAFETY: `buf` holds `len` bytes; everything queued is done.
+        unsafe { result::memcpy_dtoh_sync(&mut back, buf.ptr()) }.expect("readback");
+        let zeros = back.iter().filter(|&&b| b == 0).count();
+        assert_eq!(zeros, 0, "{zeros} bytes zeroed after the fill");
+        assert!(back.iter().all(|&b| b == 0x5A));
+    }
 }

@@ -36,7 +36,10 @@ pub fn copy_overlap(
     );
     let ev = || device::timing_event(&ctx);
     let (e0, e1, e2, e3) = (ev()?, ev()?, ev()?, ev()?);
-    let (d_up, d_down) = (DevBuf::zeroed(&ctx, up)?, DevBuf::zeroed(&ctx, down)?);
+    let (d_up, d_down) = (
+        DevBuf::zeroed(&ctx, up, &s1)?,
+        DevBuf::zeroed(&ctx, down, &s2)?,
+    );
     let (h_up, mut h_down) = (
         PinnedStorage::new(&ctx, up)?,
         PinnedStorage::new(&ctx, down)?,

@@ -101,29 +101,37 @@ struct Buffers {
 }
 
 impl Buffers {
-    fn new(ctx: &Arc<CudaContext>, bytes_cap: usize, lines_cap: usize) -> Result<Self, GpuError> {
+    /// Buffers for `bytes_cap` bytes and `lines_cap` lines, zeroed in `stream`'s order (the
+    /// slot's: its first kernels must see empty tables).
+    fn new(
+        ctx: &Arc<CudaContext>,
+        stream: &CudaStream,
+        bytes_cap: usize,
+        lines_cap: usize,
+    ) -> Result<Self, GpuError> {
         let l = lines_cap;
+        let zeroed = |len: usize| DevBuf::zeroed(ctx, len, stream);
         Ok(Buffers {
             bytes_cap,
             lines_cap,
             // Padding: 16-byte loads may read up to 15 bytes past the last line.
-            d_bytes: DevBuf::zeroed(ctx, bytes_cap + 64)?,
+            d_bytes: zeroed(bytes_cap + 64)?,
             // One u64 state a tile (`lp_line_index`'s look-back: status, epoch, count).
-            d_tiles: DevBuf::zeroed(ctx, (bytes_cap / LI_TILE as usize + 2) * 8)?,
-            d_nl: DevBuf::zeroed(ctx, l * 4)?,
-            d_header: DevBuf::zeroed(ctx, header::WORDS * 8)?,
-            d_groups: DevBuf::zeroed(ctx, 2 * l * GROUP_SLOT_BYTES)?,
-            d_counts: DevBuf::zeroed(ctx, 4 * l * COUNT_SLOT_BYTES)?,
-            d_windows: DevBuf::zeroed(ctx, 2 * l * WINDOW_SLOT_BYTES)?,
-            d_gclaim: DevBuf::zeroed(ctx, l * 4)?,
-            d_cclaim: DevBuf::zeroed(ctx, 2 * l * 4)?,
-            d_wclaim: DevBuf::zeroed(ctx, l * 4)?,
-            d_rejects: DevBuf::zeroed(ctx, l * std::mem::size_of::<RejectOut>())?,
-            d_gout: DevBuf::zeroed(ctx, l * std::mem::size_of::<GroupOut>())?,
-            d_cout: DevBuf::zeroed(ctx, 2 * l * std::mem::size_of::<CountOut>())?,
-            d_wout: DevBuf::zeroed(ctx, l * 8)?,
+            d_tiles: zeroed((bytes_cap / LI_TILE as usize + 2) * 8)?,
+            d_nl: zeroed(l * 4)?,
+            d_header: zeroed(header::WORDS * 8)?,
+            d_groups: zeroed(2 * l * GROUP_SLOT_BYTES)?,
+            d_counts: zeroed(4 * l * COUNT_SLOT_BYTES)?,
+            d_windows: zeroed(2 * l * WINDOW_SLOT_BYTES)?,
+            d_gclaim: zeroed(l * 4)?,
+            d_cclaim: zeroed(2 * l * 4)?,
+            d_wclaim: zeroed(l * 4)?,
+            d_rejects: zeroed(l * std::mem::size_of::<RejectOut>())?,
+            d_gout: zeroed(l * std::mem::size_of::<GroupOut>())?,
+            d_cout: zeroed(2 * l * std::mem::size_of::<CountOut>())?,
+            d_wout: zeroed(l * 8)?,
             // Key occurrences of distinct groups lie in distinct lines: at most the batch.
-            d_keys: DevBuf::zeroed(ctx, bytes_cap + 64)?,
+            d_keys: zeroed(bytes_cap + 64)?,
             h_header: PinnedStorage::new(ctx, header::WORDS * 8)?,
         })
     }
@@ -224,7 +232,7 @@ impl Slot {
             .next_multiple_of(1 << 16);
         let lines_cap = lines.max(l0).max(1024).next_power_of_two();
         self.bufs = None;
-        self.bufs = Some(Buffers::new(&self.ctx, bytes_cap, lines_cap)?);
+        self.bufs = Some(Buffers::new(&self.ctx, &self.stream, bytes_cap, lines_cap)?);
         Ok(())
     }
 

@@ -26,8 +26,9 @@ pub trait UniqueGroups: Sync {
     fn window(&self, i: usize) -> i64;
     /// Group `i`'s key bytes (valid UTF-8: the caller checks).
     fn key(&self, i: usize) -> &[u8];
-    /// The length of [`UniqueGroups::key`] (when it is cheaper to tell than the key; a group
-    /// whose key turns out to be of another length fails the build).
+    /// The length of [`UniqueGroups::key`] (when it is cheaper to tell than the key). Keys of
+    /// other lengths than these never write past their window's share: the build fails when
+    /// a share does not come out exactly full.
     fn key_len(&self, i: usize) -> usize {
         self.key(i).len()
     }
@@ -42,16 +43,20 @@ pub trait UniqueGroups: Sync {
 /// A window's groups in one piece, or in the whole table: (window, groups, key bytes).
 type Part = (i64, usize, usize);
 
+/// Window -> place in a list of parts (a fast hash: windows are the program's own numbers).
+type PlaceMap = HashMap<i64, usize, foldhash::fast::RandomState>;
+
 /// Parts a piece may hold before windows are looked up in a map rather than by a scan (a
-/// batch of a sparse log brings a window a line).
-const SCAN_MAX: usize = 16;
+/// 250k-line batch of a busy log spans ~20 one-minute windows; one of a sparse log brings a
+/// window a line).
+const SCAN_MAX: usize = 32;
 
 /// Finds a window's place in a list of parts: the last window found first (groups come in
 /// runs of one window), then a scan of a short list or a map of a long one.
 #[derive(Default)]
 struct PartFinder {
     last: Option<(i64, usize)>,
-    map: HashMap<i64, usize>,
+    map: PlaceMap,
 }
 
 impl PartFinder {
@@ -108,9 +113,9 @@ impl<T> Clone for Out<T> {
 impl<T> Copy for Out<T> {}
 
 // SAFETY: the pieces write disjoint ranges (their cursors, bounds checked), and the buffers
-// outlive the parallel loop.
-unsafe impl<T> Send for Out<T> {}
-unsafe impl<T> Sync for Out<T> {}
+// outlive the parallel loop; values of `T` cross threads only as `T: Send` allows.
+unsafe impl<T: Send> Send for Out<T> {}
+unsafe impl<T: Send> Sync for Out<T> {}
 
 impl<T> Out<T> {
     /// The slot at `i` (a method, so closures capture the whole `Out`, not its raw field).
@@ -159,9 +164,9 @@ impl GroupTable {
     /// no key comparison (the groups are distinct); not indexed until first probed. The
     /// groups are visited in pieces of `piece` on rayon's threads: once to count each
     /// window's groups and key bytes, once to write each row where its window's part lies.
-    /// `None` when the groups answered differently the second time (or a key's length differs
-    /// from its `key_len`), or their keys exceed the arena's 4 GiB of offsets (a bug in
-    /// `groups`, not an input case).
+    /// `None` when the groups answered differently the second time (windows, or keys of other
+    /// lengths than `key_len` said, so that a share does not fill exactly), or their keys
+    /// exceed the arena's 4 GiB of offsets (a bug in `groups`, not an input case).
     pub fn from_unique_by_window<G: UniqueGroups>(groups: &G, piece: usize) -> Option<Self> {
         let n = groups.len();
         let piece = piece.max(1);
@@ -169,7 +174,8 @@ impl GroupTable {
             .step_by(piece)
             .map(|s| s..(s + piece).min(n))
             .collect();
-        // Each piece's windows, in order of first appearance.
+        // Each piece's windows, in order of first appearance (sums checked: `key_len` is the
+        // caller's word, and a wrapped sum would size the arena short).
         let counted: Vec<Vec<Part>> = pieces
             .par_iter()
             .map(|r| {
@@ -177,14 +183,14 @@ impl GroupTable {
                 for i in r.clone() {
                     let p = finder.place(groups.window(i), &mut parts);
                     parts[p].1 += 1;
-                    parts[p].2 += groups.key_len(i);
+                    parts[p].2 = parts[p].2.checked_add(groups.key_len(i))?;
                 }
-                parts
+                Some(parts)
             })
-            .collect();
+            .collect::<Option<_>>()?;
         // The table's parts (windows in order of first appearance), then where each piece's
         // share of each part starts: pieces in order within a part, so rows keep index order.
-        let mut place: HashMap<i64, usize> = HashMap::new();
+        let mut place = PlaceMap::default();
         let mut totals: Vec<Part> = Vec::new();
         for &(w, rows, bytes) in counted.iter().flatten() {
             let g = *place.entry(w).or_insert_with(|| {
@@ -192,9 +198,10 @@ impl GroupTable {
                 totals.len() - 1
             });
             totals[g].1 += rows;
-            totals[g].2 += bytes;
+            totals[g].2 = totals[g].2.checked_add(bytes)?;
         }
-        let key_bytes: usize = totals.iter().map(|t| t.2).sum();
+        let key_bytes = totals.iter().try_fold(0usize, |a, t| a.checked_add(t.2))?;
+        // Every key offset below fits a u32 (and no sum below can overflow).
         u32::try_from(key_bytes).ok()?;
         let (mut row_at, mut key_at) = (Vec::with_capacity(totals.len()), Vec::new());
         let (mut r, mut k) = (0usize, 0usize);
@@ -241,7 +248,8 @@ impl GroupTable {
                     };
                     let (row, k) = at[p];
                     let (row_end, k_end) = (starts[p].0 + parts[p].1, starts[p].1 + parts[p].2);
-                    if row >= row_end || k + key.len() > k_end {
+                    // `k <= k_end` always (it starts at the share's start and moves only here).
+                    if row >= row_end || key.len() > k_end - k {
                         return false;
                     }
                     let e = Entry {

@@ -4,6 +4,12 @@ use hashbrown::HashTable;
 
 use super::{Entry, GroupTable};
 
+#[cfg(test)]
+thread_local! {
+    /// Splits that took [`GroupTable::cut_runs`] on this thread (tests check the path taken).
+    pub(super) static CUT_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 impl GroupTable {
     /// Moves the groups into one table per window (windows in order of first appearance,
     /// groups in this table's order), except groups whose window `late` accepts, which go
@@ -65,7 +71,8 @@ impl GroupTable {
             }
             part_of.push(p);
         }
-        if late_size.0 == 0 && runs == sizes.len() && arena_in_order {
+        if late_size.0 == 0 && runs == sizes.len() && arena_in_order && key_end == self.arena.len()
+        {
             return (self.cut_runs(&sizes), GroupTable::default());
         }
         let mut parts: Vec<(i64, GroupTable)> = sizes
@@ -127,9 +134,11 @@ impl GroupTable {
     /// [`GroupTable::split_windows`] of a table whose windows lie in runs, one a window, in
     /// the order of `sizes` ((window, groups, key bytes)), and whose keys lie end to end in
     /// entry order (tables built window by window, `by_window.rs`): each window's rows and
-    /// keys are cut off as slices, last first, so each is copied once (the first stays where
-    /// it is) instead of moved row by row with a key copy each.
+    /// keys are cut off as slices, last first, so each is copied once (the first keeps the
+    /// table's allocation, shrunk to fit) instead of moved row by row with a key copy each.
     fn cut_runs(self, sizes: &[(i64, usize, usize)]) -> Vec<(i64, GroupTable)> {
+        #[cfg(test)]
+        CUT_RUNS.with(|c| c.set(c.get() + 1));
         let GroupTable {
             mut entries,
             mut arena,

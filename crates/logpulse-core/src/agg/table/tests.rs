@@ -87,6 +87,11 @@ fn mixed(n: u64, salt: u64) -> GroupTable {
     t
 }
 
+/// Splits that cut a table by slices on this thread so far (`split::cut_runs`).
+fn cut_runs_taken() -> usize {
+    super::split::CUT_RUNS.with(|c| c.get())
+}
+
 fn rows(t: &GroupTable) -> Vec<(u64, i64, Vec<u8>, Agg)> {
     t.entries()
         .map(|(h, w, k, a)| (h, w, k.to_vec(), a.clone()))
@@ -119,7 +124,13 @@ fn split_windows_and_merge_owned_match_the_copying_versions() {
         }
     }
     // Interleaved (moved part by part, `mixed` changes window every row) with no late rows.
+    let cuts = cut_runs_taken();
     let (parts0, late0) = t.clone().split_windows(|_| false);
+    assert_eq!(
+        cut_runs_taken(),
+        cuts,
+        "interleaved windows are not cut by slices"
+    );
     assert!(late0.is_empty());
     assert_eq!(parts0.len(), 5);
     for (w, part) in &parts0 {
@@ -151,7 +162,13 @@ fn split_windows_and_merge_owned_match_the_copying_versions() {
         64 * sorted.len(),
         sorted.iter().map(|r| (r.0, r.1, &r.2[..], r.3.clone())),
     );
+    let cuts = cut_runs_taken();
     let (mut parts3, late3) = runs.split_windows(|_| false);
+    assert_eq!(
+        cut_runs_taken(),
+        cuts + 1,
+        "windows in runs, keys in order: cut by slices"
+    );
     assert!(late3.is_empty());
     assert_eq!(parts3.len(), 5);
     for (w, part) in &mut parts3 {
@@ -167,6 +184,28 @@ fn split_windows_and_merge_owned_match_the_copying_versions() {
         );
         assert_eq!(part.len(), want.len() + 1);
     }
+    // Keys in order but one window in two runs (60, 120, 60), and empty keys in runs: the
+    // first is moved part by part, the second cut by slices; both as inserting them.
+    let mut two_runs = GroupTable::default();
+    for (w, k) in [(60, "a"), (60, "b"), (120, "c"), (60, "d")] {
+        two_runs.agg_mut(w, k).requests += 1;
+    }
+    let cuts = cut_runs_taken();
+    let (p, _) = two_runs.split_windows(|_| false);
+    assert_eq!(cut_runs_taken(), cuts, "a window in two runs");
+    assert_eq!(p.len(), 2);
+    assert_eq!(p[0].1.len(), 3);
+    assert_eq!(p[0].1.get(60, "d").map(|a| a.requests), Some(1));
+    let mut empty_keys = GroupTable::default();
+    for (w, k) in [(0, ""), (0, "x"), (60, ""), (120, ""), (120, "yz")] {
+        empty_keys.agg_mut(w, k).requests += 1;
+    }
+    let (p, _) = empty_keys.split_windows(|_| false);
+    assert_eq!(cut_runs_taken(), cuts + 1, "empty keys in runs");
+    let sizes: Vec<_> = p.iter().map(|(w, t)| (*w, t.len())).collect();
+    assert_eq!(sizes, vec![(0, 2), (60, 1), (120, 2)]);
+    assert_eq!(p[2].1.get(120, "yz").map(|a| a.requests), Some(1));
+    assert_eq!(p[2].1.get(120, "").map(|a| a.requests), Some(1));
     // One window, not late: the table comes back as it is.
     let mut one = GroupTable::default();
     one.agg_mut(60, "a").requests += 1;
@@ -274,7 +313,9 @@ fn tables_by_window_match_inserts_and_split_alike() {
         let mut want = groups.rows.clone();
         want.sort_by_key(|r| first.iter().position(|&w| w == r.1));
         assert_eq!(rows(&t), want, "piece {piece}");
+        let cuts = cut_runs_taken();
         let (parts, late) = t.split_windows(|_| false);
+        assert_eq!(cut_runs_taken(), cuts + 1, "piece {piece}: cut by slices");
         let (want_parts, _) = inserted.clone().split_windows(|_| false);
         assert!(late.is_empty());
         assert_eq!(parts.len(), want_parts.len());
@@ -326,4 +367,50 @@ fn tables_by_window_refuse_groups_that_change() {
         n: 1000,
     };
     assert!(GroupTable::from_unique_by_window(&liar, 100).is_none());
+
+    /// Windows that move between the visits, or key lengths that overflow when summed.
+    struct Shifty {
+        calls: AtomicUsize,
+        huge: bool,
+    }
+    impl UniqueGroups for Shifty {
+        type State = ();
+        fn len(&self) -> usize {
+            100
+        }
+        fn window(&self, i: usize) -> i64 {
+            let second_visit = self.calls.fetch_add(1, Ordering::Relaxed) >= 100;
+            (i % 2) as i64 + i64::from(second_visit && i == 7)
+        }
+        fn key(&self, _: usize) -> &[u8] {
+            b"ab"
+        }
+        fn key_len(&self, i: usize) -> usize {
+            if self.huge && i < 2 {
+                usize::MAX / 2 + 1
+            } else {
+                2
+            }
+        }
+        fn hash(&self, i: usize) -> u64 {
+            i as u64
+        }
+        fn start(&self) {}
+        fn agg(&self, _: &mut (), _: usize) -> Agg {
+            Agg::default()
+        }
+    }
+    for (huge, what) in [(false, "a window moved"), (true, "key lengths overflowing")] {
+        let s = Shifty {
+            calls: AtomicUsize::new(0),
+            huge,
+        };
+        for piece in [1, 64, 100] {
+            assert!(
+                GroupTable::from_unique_by_window(&s, piece).is_none(),
+                "{what}, piece {piece}"
+            );
+            s.calls.store(0, Ordering::Relaxed);
+        }
+    }
 }
