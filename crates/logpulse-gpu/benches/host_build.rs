@@ -19,8 +19,9 @@ fn bench_build(c: &mut Criterion) {
     logpulse_core::alloc::keep_freed_memory();
     let mut group = c.benchmark_group("host_build");
     group.sample_size(30);
-    // Results whose windows come in runs, and in the device's claim order (windows
-    // interleaved, as a real batch's: the build then finds each group's window in a map).
+    // Results whose windows come in runs, and in a worst-case claim order (the window changes
+    // at every group: the build looks each group's window up, and writes to 20 places at once;
+    // a real batch's claim order changes window a block of lines at a time).
     for (name, groups, r) in [
         ("", 67_000usize, SyntheticReadback::new(67_000)),
         ("", 270_000, SyntheticReadback::new(270_000)),

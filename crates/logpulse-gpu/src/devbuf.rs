@@ -8,34 +8,48 @@ use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaStream, DriverE
 
 use crate::error::{DriverContext, GpuError};
 
-/// A zero-initialised device allocation, freed on drop.
+/// A device allocation, freed on drop; [`DevBuf::zeroed`] (or [`DevBuf::clear`]) zeroes it in a
+/// stream's order.
 pub struct DevBuf {
     ptr: sys::CUdeviceptr,
+    len: usize,
     ctx: Arc<CudaContext>,
 }
 
 impl DevBuf {
-    /// `len` bytes of device memory, zeroed in `stream`'s order: work queued on `stream`
-    /// after this sees zeros. (`cuMemsetD8` is queued on the legacy default stream, which the
-    /// slots' non-blocking streams do not wait for: with the GPU shared or busy, a zeroing
-    /// could land after the first batch's kernels had written, and erase their results.)
+    /// `len` bytes of device memory, not cleared (see [`DevBuf::clear`]).
+    pub fn new(ctx: &Arc<CudaContext>, len: usize) -> Result<Self, GpuError> {
+        let len = len.max(16);
+        ctx.bind_to_thread().ctx("binding the context")?;
+        // SAFETY: a fresh allocation, cleared by the caller before use.
+        let ptr = unsafe { result::malloc_sync(len) }.ctx("cuMemAlloc")?;
+        Ok(DevBuf {
+            ptr,
+            len,
+            ctx: ctx.clone(),
+        })
+    }
+
+    /// Queues a clear of the whole buffer on `stream`: work queued on `stream` after it sees
+    /// zeros. (`cuMemsetD8` is queued on the legacy default stream, which the slots'
+    /// non-blocking streams do not wait for: with the GPU shared or busy, a clear could land
+    /// after a first batch's kernels had written, and erase their results.) The buffer must
+    /// not be freed before `stream` has passed the clear.
+    pub fn clear(&self, stream: &CudaStream) -> Result<(), GpuError> {
+        // SAFETY: `ptr` holds `len` bytes.
+        unsafe { result::memset_d8_async(self.ptr, 0, self.len, stream.cu_stream()) }
+            .ctx("cuMemsetD8Async")
+    }
+
+    /// `len` bytes of device memory, cleared in `stream`'s order ([`DevBuf::clear`]).
     pub fn zeroed(
         ctx: &Arc<CudaContext>,
         len: usize,
         stream: &CudaStream,
     ) -> Result<Self, GpuError> {
-        let len = len.max(16);
-        ctx.bind_to_thread().ctx("binding the context")?;
-        // SAFETY: a fresh allocation, zeroed before use.
-        let ptr = unsafe { result::malloc_sync(len) }.ctx("cuMemAlloc")?;
-        let buf = DevBuf {
-            ptr,
-            ctx: ctx.clone(),
-        };
-        // SAFETY: `ptr` holds `len` bytes; the buffer is freed only after its users'
-        // streams are synchronised (see `Drop`).
-        unsafe { result::memset_d8_async(ptr, 0, len, stream.cu_stream()) }
-            .ctx("cuMemsetD8Async")?;
+        let buf = Self::new(ctx, len)?;
+        // A clear that failed to queue left nothing behind to wait for.
+        buf.clear(stream)?;
         Ok(buf)
     }
 
@@ -48,7 +62,8 @@ impl DevBuf {
 impl Drop for DevBuf {
     fn drop(&mut self) {
         if self.ctx.bind_to_thread().is_ok() {
-            // SAFETY: allocated by cuMemAlloc; callers synchronise the streams using it first.
+            // SAFETY: allocated by cuMemAlloc; callers synchronise the streams using it (its
+            // clear included) first.
             let _ = unsafe { result::memory_free(self.ptr) };
         }
     }

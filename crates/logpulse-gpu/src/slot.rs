@@ -102,7 +102,8 @@ struct Buffers {
 
 impl Buffers {
     /// Buffers for `bytes_cap` bytes and `lines_cap` lines, zeroed in `stream`'s order (the
-    /// slot's: its first kernels must see empty tables).
+    /// slot's: its first kernels must see empty tables). All are allocated before any clear is
+    /// queued, so an allocation that fails frees buffers nothing is queued on.
     fn new(
         ctx: &Arc<CudaContext>,
         stream: &CudaStream,
@@ -110,30 +111,62 @@ impl Buffers {
         lines_cap: usize,
     ) -> Result<Self, GpuError> {
         let l = lines_cap;
-        let zeroed = |len: usize| DevBuf::zeroed(ctx, len, stream);
-        Ok(Buffers {
+        let alloc = |len: usize| DevBuf::new(ctx, len);
+        let b = Buffers {
             bytes_cap,
             lines_cap,
             // Padding: 16-byte loads may read up to 15 bytes past the last line.
-            d_bytes: zeroed(bytes_cap + 64)?,
+            d_bytes: alloc(bytes_cap + 64)?,
             // One u64 state a tile (`lp_line_index`'s look-back: status, epoch, count).
-            d_tiles: zeroed((bytes_cap / LI_TILE as usize + 2) * 8)?,
-            d_nl: zeroed(l * 4)?,
-            d_header: zeroed(header::WORDS * 8)?,
-            d_groups: zeroed(2 * l * GROUP_SLOT_BYTES)?,
-            d_counts: zeroed(4 * l * COUNT_SLOT_BYTES)?,
-            d_windows: zeroed(2 * l * WINDOW_SLOT_BYTES)?,
-            d_gclaim: zeroed(l * 4)?,
-            d_cclaim: zeroed(2 * l * 4)?,
-            d_wclaim: zeroed(l * 4)?,
-            d_rejects: zeroed(l * std::mem::size_of::<RejectOut>())?,
-            d_gout: zeroed(l * std::mem::size_of::<GroupOut>())?,
-            d_cout: zeroed(2 * l * std::mem::size_of::<CountOut>())?,
-            d_wout: zeroed(l * 8)?,
+            d_tiles: alloc((bytes_cap / LI_TILE as usize + 2) * 8)?,
+            d_nl: alloc(l * 4)?,
+            d_header: alloc(header::WORDS * 8)?,
+            d_groups: alloc(2 * l * GROUP_SLOT_BYTES)?,
+            d_counts: alloc(4 * l * COUNT_SLOT_BYTES)?,
+            d_windows: alloc(2 * l * WINDOW_SLOT_BYTES)?,
+            d_gclaim: alloc(l * 4)?,
+            d_cclaim: alloc(2 * l * 4)?,
+            d_wclaim: alloc(l * 4)?,
+            d_rejects: alloc(l * std::mem::size_of::<RejectOut>())?,
+            d_gout: alloc(l * std::mem::size_of::<GroupOut>())?,
+            d_cout: alloc(2 * l * std::mem::size_of::<CountOut>())?,
+            d_wout: alloc(l * 8)?,
             // Key occurrences of distinct groups lie in distinct lines: at most the batch.
-            d_keys: zeroed(bytes_cap + 64)?,
+            d_keys: alloc(bytes_cap + 64)?,
             h_header: PinnedStorage::new(ctx, header::WORDS * 8)?,
-        })
+        };
+        // Every field named (no `..`): a buffer added later fails to compile here until it
+        // is cleared too.
+        let Buffers {
+            bytes_cap: _,
+            lines_cap: _,
+            d_bytes,
+            d_tiles,
+            d_nl,
+            d_header,
+            d_groups,
+            d_counts,
+            d_windows,
+            d_gclaim,
+            d_cclaim,
+            d_wclaim,
+            d_rejects,
+            d_gout,
+            d_cout,
+            d_wout,
+            d_keys,
+            h_header: _,
+        } = &b;
+        let all = [
+            d_bytes, d_tiles, d_nl, d_header, d_groups, d_counts, d_windows, d_gclaim, d_cclaim,
+            d_wclaim, d_rejects, d_gout, d_cout, d_wout, d_keys,
+        ];
+        if let Err(e) = all.iter().try_for_each(|d| d.clear(stream)) {
+            // Clears already queued must pass before the buffers are freed.
+            let _ = stream.synchronize();
+            return Err(e);
+        }
+        Ok(b)
     }
 }
 

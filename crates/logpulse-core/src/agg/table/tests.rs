@@ -368,7 +368,9 @@ fn tables_by_window_refuse_groups_that_change() {
     };
     assert!(GroupTable::from_unique_by_window(&liar, 100).is_none());
 
-    /// Windows that move between the visits, or key lengths that overflow when summed.
+    /// A window that moves between the visits (group 7, from window 1 into window 0, whose
+    /// share it then overfills), or key lengths that overflow when summed (groups 0 and 2,
+    /// one window, so the piece's and the window's sums overflow first).
     struct Shifty {
         calls: AtomicUsize,
         huge: bool,
@@ -380,13 +382,13 @@ fn tables_by_window_refuse_groups_that_change() {
         }
         fn window(&self, i: usize) -> i64 {
             let second_visit = self.calls.fetch_add(1, Ordering::Relaxed) >= 100;
-            (i % 2) as i64 + i64::from(second_visit && i == 7)
+            (i % 2) as i64 - i64::from(second_visit && i == 7)
         }
         fn key(&self, _: usize) -> &[u8] {
             b"ab"
         }
         fn key_len(&self, i: usize) -> usize {
-            if self.huge && i < 2 {
+            if self.huge && (i == 0 || i == 2) {
                 usize::MAX / 2 + 1
             } else {
                 2
