@@ -59,12 +59,17 @@ struct PartFinder {
     map: PlaceMap,
 }
 
+/// Each part's window -> its place.
+fn places(parts: &[Part]) -> PlaceMap {
+    parts.iter().enumerate().map(|(i, p)| (p.0, i)).collect()
+}
+
 impl PartFinder {
     /// A finder over a complete list.
     fn over(parts: &[Part]) -> Self {
         let mut f = PartFinder::default();
         if parts.len() > SCAN_MAX {
-            f.map = parts.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+            f.map = places(parts);
         }
         f
     }
@@ -92,7 +97,7 @@ impl PartFinder {
         parts.push((w, 0, 0));
         let p = parts.len() - 1;
         if parts.len() == SCAN_MAX + 1 {
-            self.map = parts.iter().enumerate().map(|(i, p)| (p.0, i)).collect();
+            self.map = places(parts);
         } else if parts.len() > SCAN_MAX {
             self.map.insert(w, p);
         }
