@@ -18,7 +18,7 @@ use crate::readback::{Counts, Sections};
 /// Bytes of key arena validated per rayon task.
 const UTF8_CHUNK: usize = 256 << 10;
 
-/// Fewest groups a rayon piece of the build takes: `LOGPULSE_GPU_BUILD_PIECE` (measurements),
+/// Groups in each rayon piece of the build: `LOGPULSE_GPU_BUILD_PIECE` (measurements),
 /// else 4096 (a 250k-line batch's ~67k groups in ~16 pieces, one a build thread).
 fn build_piece() -> usize {
     static PIECE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
