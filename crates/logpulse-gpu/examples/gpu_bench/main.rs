@@ -307,18 +307,20 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
             .map_err(|e| e.to_string())?;
         for _ in 0..a.reps {
             let mut it = pinned_batches(&pool, &bytes, &ranges).into_iter();
+            let before = Faults::now();
             let t = Instant::now();
             let records = consume_elsewhere(|out| gpu.run(&mut it, out))?;
             // End to end = the backend's run: first batch in to last partial handed over
             // (the consumer dropping its last partials after that is not the backend's work).
             let with_consumer = t.elapsed().as_secs_f64();
+            let faults = Faults::now().since(&before);
             let s = gpu.last_run_stats().wall_s;
             let gbs = bytes.len() as f64 / s / 1e9;
             let best = if pinned { &mut e2e } else { &mut e2e_heap };
             *best = best.max(gbs);
             eprintln!(
                 "[{name}] run (depth {depth}, readback {}): {records} records in {s:.3}s = {gbs:.1} GB/s \
-                 ({with_consumer:.3}s until the consumer is done); {}",
+                 ({with_consumer:.3}s until the consumer is done; {faults}); {}",
                 if pinned { "pinned" } else { "pageable" },
                 gpu.last_run_stats()
             );
@@ -459,6 +461,49 @@ fn consume_elsewhere(
             .map_err(|_| "consumer panicked".to_string())?;
         r.map(|()| records).map_err(|e| e.to_string())
     })
+}
+
+/// The process's page faults and context switches so far (`getrusage`): a run that page-faults
+/// fresh memory for its partials, or whose threads are switched out, shows it here.
+struct Faults {
+    minor: i64,
+    major: i64,
+    involuntary: i64,
+    voluntary: i64,
+}
+
+impl Faults {
+    fn now() -> Self {
+        // SAFETY: `getrusage` fills the struct it is given; zeroed is a valid `rusage`.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a `rusage`.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+        Faults {
+            minor: u.ru_minflt,
+            major: u.ru_majflt,
+            involuntary: u.ru_nivcsw,
+            voluntary: u.ru_nvcsw,
+        }
+    }
+
+    fn since(&self, before: &Faults) -> Faults {
+        Faults {
+            minor: self.minor - before.minor,
+            major: self.major - before.major,
+            involuntary: self.involuntary - before.involuntary,
+            voluntary: self.voluntary - before.voluntary,
+        }
+    }
+}
+
+impl std::fmt::Display for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "page faults {} minor, {} major; context switches {} involuntary, {} voluntary",
+            self.minor, self.major, self.involuntary, self.voluntary
+        )
+    }
 }
 
 /// GB/s of summing `buf` as u64 words (best of 3).
