@@ -65,3 +65,59 @@ fn kernels_compile_with_filters_on_every_field() {
         }
     }
 }
+
+/// One plan's kernels, compiled with whatever `LOGPULSE_GPU_NVRTC_DEFINES` says (run alone by
+/// `kernel_variants_compile`, below, in a child process: the definitions are read once a
+/// process).
+#[test]
+fn kernels_compile_for_the_reference_plan() {
+    if !logpulse_gpu::nvrtc_available() {
+        eprintln!("SKIPPED: no NVRTC library");
+        return;
+    }
+    let plan = Plan::reference(Format::preset("combined").expect("preset"));
+    if let Err(e) = logpulse_gpu::compile_kernels(&plan) {
+        panic!(
+            "with LOGPULSE_GPU_NVRTC_DEFINES={:?}: {e}",
+            std::env::var("LOGPULSE_GPU_NVRTC_DEFINES").unwrap_or_default()
+        );
+    }
+}
+
+/// The kernel variants kept for timing (macros in kernels/aggregate.cu, set through
+/// `LOGPULSE_GPU_NVRTC_DEFINES` by scripts/gpu-variants.sh) still compile: each in a child
+/// process running the test above.
+#[test]
+fn kernel_variants_compile() {
+    if !logpulse_gpu::nvrtc_available() {
+        eprintln!("SKIPPED: no NVRTC library");
+        return;
+    }
+    if std::env::var_os("LOGPULSE_GPU_NVRTC_DEFINES").is_some() {
+        return; // a child of this test, or a variant run: the test above covers it
+    }
+    let me = std::env::current_exe().expect("the test binary");
+    for defines in ["LP_KEYS_IN_PARSE=1", "LP_CAS_FIRST=1", "LP_ASYNC_STAGE=0"] {
+        let out = std::process::Command::new(&me)
+            .args([
+                "--exact",
+                "kernels_compile_for_the_reference_plan",
+                "--test-threads=1",
+            ])
+            .env("LOGPULSE_GPU_NVRTC_DEFINES", defines)
+            .env("LOGPULSE_KERNEL_CACHE", "0")
+            .output()
+            .expect("running the test binary");
+        assert!(
+            out.status.success(),
+            "{defines}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            said.contains("1 passed"),
+            "{defines}: the child ran no test: {said}"
+        );
+    }
+}
