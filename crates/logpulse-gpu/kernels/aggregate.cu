@@ -13,18 +13,6 @@
 #ifndef LP_ASYNC_STAGE
 #define LP_ASYNC_STAGE 1
 #endif
-// New groups' keys copied into the key arena by the parse kernel, from the block's staged lines,
-// instead of gathered by lp_compact_groups from wherever their lines lie in the batch (one or
-// two scattered cache lines a key, a third of that kernel's time for TSV's ~1M groups a 4M-line
-// batch).
-#ifndef LP_KEYS_IN_PARSE
-#define LP_KEYS_IN_PARSE 0
-#endif
-// Group lookups start with the compare-and-swap that claims an empty slot, instead of a load
-// and then the swap: one round trip to L2 for a new group instead of two.
-#ifndef LP_CAS_FIRST
-#define LP_CAS_FIRST 0
-#endif
 
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
@@ -44,35 +32,25 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// A slot just claimed (its tag set by the caller's compare-and-swap): the group's window and
-// key. `*fresh` tells the caller to give the group its output index, a warp at a time.
-__device__ __forceinline__ u32 lp_group_claimed(LpGroup* g, u32 s, i64 w, u32 koff, u32 klen,
-                                                bool* fresh) {
-    g[s].window = w;
-    g[s].key_off = koff;
-    g[s].key_len = klen;
-    *fresh = true;
-    return s;
-}
-
-// Finds or claims the group slot of tag `h` (see lp_group_claimed).
+// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
+// group its output index, a warp at a time (see the kernel).
 __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
                              bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
-#if LP_CAS_FIRST
-        u64 prev = atomicCAS(&g[s].tag, 0ull, h);
-        if (prev == 0) return lp_group_claimed(g, s, w, koff, klen, fresh);
-        if (prev == h) return s;
-#else
         u64 t = *(volatile u64*)&g[s].tag;
         if (t == h) return s;
         if (t == 0) {
             u64 prev = atomicCAS(&g[s].tag, 0ull, h);
-            if (prev == 0) return lp_group_claimed(g, s, w, koff, klen, fresh);
+            if (prev == 0) {
+                g[s].window = w;
+                g[s].key_off = koff;
+                g[s].key_len = klen;
+                *fresh = true;
+                return s;
+            }
             if (prev == h) return s;
         }
-#endif
         s = (s + 1) & mask;
     }
 }
@@ -124,13 +102,11 @@ extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
                    u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
                    LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
-                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c,
-                   u8* __restrict__ keys) {
+                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
     __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
-    __shared__ u32 s_keys;  // their key bytes, then (after the last barrier) their arena offset
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
     if (first >= nlines) return; // uniform over the block
@@ -148,7 +124,6 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
     if (threadIdx.x == 0) s_fresh = 0;
-    if (threadIdx.x == 0) s_keys = 0;
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
         const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
@@ -170,10 +145,9 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     lp_rec_init(r);
     u64 h = 0;
     i64 w = 0;
-    const u8* L = nullptr;
     if (have) {
         u32 raw = le - ls;
-        L = staged ? smem + (ls - a) : bytes + ls;
+        const u8* L = staged ? smem + (ls - a) : bytes + ls;
         int n = (int)raw;
         if (n > 0 && L[n - 1] == '\r') --n;
         code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r, w3c, ls);
@@ -265,23 +239,6 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     // groups, and atomics on one counter serialise in L2 (one a warp: parse +30% for TSV).
     u32 fresh_slot = slot;
     u32 claim_rank = lp_warp_reserve(&s_fresh, fresh);
-#if LP_KEYS_IN_PARSE
-    // The block's new keys get consecutive arena space: a warp's share from a shared counter,
-    // each lane's from a scan of the lengths; one atomic on the header a block (below).
-    bool has_key = fresh && r.key_off != LP_KEY_NONE;
-    u32 klen = has_key ? r.key_len : 0;
-    u32 kincl = klen;
-#pragma unroll
-    for (int d = 1; d < 32; d <<= 1) {
-        u32 t = __shfl_up_sync(full, kincl, d);
-        if (lane >= (u32)d) kincl += t;
-    }
-    u32 ktotal = __shfl_sync(full, kincl, 31);
-    u32 kbase = 0;
-    if (lane == 31 && ktotal) kbase = atomicAdd(&s_keys, ktotal);
-    u32 key_rank = __shfl_sync(full, kbase, 31) + kincl - klen;
-    const u8* ksrc = has_key ? L + r.key_off : nullptr;
-#endif
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
@@ -304,32 +261,12 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
         atomicMax((i64*)&header[H_MAX_TIME], s_max);
     if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
-#if LP_KEYS_IN_PARSE
-    if (threadIdx.x == 0 && s_keys) s_keys = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)s_keys);
-#endif
     __syncthreads();
     if (fresh) {
         u32 claim_at = s_fresh + claim_rank;
         groups[fresh_slot].out_idx = claim_at;
         gclaim[claim_at] = fresh_slot;
-#if LP_KEYS_IN_PARSE
-        if (has_key) groups[fresh_slot].key_off = s_keys + key_rank;
-#endif
     }
-#if LP_KEYS_IN_PARSE
-    // The keys, by groups of 8 lanes, four keys at a time (as lp_compact_groups did).
-    if (__any_sync(full, klen != 0)) {
-        u32 dst = s_keys + key_rank;
-        unsigned sub = lane & 7;
-        for (int j0 = 0; j0 < 32; j0 += 4) {
-            int j = j0 + (int)(lane >> 3);
-            u32 lj = __shfl_sync(full, klen, j);
-            u32 dj = __shfl_sync(full, dst, j);
-            const u8* sj = (const u8*)__shfl_sync(full, (unsigned long long)ksrc, j);
-            for (u32 b = sub; b < lj; b += 8) keys[dj + b] = sj[b];
-        }
-    }
-#endif
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.
@@ -382,12 +319,6 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
             uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
             memcpy(&g, raw, sizeof g);
         }
-#if LP_KEYS_IN_PARSE
-        (void)lane;
-        (void)bytes;
-        (void)keys;
-        u32 at = act ? g.key_off : 0; // already the arena offset (see the parse kernel)
-#else
         u32 len = act && g.key_off != LP_KEY_NONE ? g.key_len : 0;
         u32 incl = len;
 #pragma unroll
@@ -424,7 +355,6 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
                 }
             }
         }
-#endif
         if (!act) continue;
         LpGroupOut o;
         o.hash = g.tag;

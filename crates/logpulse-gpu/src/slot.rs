@@ -390,7 +390,7 @@ impl Slot {
                 s,
                 &mut kargs![
                     bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
-                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c, keys
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                 ],
             )
             .ctx("lp_parse_aggregate")?;
