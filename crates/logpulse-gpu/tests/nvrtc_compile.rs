@@ -84,24 +84,49 @@ fn kernels_compile_for_the_reference_plan() {
     }
 }
 
-/// Every `#ifndef LP_...` knob of kernels/*.cu (variants kept for timing), set away from its
-/// default.
-const VARIANTS: &[&str] = &["LP_ASYNC_STAGE=0"];
+/// The kernels' on/off knobs (variants kept for timing): every `#ifndef LP_X` of kernels/*.cu(h)
+/// followed by `#define LP_X 0` or `1`, each given as its other value (`LP_X=1` or `LP_X=0`).
+fn variants() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("kernels/") {
+        let text = std::fs::read_to_string(entry.expect("kernels/ entry").path()).expect("source");
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        for pair in lines.windows(2) {
+            let Some(name) = pair[0].strip_prefix("#ifndef LP_") else {
+                continue;
+            };
+            match pair[1].strip_prefix(&format!("#define LP_{name} ")) {
+                Some("0") => found.push(format!("LP_{name}=1")),
+                Some("1") => found.push(format!("LP_{name}=0")),
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
+}
 
-/// The kernel variants kept for timing (macros in kernels/aggregate.cu, set through
-/// `LOGPULSE_GPU_NVRTC_DEFINES` by scripts/gpu-variants.sh) still compile: each in a child
-/// process running the test above.
+/// The kernel variants kept for timing (knobs set through `LOGPULSE_GPU_NVRTC_DEFINES`, as
+/// scripts/gpu-variants.sh does) still compile: each in a child process running the test above.
 #[test]
 fn kernel_variants_compile() {
     if !logpulse_gpu::nvrtc_available() {
         eprintln!("SKIPPED: no NVRTC library");
         return;
     }
-    if std::env::var_os("LOGPULSE_GPU_NVRTC_DEFINES").is_some() {
-        return; // a child of this test, or a variant run: the test above covers it
+    if let Ok(d) = std::env::var("LOGPULSE_GPU_NVRTC_DEFINES") {
+        // A child of this test, or a run of the whole file with definitions set.
+        eprintln!("SKIPPED: LOGPULSE_GPU_NVRTC_DEFINES={d:?} is set (the test above covers it)");
+        return;
     }
+    let variants = variants();
+    assert!(
+        variants.iter().any(|v| v == "LP_ASYNC_STAGE=0"),
+        "knobs found: {variants:?}"
+    );
     let me = std::env::current_exe().expect("the test binary");
-    for defines in VARIANTS {
+    for defines in &variants {
         let out = std::process::Command::new(&me)
             .args([
                 "--exact",
