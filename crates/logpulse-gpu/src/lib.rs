@@ -19,6 +19,7 @@ mod build;
 mod devbuf;
 mod device;
 mod error;
+mod group_table;
 mod hostmap;
 mod kernel_cache;
 mod kernels;
@@ -34,6 +35,7 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
+pub use group_table::Sizing as GroupTableSizing;
 pub use hostmap::HostMapPinner;
 pub use kernel_cache::KernelsFrom;
 pub use kernels::ENTRY_POINTS;

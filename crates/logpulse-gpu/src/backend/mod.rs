@@ -14,6 +14,7 @@ use logpulse_core::{Backend, BackendError};
 use crate::build;
 use crate::device;
 use crate::error::{DriverContext, GpuError};
+use crate::group_table::Sizing as GroupTableSizing;
 use crate::kernels::Kernels;
 use crate::readback::{Counts, HostOut};
 use crate::slot::{Finished, Slot};
@@ -65,6 +66,8 @@ pub struct GpuBackend {
     spare_outs: Vec<HostOut>,
     /// The last run's time accounting.
     stats: RunStats,
+    /// How much of the device's group table a batch uses.
+    group_sizing: GroupTableSizing,
 }
 
 /// Host threads building partials: each build is itself spread over the build pool's threads
@@ -109,8 +112,9 @@ impl GpuBackend {
         let ctx = device::open(ordinal)?;
         let name = ctx.name().ctx("reading the device name")?;
         let kernels = Kernels::load(&ctx, plan)?;
+        let group_sizing = GroupTableSizing::from_env();
         let slots = (0..DEPTH)
-            .map(|_| Slot::new(&ctx))
+            .map(|_| Slot::new(&ctx, group_sizing))
             .collect::<Result<Vec<_>, _>>()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
@@ -128,6 +132,7 @@ impl GpuBackend {
             w3c: W3cTracker::new(&plan.format.line)?,
             spare_outs: Vec::new(),
             stats: RunStats::default(),
+            group_sizing,
         })
     }
 
@@ -183,9 +188,19 @@ impl GpuBackend {
         }
         self.slots.truncate(n);
         while self.slots.len() < n {
-            self.slots.push(Slot::new(&self.ctx)?);
+            self.slots.push(Slot::new(&self.ctx, self.group_sizing)?);
         }
         Ok(())
+    }
+
+    /// How much of the device's group table each batch uses (default: sized from the slot's
+    /// earlier batches, or as `LOGPULSE_GPU_GROUP_SLOTS` says). Tests force small tables to
+    /// make batches overflow and be rerun; benchmarks compare with the whole table.
+    pub fn set_group_table(&mut self, sizing: GroupTableSizing) {
+        self.group_sizing = sizing;
+        for s in &mut self.slots {
+            s.set_group_table(sizing);
+        }
     }
 
     /// Batches that may be on the device at once.
@@ -212,6 +227,17 @@ impl GpuBackend {
                 Finished::TooManyLines(lines) => {
                     let w3c = *self.slots[i].w3c();
                     self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
+                }
+                Finished::TableOverflow => {
+                    self.stats.table_reruns += 1;
+                    let w3c = *self.slots[i].w3c();
+                    self.slots[i].enqueue(
+                        &self.kernels,
+                        batch.bytes(),
+                        batch.lines,
+                        batch.seq,
+                        &w3c,
+                    )?;
                 }
             }
         }
