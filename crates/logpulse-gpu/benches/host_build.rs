@@ -30,6 +30,11 @@ fn bench_build(c: &mut Criterion) {
             67_000,
             SyntheticReadback::in_claim_order(67_000),
         ),
+        (
+            "_slot_order",
+            67_000,
+            SyntheticReadback::in_slot_order(67_000, 1 << 17),
+        ),
     ] {
         group.throughput(Throughput::Elements(groups as u64));
         group.bench_function(format!("{groups}_groups{name}"), |b| {
@@ -42,19 +47,28 @@ fn bench_build(c: &mut Criterion) {
         });
     }
     // As in the pipeline: partials are dropped on another thread (the windows stage's), so
-    // freed tables go back to another thread's heap.
-    let r = SyntheticReadback::new(67_000);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<logpulse_core::Partial>(4);
-    let dropper = std::thread::spawn(move || rx.into_iter().for_each(drop));
-    group.throughput(Throughput::Elements(67_000));
-    group.bench_function("67000_groups_dropped_elsewhere", |b| {
-        b.iter(|| {
-            let p = r.build().expect("valid results");
-            tx.send(p).expect("dropper alive");
-        })
-    });
-    drop(tx);
-    dropper.join().expect("dropper");
+    // freed tables go back to another thread's heap; groups in runs of a window, in the
+    // worst-case claim order, and in the device's slot order (`lp_compact_groups`).
+    for (name, r) in [
+        ("", SyntheticReadback::new(67_000)),
+        ("_claim_order", SyntheticReadback::in_claim_order(67_000)),
+        (
+            "_slot_order",
+            SyntheticReadback::in_slot_order(67_000, 1 << 17),
+        ),
+    ] {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<logpulse_core::Partial>(4);
+        let dropper = std::thread::spawn(move || rx.into_iter().for_each(drop));
+        group.throughput(Throughput::Elements(67_000));
+        group.bench_function(format!("67000_groups_dropped_elsewhere{name}"), |b| {
+            b.iter(|| {
+                let p = r.build().expect("valid results");
+                tx.send(p).expect("dropper alive");
+            })
+        });
+        drop(tx);
+        dropper.join().expect("dropper");
+    }
     group.finish();
 }
 

@@ -33,6 +33,42 @@ impl SyntheticReadback {
         Self::made(groups, true)
     }
 
+    /// Like [`SyntheticReadback::new`], in the order `lp_compact_groups` returns groups: by
+    /// their slot in a device table of `slots` slots (`slots` a power of two), i.e. by bits
+    /// 20 and up of their hash (collisions resolved by the next slot, as the device does).
+    pub fn in_slot_order(groups: usize, slots: usize) -> Self {
+        let mut r = Self::made(groups, false);
+        let mask = slots.next_power_of_two() - 1;
+        let mut taken = vec![false; mask + 1];
+        let mut at: Vec<(usize, usize)> = Vec::with_capacity(r.groups.len());
+        for (i, g) in r.groups.iter().enumerate() {
+            let mut s = (g.hash >> 20) as usize & mask;
+            while taken[s] {
+                s = (s + 1) & mask;
+            }
+            taken[s] = true;
+            at.push((s, i));
+        }
+        at.sort_unstable();
+        let mut new_index = vec![0u32; r.groups.len()];
+        for (k, &(_, i)) in at.iter().enumerate() {
+            new_index[i] = k as u32;
+        }
+        // Groups and their keys repacked in that order, as the device gathers them.
+        let (old_groups, old_keys) = (std::mem::take(&mut r.groups), std::mem::take(&mut r.keys));
+        for &(_, i) in &at {
+            let mut g = old_groups[i];
+            let key = &old_keys[g.key_off as usize..][..g.key_len as usize];
+            g.key_off = r.keys.len() as u32;
+            r.keys.extend_from_slice(key);
+            r.groups.push(g);
+        }
+        for c in &mut r.counts {
+            c.a = new_index[c.a as usize];
+        }
+        r
+    }
+
     fn made(groups: usize, interleaved: bool) -> Self {
         let per_window = groups.div_ceil(20).max(1);
         let mut r = SyntheticReadback {
