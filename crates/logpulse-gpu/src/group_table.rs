@@ -41,11 +41,21 @@ pub enum Sizing {
 }
 
 impl Sizing {
-    /// From `LOGPULSE_GPU_GROUP_SLOTS` (see the type's docs); adaptive when unset or unreadable.
+    /// From `LOGPULSE_GPU_GROUP_SLOTS` (see the type's docs); adaptive when unset, and when
+    /// unreadable (with a warning).
     pub fn from_env() -> Sizing {
         match std::env::var("LOGPULSE_GPU_GROUP_SLOTS").ok().as_deref() {
             Some("whole") => Sizing::Whole,
-            Some(v) => v.parse().map_or(Sizing::Adaptive, Sizing::Fixed),
+            Some(v) => v.parse().map_or_else(
+                |_| {
+                    eprintln!(
+                        "logpulse: LOGPULSE_GPU_GROUP_SLOTS={v:?} is neither `whole` nor a slot \
+                         count; sizing the group table from earlier batches"
+                    );
+                    Sizing::Adaptive
+                },
+                Sizing::Fixed,
+            ),
             None => Sizing::Adaptive,
         }
     }

@@ -354,7 +354,8 @@ impl Slot {
         let n = self.n as u32;
         let ntiles = n.div_ceil(LI_TILE).max(1);
         let lines_cap = b.lines_cap as u32;
-        let whole = (2 * b.lines_cap) as u32;
+        let whole = u32::try_from(2 * b.lines_cap)
+            .map_err(|_| GpuError::Program(format!("{} lines in one batch", b.lines_cap)))?;
         let nslots = self.table.slots_for(self.n, whole);
         self.group_slots = nslots;
         let gmask = nslots - 1;
