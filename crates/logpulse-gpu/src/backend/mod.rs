@@ -219,27 +219,20 @@ impl GpuBackend {
     }
 
     /// Waits for slot `i`'s batch and copies its results into `out`, rerunning the batch when
-    /// it turned out to hold more lines than the slot was sized for.
+    /// it turned out to hold more lines than the slot was sized for, or more groups than the
+    /// part of the group table it was given.
     fn collect(&mut self, i: usize, batch: &Batch, out: &mut HostOut) -> Result<Counts, GpuError> {
         loop {
-            match self.slots[i].finish(out)? {
+            let lines = match self.slots[i].finish(out)? {
                 Finished::Ready(c) => return Ok(*c),
-                Finished::TooManyLines(lines) => {
-                    let w3c = *self.slots[i].w3c();
-                    self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
-                }
+                Finished::TooManyLines(lines) => lines,
                 Finished::TableOverflow => {
                     self.stats.table_reruns += 1;
-                    let w3c = *self.slots[i].w3c();
-                    self.slots[i].enqueue(
-                        &self.kernels,
-                        batch.bytes(),
-                        batch.lines,
-                        batch.seq,
-                        &w3c,
-                    )?;
+                    batch.lines
                 }
-            }
+            };
+            let w3c = *self.slots[i].w3c();
+            self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
         }
     }
 
