@@ -33,7 +33,7 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 }
 
 // Finds or claims the group slot of tag `h`, looking at `limit` slots at most: a table sized
-// from earlier batches (see `Slot::group_slots`) may turn out too small for this one, which
+// from earlier batches (see src/group_table.rs) may turn out too small for this one, which
 // sets the header's overflow word (the host reruns the batch with the whole table) and returns
 // `LP_NO_SLOT`. The whole table (two slots a line) never fills, and gets an unbounded limit.
 #define LP_NO_SLOT 0xFFFFFFFFu
@@ -289,7 +289,7 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
 }
 
 // Groups and windows -> output, slots cleared for the next batch. The group table is scanned
-// from end to end (`nslots`, sized to the batch's groups by the host, see `Slot::group_slots`):
+// from end to end (`nslots`, sized to the batch's groups by the host, see src/group_table.rs):
 // sequential reads of every slot cost less than random reads of the claimed ones from a table
 // past L2. Groups come out in slot order, a block's at a time (one atomic a block on the count
 // and one on the key arena); each group's key bytes are gathered into one packed arena, so the
