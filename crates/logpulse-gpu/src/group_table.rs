@@ -3,7 +3,7 @@
 //! The table is allocated for the worst case (two slots a line: a batch never fills it), but a
 //! batch uses only a power-of-two prefix of it, sized from the groups the slot's earlier
 //! batches made. `lp_compact_groups` scans the used slots from end to end, so a table sized to
-//! the groups costs sequential reads of ~100 bytes a group, where the whole table of a 4M-line
+//! the groups costs sequential reads of 100-200 bytes a group, where the whole table of a 4M-line
 //! batch (512 MB, ~1M groups) cost random reads of its claimed slots far past L2; a 250k-line
 //! batch's table (~67k groups) then fits in L2 for the parse's probes too.
 //!
