@@ -291,154 +291,110 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
 // Groups and windows -> output, slots cleared for the next batch. The group table is scanned
 // from end to end (`nslots`, sized to the batch's groups by the host, see src/group_table.rs):
 // sequential reads of every slot cost less than random reads of the claimed ones from a table
-// past L2. Each thread takes `per` (1, 2 or 4, chosen by the host from the table's size)
-// consecutive slots a round, so a big table has several slots' loads in flight a thread and
-// one block scan (three barriers, two atomics) every 256 x `per` slots; a small one keeps one
-// slot a thread for more warps. Groups come out in slot order, a block's at a time (one atomic
-// a block on the count and one on the key arena); each group's key bytes are gathered into one
-// packed arena, so the host reads them sequentially instead of chasing one cache miss per group
-// through the batch. A cleared group keeps its output index and a cleared window its claim
-// index, for `lp_compact_counts`, which runs next (a claim rewrites both before any reader
-// needs them).
+// past L2. Groups come out in slot order, a block's at a time (one atomic a block on the count
+// and one on the key arena); each group's key bytes are gathered into one packed arena, so the
+// host reads them sequentially instead of chasing one cache miss per group through the batch.
+// A cleared group keeps its output index and a cleared window its claim index, for
+// `lp_compact_counts`, which runs next (a claim rewrites both before any reader needs them).
 #define LP_COMPACT_THREADS 256
-#define LP_COMPACT_ITEMS 4
-
-// Copies the key bytes of 32 groups of a warp (`len` bytes from `src` in the batch to `at` in
-// the arena, one group a lane; `len` 0 for none): groups of 8 lanes copy two keys a step, 32
-// bytes of each (eight independent loads a lane before their stores), where a byte loop per
-// lane touched 32 lines an instruction and one key at a time per warp waited out 32 load
-// latencies in a row.
-__device__ __forceinline__ void lp_gather_keys(u32 len, u32 src, u32 at, unsigned lane,
-                                               const u8* __restrict__ bytes,
-                                               u8* __restrict__ keys) {
-    unsigned sub = lane & 7;
-    for (int j0 = 0; j0 < 32; j0 += 8) {
-        int ja = j0 + (int)(lane >> 3), jb = ja + 4;
-        u32 la = __shfl_sync(0xffffffffu, len, ja), lb = __shfl_sync(0xffffffffu, len, jb);
-        u32 sa = __shfl_sync(0xffffffffu, src, ja), sb = __shfl_sync(0xffffffffu, src, jb);
-        u32 da = __shfl_sync(0xffffffffu, at, ja), db = __shfl_sync(0xffffffffu, at, jb);
-        u32 lmax = la > lb ? la : lb;
-        for (u32 b0 = 0; b0 < lmax; b0 += 32) {
-            u8 ca[4], cb[4];
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                u32 b = b0 + sub + 8 * q;
-                ca[q] = b < la ? bytes[sa + b] : 0;
-                cb[q] = b < lb ? bytes[sb + b] : 0;
-            }
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                u32 b = b0 + sub + 8 * q;
-                if (b < la) keys[da + b] = ca[q];
-                if (b < lb) keys[db + b] = cb[q];
-            }
-        }
-    }
-}
-
 extern "C" __global__ void __launch_bounds__(LP_COMPACT_THREADS)
-lp_compact_groups(LpGroup* groups, u32 nslots, u32 per, LpWindow* windows,
-                  const u32* __restrict__ wclaim, u64* header, LpGroupOut* __restrict__ gout,
-                  i64* __restrict__ wout, const u8* __restrict__ bytes, u8* __restrict__ keys) {
+lp_compact_groups(LpGroup* groups, u32 nslots, LpWindow* windows, const u32* __restrict__ wclaim,
+                  u64* header, LpGroupOut* __restrict__ gout, i64* __restrict__ wout,
+                  const u8* __restrict__ bytes, u8* __restrict__ keys) {
     __shared__ u32 s_groups[LP_COMPACT_THREADS / 32];
     __shared__ u32 s_keys[LP_COMPACT_THREADS / 32];
     __shared__ u32 s_base[2];
     u32 nw = (u32)header[H_NWINDOWS];
-    u32 chunk = LP_COMPACT_THREADS * per;
-    u32 stride = gridDim.x * chunk;
+    u32 stride = gridDim.x * LP_COMPACT_THREADS;
     unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     // Block-uniform trip count: the barriers below are reached by every thread.
-    for (u32 base = blockIdx.x * chunk; base < nslots; base += stride) {
-        u32 s0 = base + threadIdx.x * per;
-        // The tags first, all of them in flight; the rest of a slot only when it holds a group.
-        uint4 head[LP_COMPACT_ITEMS];
-#pragma unroll
-        for (int q = 0; q < LP_COMPACT_ITEMS; ++q) {
-            bool in = (u32)q < per && s0 + q < nslots;
-            head[q] = in ? reinterpret_cast<const uint4*>(&groups[s0 + q])[0]
-                         : make_uint4(0, 0, 0, 0);
+    for (u32 base = blockIdx.x * LP_COMPACT_THREADS; base < nslots; base += stride) {
+        u32 s = base + threadIdx.x;
+        uint4* gp = s < nslots ? reinterpret_cast<uint4*>(&groups[s]) : nullptr;
+        // The tag first; the rest of the slot only when it holds a group.
+        uint4 head = gp ? gp[0] : make_uint4(0, 0, 0, 0);
+        bool act = (head.x | head.y) != 0;
+        LpGroup g;
+        if (act) {
+            uint4 raw[4] = {head, gp[1], gp[2], gp[3]};
+            memcpy(&g, raw, sizeof g);
         }
-        LpGroup g[LP_COMPACT_ITEMS];
-        u32 len[LP_COMPACT_ITEMS];
-        u32 ng = 0, nk = 0;
-#pragma unroll
-        for (int q = 0; q < LP_COMPACT_ITEMS; ++q) {
-            bool act = (head[q].x | head[q].y) != 0;
-            if (act) {
-                const uint4* gp = reinterpret_cast<const uint4*>(&groups[s0 + q]);
-                uint4 raw[4] = {head[q], gp[1], gp[2], gp[3]};
-                memcpy(&g[q], raw, sizeof g[q]);
-            } else {
-                g[q].tag = 0;
-            }
-            len[q] = act && g[q].key_off != LP_KEY_NONE ? g[q].key_len : 0;
-            ng += act ? 1u : 0u;
-            nk += len[q];
-        }
-        // Inclusive scans of the thread's groups and key bytes over the warp.
-        u32 incl_g = ng, incl_k = nk;
+        u32 len = act && g.key_off != LP_KEY_NONE ? g.key_len : 0;
+        unsigned ballot = __ballot_sync(0xffffffffu, act);
+        u32 incl = len;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
-            u32 tg = __shfl_up_sync(0xffffffffu, incl_g, d);
-            u32 tk = __shfl_up_sync(0xffffffffu, incl_k, d);
-            if (lane >= (u32)d) {
-                incl_g += tg;
-                incl_k += tk;
-            }
+            u32 t = __shfl_up_sync(0xffffffffu, incl, d);
+            if (lane >= (u32)d) incl += t;
         }
         if (lane == 31) {
-            s_groups[warp] = incl_g;
-            s_keys[warp] = incl_k;
+            s_groups[warp] = __popc(ballot);
+            s_keys[warp] = incl;
         }
         __syncthreads();
         if (threadIdx.x == 0) {
             // The block's warps in order: their bases within the block, then the block's.
-            u32 bg = 0, bk = 0;
-            for (u32 w = 0; w < LP_COMPACT_THREADS / 32; ++w) {
-                u32 a = s_groups[w], b = s_keys[w];
-                s_groups[w] = bg;
-                s_keys[w] = bk;
-                bg += a;
-                bk += b;
+            u32 ng = 0, nk = 0;
+            for (u32 q = 0; q < LP_COMPACT_THREADS / 32; ++q) {
+                u32 a = s_groups[q], b = s_keys[q];
+                s_groups[q] = ng;
+                s_keys[q] = nk;
+                ng += a;
+                nk += b;
             }
-            s_base[0] = bg ? (u32)atomicAdd(&header[H_NGROUPS], (u64)bg) : 0;
-            s_base[1] = bk ? (u32)atomicAdd(&header[H_KEY_BYTES], (u64)bk) : 0;
+            s_base[0] = ng ? (u32)atomicAdd(&header[H_NGROUPS], (u64)ng) : 0;
+            s_base[1] = nk ? (u32)atomicAdd(&header[H_KEY_BYTES], (u64)nk) : 0;
         }
         __syncthreads();
-        u32 k = s_base[0] + s_groups[warp] + incl_g - ng;
-        u32 at = s_base[1] + s_keys[warp] + incl_k - nk;
+        u32 k = s_base[0] + s_groups[warp] + __popc(ballot & ((1u << lane) - 1u));
+        u32 at = s_base[1] + s_keys[warp] + incl - len;
         __syncthreads(); // the shared words are rewritten by the next round
+        // Keys are copied by groups of 8 lanes, four keys at a time, 32 bytes a step (four
+        // independent loads a lane): a scattered key is one or two cache lines, where a byte
+        // loop per lane touched 32 lines an instruction, and one key at a time per warp
+        // waited out 32 load latencies in a row.
+        u32 src = len ? g.key_off : 0;
+        unsigned sub = lane & 7;
+        for (int j0 = 0; j0 < 32; j0 += 4) {
+            int j = j0 + (int)(lane >> 3);
+            u32 lj = __shfl_sync(0xffffffffu, len, j);
+            u32 sj = __shfl_sync(0xffffffffu, src, j);
+            u32 dj = __shfl_sync(0xffffffffu, at, j);
+            for (u32 b0 = 0; b0 < lj; b0 += 32) {
+                u8 c[4];
 #pragma unroll
-        for (int q = 0; q < LP_COMPACT_ITEMS; ++q) {
-            if ((u32)q >= per) break; // uniform: `per` is the same for every thread
-            lp_gather_keys(len[q], len[q] ? g[q].key_off : 0, at, lane, bytes, keys);
-            if (g[q].tag != 0) {
-                LpGroupOut o;
-                o.hash = g[q].tag;
-                o.window = g[q].window;
-                o.key_len = g[q].key_len;
-                o.key_off = g[q].key_off == LP_KEY_NONE ? LP_KEY_NONE : at;
-                o.requests = g[q].requests;
-                o.s4xx = g[q].s4xx;
-                o.s5xx = g[q].s5xx;
-                o.lat_count = g[q].lat_count;
-                o.bytes = g[q].bytes;
-                o.lat_sum = g[q].lat_sum;
-                gout[k] = o;
-                // Cleared, but for the output index (the last 16 bytes: lat_sum, out_idx, pad).
-                uint4* gp = reinterpret_cast<uint4*>(&groups[s0 + q]);
-                const uint4 z = make_uint4(0, 0, 0, 0);
-                gp[0] = z;
-                gp[1] = z;
-                gp[2] = z;
-                gp[3] = make_uint4(0, 0, k, 0);
-                ++k;
+                for (int q = 0; q < 4; ++q) {
+                    u32 b = b0 + sub + 8 * q;
+                    c[q] = b < lj ? bytes[sj + b] : 0;
+                }
+#pragma unroll
+                for (int q = 0; q < 4; ++q) {
+                    u32 b = b0 + sub + 8 * q;
+                    if (b < lj) keys[dj + b] = c[q];
+                }
             }
-            at += len[q];
         }
+        if (!act) continue;
+        LpGroupOut o;
+        o.hash = g.tag;
+        o.window = g.window;
+        o.key_len = g.key_len;
+        o.key_off = g.key_off == LP_KEY_NONE ? LP_KEY_NONE : at;
+        o.requests = g.requests;
+        o.s4xx = g.s4xx;
+        o.s5xx = g.s5xx;
+        o.lat_count = g.lat_count;
+        o.bytes = g.bytes;
+        o.lat_sum = g.lat_sum;
+        gout[k] = o;
+        // Cleared, but for the output index (the last 16 bytes: lat_sum, out_idx, pad).
+        const uint4 z = make_uint4(0, 0, 0, 0);
+        gp[0] = z;
+        gp[1] = z;
+        gp[2] = z;
+        gp[3] = make_uint4(0, 0, k, 0);
     }
-    for (u32 k = blockIdx.x * LP_COMPACT_THREADS + threadIdx.x; k < nw;
-         k += gridDim.x * LP_COMPACT_THREADS) {
+    for (u32 k = blockIdx.x * LP_COMPACT_THREADS + threadIdx.x; k < nw; k += stride) {
         LpWindow* wt = &windows[wclaim[k]];
         wout[k] = (i64)(wt->key ^ 0x8000000000000000ull);
         wt->key = 0;

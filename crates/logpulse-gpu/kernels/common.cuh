@@ -84,42 +84,20 @@ struct LpW3c {
 #define LP_KEY_NONE 0xFFFFFFFFu
 
 // One group (window, key) of the device hash table: 64 bytes, one atomic target per field.
-// What every line of a group updates (its tag's probe, requests, bytes, 4xx and 5xx) shares
-// the slot's first 32-byte sector, so a line costs one sector of a table past L2, not two; the
-// fields set once at the claim and the latency sums (formats that log latency) take the
-// second. `lp_compact_groups` clears a slot but for its last 16 bytes' `out_idx`.
-// LP_HOT_SECTOR=0 is the earlier layout (tag, window, key, counters, bytes), kept for timing.
-#ifndef LP_HOT_SECTOR
-#define LP_HOT_SECTOR 1
-#endif
 struct LpGroup {
-#if LP_HOT_SECTOR
     u64 tag;        // 64-bit hash of (window, key); 0 = empty
-    u64 bytes;
-    u32 requests;
-    u32 s4xx;
-    u32 s5xx;
+    i64 window;
     u32 key_off;    // one occurrence of the key in the batch
-    i64 window;
-    u32 key_len;
-    u32 lat_count;
-#else
-    u64 tag;
-    i64 window;
-    u32 key_off;
     u32 key_len;
     u32 requests;
     u32 s4xx;
     u32 s5xx;
     u32 lat_count;
     u64 bytes;
-#endif
     u64 lat_sum;
     u32 out_idx;    // index in the compacted output (set by lp_compact_groups)
     u32 pad;
 };
-// (NVRTC has no offsetof: out_idx is at byte 56 in both layouts, as lp_compact_groups needs.)
-static_assert(sizeof(LpGroup) == 64, "lp_compact_groups moves a slot as four 16-byte words");
 
 // One counter of the auxiliary table: (group, status >= 500) or (window, latency bucket).
 struct LpCount {

@@ -54,23 +54,6 @@ fn compact_blocks(items: u32) -> u32 {
     items.div_ceil(256).clamp(1, COMPACT_BLOCKS)
 }
 
-/// Group-table slots a thread of `lp_compact_groups` takes a round: 4 for tables of 1M slots
-/// or more (several loads in flight a thread, one block scan every 1024 slots), 2 from 512k,
-/// 1 below, where more warps hide latency better than more work a thread.
-/// `LOGPULSE_GPU_COMPACT_PER` (1, 2 or 4; read once) fixes it, a knob for benchmarks.
-fn compact_per(nslots: u32) -> u32 {
-    static FIXED: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
-    let fixed = *FIXED.get_or_init(|| {
-        logpulse_core::env_number::<u32>("LOGPULSE_GPU_COMPACT_PER")
-            .filter(|p| matches!(p, 1 | 2 | 4))
-    });
-    fixed.unwrap_or(match nslots {
-        n if n >= 1 << 20 => 4,
-        n if n >= 1 << 19 => 2,
-        _ => 1,
-    })
-}
-
 /// Per-stage GPU times of one batch, milliseconds (from CUDA events).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimes {
@@ -428,14 +411,13 @@ impl Slot {
             .ctx("lp_parse_aggregate")?;
             self.events[3].record(s).ctx("recording an event")?;
             // Groups first: they set the output indices the counters refer to.
-            let per = compact_per(nslots);
             launch(
                 &k.compact_groups,
-                compact_blocks(nslots.div_ceil(per)),
+                compact_blocks(nslots.max(lines_cap)),
                 256,
                 0,
                 s,
-                &mut kargs![groups, nslots, per, windows, wclaim, hdr, gout, wout, bytes, keys],
+                &mut kargs![groups, nslots, windows, wclaim, hdr, gout, wout, bytes, keys],
             )
             .ctx("lp_compact_groups")?;
             launch(
