@@ -32,15 +32,12 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// Finds or claims the group slot of tag `h`, looking at `limit` slots at most: a table sized
-// from earlier batches (see src/group_table.rs) may turn out too small for this one, which
-// sets the header's overflow word (the host reruns the batch with the whole table) and returns
-// `LP_NO_SLOT`. The whole table (two slots a line) never fills, and gets an unbounded limit.
-#define LP_NO_SLOT 0xFFFFFFFFu
-__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u32 limit, u64 h, i64 w, u32 koff, u32 klen,
-                             u64* header) {
+// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
+// group its output index, a warp at a time (see the kernel).
+__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                             bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
-    for (u32 probes = 0; probes < limit; ++probes) {
+    while (true) {
         u64 t = *(volatile u64*)&g[s].tag;
         if (t == h) return s;
         if (t == 0) {
@@ -49,14 +46,13 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u32 limit, u64 h, i64 w, u32 
                 g[s].window = w;
                 g[s].key_off = koff;
                 g[s].key_len = klen;
+                *fresh = true;
                 return s;
             }
             if (prev == h) return s;
         }
         s = (s + 1) & mask;
     }
-    atomicExch(&header[H_OVERFLOW], 1ull);
-    return LP_NO_SLOT;
 }
 
 __device__ void lp_count_add(LpCount* c, u32 mask, u64 tag, u32 n, u64* header, u32* claim) {
@@ -104,12 +100,13 @@ __device__ u32 lp_window_slot(LpWindow* wt, u32 mask, i64 w, u64* header, u32* c
 
 extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
-                   u64* header, LpGroup* groups, u32 gmask, u32 glimit, LpCount* counts,
-                   u32 cmask, LpWindow* windows, u32 wmask, u32* cclaim, u32* wclaim,
+                   u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
+                   LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
                    LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
     __shared__ i64 s_max;
+    __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
     u32 nlines = min((u32)header[H_LINES], lines_cap);
     u32 first = blockIdx.x * LP_PARSE_THREADS;
     if (first >= nlines) return; // uniform over the block
@@ -126,6 +123,7 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     u32 le = have ? nl[i] : 0;
     if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
     if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+    if (threadIdx.x == 0) s_fresh = 0;
     if (staged) {
         u32 words = (span_e - a + 15) >> 4;
         const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
@@ -220,25 +218,28 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     unsigned bl = __ballot_sync(full, rec && r.has_lat);
     int leader = __ffs(peers) - 1;
     u32 slot = 0;
+    bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        slot = lp_group_slot(groups, gmask, glimit, h, w, koff, r.key_len, header);
-        if (slot != LP_NO_SLOT) {
-            LpGroup* g = &groups[slot];
-            atomicAdd(&g->requests, (u32)__popc(peers));
-            if (bsum) atomicAdd(&g->bytes, bsum);
-            u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
-            if (n4) atomicAdd(&g->s4xx, n4);
-            if (n5) atomicAdd(&g->s5xx, n5);
-            if (nl_) {
-                atomicAdd(&g->lat_count, nl_);
-                atomicAdd(&g->lat_sum, lsum);
-            }
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
+        LpGroup* g = &groups[slot];
+        atomicAdd(&g->requests, (u32)__popc(peers));
+        if (bsum) atomicAdd(&g->bytes, bsum);
+        u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
+        if (n4) atomicAdd(&g->s4xx, n4);
+        if (n5) atomicAdd(&g->s5xx, n5);
+        if (nl_) {
+            atomicAdd(&g->lat_count, nl_);
+            atomicAdd(&g->lat_sum, lsum);
         }
     }
+    __syncwarp();
+    // New groups take their output index (claim order) with one atomic on the header a block,
+    // after its last barrier (ranks from a shared counter now): a 4M-line batch makes ~1M
+    // groups, and atomics on one counter serialise in L2 (one a warp: parse +30% for TSV).
+    u32 fresh_slot = slot;
+    u32 claim_rank = lp_warp_reserve(&s_fresh, fresh);
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
-    // A group that found no slot: the batch is rerun (overflow), its counters are moot.
-    if (slot == LP_NO_SLOT) rec = false;
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
         lp_count_add(counts, cmask, tag, 1, header, cclaim);
@@ -259,6 +260,13 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     }
     if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
         atomicMax((i64*)&header[H_MAX_TIME], s_max);
+    if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
+    __syncthreads();
+    if (fresh) {
+        u32 claim_at = s_fresh + claim_rank;
+        groups[fresh_slot].out_idx = claim_at;
+        gclaim[claim_at] = fresh_slot;
+    }
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.
@@ -288,67 +296,40 @@ extern "C" __global__ void lp_compact_counts(LpCount* counts, const u32* __restr
     }
 }
 
-// Groups and windows -> output, slots cleared for the next batch. The group table is scanned
-// from end to end (`nslots`, sized to the batch's groups by the host, see src/group_table.rs):
-// sequential reads of every slot cost less than random reads of the claimed ones from a table
-// past L2. Groups come out in slot order, a block's at a time (one atomic a block on the count
-// and one on the key arena); each group's key bytes are gathered into one packed arena, so the
-// host reads them sequentially instead of chasing one cache miss per group through the batch.
-// A cleared group keeps its output index and a cleared window its claim index, for
-// `lp_compact_counts`, which runs next (a claim rewrites both before any reader needs them).
-#define LP_COMPACT_THREADS 256
-extern "C" __global__ void __launch_bounds__(LP_COMPACT_THREADS)
-lp_compact_groups(LpGroup* groups, u32 nslots, LpWindow* windows, const u32* __restrict__ wclaim,
-                  u64* header, LpGroupOut* __restrict__ gout, i64* __restrict__ wout,
-                  const u8* __restrict__ bytes, u8* __restrict__ keys) {
-    __shared__ u32 s_groups[LP_COMPACT_THREADS / 32];
-    __shared__ u32 s_keys[LP_COMPACT_THREADS / 32];
-    __shared__ u32 s_base[2];
+// Groups and windows -> output in claim order, slots cleared for the next batch. Each group's
+// key bytes are gathered into one packed arena, so the host reads them sequentially instead of
+// chasing one cache miss per group through the batch.
+extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restrict__ gclaim,
+                                             LpWindow* windows, const u32* __restrict__ wclaim,
+                                             u64* header, LpGroupOut* __restrict__ gout,
+                                             i64* __restrict__ wout, const u8* __restrict__ bytes,
+                                             u8* __restrict__ keys) {
+    u32 ng = (u32)header[H_NGROUPS];
     u32 nw = (u32)header[H_NWINDOWS];
-    u32 stride = gridDim.x * LP_COMPACT_THREADS;
-    unsigned lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    // Block-uniform trip count: the barriers below are reached by every thread.
-    for (u32 base = blockIdx.x * LP_COMPACT_THREADS; base < nslots; base += stride) {
-        u32 s = base + threadIdx.x;
-        uint4* gp = s < nslots ? reinterpret_cast<uint4*>(&groups[s]) : nullptr;
-        // The tag first; the rest of the slot only when it holds a group.
-        uint4 head = gp ? gp[0] : make_uint4(0, 0, 0, 0);
-        bool act = (head.x | head.y) != 0;
+    u32 stride = gridDim.x * blockDim.x;
+    unsigned lane = threadIdx.x & 31;
+    // Block-uniform trip count, so whole warps reserve arena space with one atomic.
+    for (u32 base = blockIdx.x * blockDim.x; base < ng; base += stride) {
+        u32 k = base + threadIdx.x;
+        bool act = k < ng;
+        // The group in four 16-byte loads (slots are 64-byte aligned), cleared in four stores.
+        uint4* gp = act ? reinterpret_cast<uint4*>(&groups[gclaim[k]]) : nullptr;
         LpGroup g;
         if (act) {
-            uint4 raw[4] = {head, gp[1], gp[2], gp[3]};
+            uint4 raw[4] = {gp[0], gp[1], gp[2], gp[3]};
             memcpy(&g, raw, sizeof g);
         }
         u32 len = act && g.key_off != LP_KEY_NONE ? g.key_len : 0;
-        unsigned ballot = __ballot_sync(0xffffffffu, act);
         u32 incl = len;
 #pragma unroll
         for (int d = 1; d < 32; d <<= 1) {
             u32 t = __shfl_up_sync(0xffffffffu, incl, d);
             if (lane >= (u32)d) incl += t;
         }
-        if (lane == 31) {
-            s_groups[warp] = __popc(ballot);
-            s_keys[warp] = incl;
-        }
-        __syncthreads();
-        if (threadIdx.x == 0) {
-            // The block's warps in order: their bases within the block, then the block's.
-            u32 ng = 0, nk = 0;
-            for (u32 q = 0; q < LP_COMPACT_THREADS / 32; ++q) {
-                u32 a = s_groups[q], b = s_keys[q];
-                s_groups[q] = ng;
-                s_keys[q] = nk;
-                ng += a;
-                nk += b;
-            }
-            s_base[0] = ng ? (u32)atomicAdd(&header[H_NGROUPS], (u64)ng) : 0;
-            s_base[1] = nk ? (u32)atomicAdd(&header[H_KEY_BYTES], (u64)nk) : 0;
-        }
-        __syncthreads();
-        u32 k = s_base[0] + s_groups[warp] + __popc(ballot & ((1u << lane) - 1u));
-        u32 at = s_base[1] + s_keys[warp] + incl - len;
-        __syncthreads(); // the shared words are rewritten by the next round
+        u32 total = __shfl_sync(0xffffffffu, incl, 31);
+        u32 at = 0;
+        if (lane == 31 && total) at = (u32)atomicAdd(&header[H_KEY_BYTES], (u64)total);
+        at = __shfl_sync(0xffffffffu, at, 31) + incl - len;
         // Keys are copied by groups of 8 lanes, four keys at a time, 32 bytes a step (four
         // independent loads a lane): a scattered key is one or two cache lines, where a byte
         // loop per lane touched 32 lines an instruction, and one key at a time per warp
@@ -387,16 +368,16 @@ lp_compact_groups(LpGroup* groups, u32 nslots, LpWindow* windows, const u32* __r
         o.bytes = g.bytes;
         o.lat_sum = g.lat_sum;
         gout[k] = o;
-        // Cleared, but for the output index (the last 16 bytes: lat_sum, out_idx, pad).
         const uint4 z = make_uint4(0, 0, 0, 0);
         gp[0] = z;
         gp[1] = z;
         gp[2] = z;
-        gp[3] = make_uint4(0, 0, k, 0);
+        gp[3] = z;
     }
-    for (u32 k = blockIdx.x * LP_COMPACT_THREADS + threadIdx.x; k < nw; k += stride) {
+    for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < nw; k += stride) {
         LpWindow* wt = &windows[wclaim[k]];
         wout[k] = (i64)(wt->key ^ 0x8000000000000000ull);
         wt->key = 0;
+        wt->idx = 0;
     }
 }

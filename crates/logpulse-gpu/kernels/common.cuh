@@ -64,7 +64,6 @@ __device__ __forceinline__ u64 lp_zero_bytes64(u64 x) {
 #define H_REJECT_COUNTS 8
 #define H_KEY_BYTES 24
 #define H_FILTERED 25
-#define H_OVERFLOW 26
 #define H_WORDS 32
 
 // W3C (IIS) logs: the column layouts in force in one batch, from its `#Fields:` directives.
@@ -95,7 +94,7 @@ struct LpGroup {
     u32 lat_count;
     u64 bytes;
     u64 lat_sum;
-    u32 out_idx;    // index in the compacted output (set by lp_compact_groups)
+    u32 out_idx;    // index in the compacted output (claim order)
     u32 pad;
 };
 

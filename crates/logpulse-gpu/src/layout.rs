@@ -12,7 +12,7 @@ pub mod header {
     pub const MAX_TIME: usize = 3;
     /// Rejects written.
     pub const NREJECTS: usize = 4;
-    /// Groups compacted (written by `lp_compact_groups`).
+    /// Groups claimed.
     pub const NGROUPS: usize = 5;
     /// Error/histogram counters claimed.
     pub const NCOUNTS: usize = 6;
@@ -24,9 +24,6 @@ pub mod header {
     pub const KEY_BYTES: usize = 24;
     /// Records the filters left out (also counted in `RECORDS`).
     pub const FILTERED: usize = 25;
-    /// Nonzero when a lookup gave up on a full group table: the batch must be rerun with the
-    /// whole table (see `group_table`).
-    pub const OVERFLOW: usize = 26;
     /// Words in the header.
     pub const WORDS: usize = 32;
 }

@@ -19,7 +19,6 @@ mod build;
 mod devbuf;
 mod device;
 mod error;
-mod group_table;
 mod hostmap;
 mod kernel_cache;
 mod kernels;
@@ -35,7 +34,6 @@ mod w3c;
 
 pub use backend::{run_shared, GpuBackend, RunStats};
 pub use error::GpuError;
-pub use group_table::Sizing as GroupTableSizing;
 pub use hostmap::HostMapPinner;
 pub use kernel_cache::KernelsFrom;
 pub use kernels::ENTRY_POINTS;

@@ -11,7 +11,6 @@ use cudarc::driver::{result, CudaContext, CudaEvent, CudaStream};
 
 use crate::devbuf::{launch, DevBuf};
 use crate::error::{DriverContext, GpuError};
-use crate::group_table::{GroupTable, Sizing};
 use crate::kargs;
 use crate::kernels::{Kernels, LI_THREADS, LI_TILE, PARSE_THREADS};
 use crate::layout::{header, CountOut, GroupOut, RejectOut};
@@ -47,11 +46,11 @@ fn stage_bytes(bytes: usize, lines: u64) -> u32 {
 /// Most blocks of the compaction kernels (grid-stride loops over what was claimed).
 const COMPACT_BLOCKS: u32 = 2048;
 
-/// Blocks of 256 threads for a compaction kernel over `items` items (claimed counters, or
-/// group table slots): one item a thread at most, so small batches do not launch thousands of
-/// empty blocks.
-fn compact_blocks(items: u32) -> u32 {
-    items.div_ceil(256).clamp(1, COMPACT_BLOCKS)
+/// Blocks of 256 threads for the compaction kernels of a slot sized for `lines_cap` lines:
+/// one group a thread at most (a batch has at most one group a line), so small batches do
+/// not launch thousands of empty blocks.
+fn compact_blocks(lines_cap: u32) -> u32 {
+    lines_cap.div_ceil(256).clamp(1, COMPACT_BLOCKS)
 }
 
 /// Per-stage GPU times of one batch, milliseconds (from CUDA events).
@@ -69,8 +68,6 @@ pub struct StageTimes {
     pub readback_ms: f32,
     /// Host wall time building the `Partial` (key texts, rejects, group table).
     pub build_ms: f32,
-    /// Slots of the device's group table the batch used (see `group_table`).
-    pub group_slots: u32,
 }
 
 /// Outcome of waiting for a batch.
@@ -79,9 +76,6 @@ pub enum Finished {
     Ready(Box<Counts>),
     /// The batch has more lines than the slot was sized for: size it for this many and rerun.
     TooManyLines(u64),
-    /// The batch made more groups than the part of the group table it was given holds: rerun
-    /// it (the slot now gives it the whole table).
-    TableOverflow,
 }
 
 /// Device and host buffers sized for `lines` lines and `bytes` bytes.
@@ -95,6 +89,7 @@ struct Buffers {
     d_groups: DevBuf,
     d_counts: DevBuf,
     d_windows: DevBuf,
+    d_gclaim: DevBuf,
     d_cclaim: DevBuf,
     d_wclaim: DevBuf,
     d_rejects: DevBuf,
@@ -129,6 +124,7 @@ impl Buffers {
             d_groups: alloc(2 * l * GROUP_SLOT_BYTES)?,
             d_counts: alloc(4 * l * COUNT_SLOT_BYTES)?,
             d_windows: alloc(2 * l * WINDOW_SLOT_BYTES)?,
+            d_gclaim: alloc(l * 4)?,
             d_cclaim: alloc(2 * l * 4)?,
             d_wclaim: alloc(l * 4)?,
             d_rejects: alloc(l * std::mem::size_of::<RejectOut>())?,
@@ -151,6 +147,7 @@ impl Buffers {
             d_groups,
             d_counts,
             d_windows,
+            d_gclaim,
             d_cclaim,
             d_wclaim,
             d_rejects,
@@ -161,8 +158,8 @@ impl Buffers {
             h_header: _,
         } = &b;
         let all = [
-            d_bytes, d_tiles, d_nl, d_header, d_groups, d_counts, d_windows, d_cclaim, d_wclaim,
-            d_rejects, d_gout, d_cout, d_wout, d_keys,
+            d_bytes, d_tiles, d_nl, d_header, d_groups, d_counts, d_windows, d_gclaim, d_cclaim,
+            d_wclaim, d_rejects, d_gout, d_cout, d_wout, d_keys,
         ];
         if let Err(e) = all.iter().try_for_each(|d| d.clear(stream)) {
             // Clears already queued must pass before the buffers are freed.
@@ -191,16 +188,11 @@ pub struct Slot {
     /// Tags the one-pass index's tile states with the batch they belong to: 1 to 2^30 - 1,
     /// moved on every run of the kernels (zeroed memory is never a valid state).
     epoch: u32,
-    /// How much of the group table the next batch uses.
-    table: GroupTable,
-    /// Slots of the group table the batch in flight uses.
-    group_slots: u32,
 }
 
 impl Slot {
-    /// A slot on its own stream, its group table used as `sizing` says; buffers are sized at
-    /// the first batch.
-    pub fn new(ctx: &Arc<CudaContext>, sizing: Sizing) -> Result<Self, GpuError> {
+    /// A slot on its own stream; buffers are sized at the first batch.
+    pub fn new(ctx: &Arc<CudaContext>) -> Result<Self, GpuError> {
         let stream = ctx.new_stream().ctx("creating a stream")?;
         let ev = || crate::device::timing_event(ctx);
         Ok(Slot {
@@ -213,8 +205,6 @@ impl Slot {
             readback_ms: 0.0,
             w3c: Box::default(),
             epoch: 0,
-            table: GroupTable::new(sizing),
-            group_slots: 0,
         })
     }
 
@@ -354,14 +344,9 @@ impl Slot {
         let n = self.n as u32;
         let ntiles = n.div_ceil(LI_TILE).max(1);
         let lines_cap = b.lines_cap as u32;
-        let whole = u32::try_from(2 * b.lines_cap)
-            .map_err(|_| GpuError::Program(format!("{} lines in one batch", b.lines_cap)))?;
-        let nslots = self.table.slots_for(self.n, whole);
-        self.group_slots = nslots;
-        let gmask = nslots - 1;
-        let glimit = GroupTable::probe_limit(nslots, whole);
+        let gmask = (2 * b.lines_cap - 1) as u32;
         let cmask = (4 * b.lines_cap - 1) as u32;
-        let wmask = whole - 1;
+        let wmask = gmask;
         let seq = seq as i64;
         self.epoch = self.epoch % ((1 << 30) - 1) + 1;
         let epoch = self.epoch;
@@ -372,7 +357,7 @@ impl Slot {
             b.d_header.ptr(),
         );
         let (groups, counts, windows) = (b.d_groups.ptr(), b.d_counts.ptr(), b.d_windows.ptr());
-        let (cclaim, wclaim) = (b.d_cclaim.ptr(), b.d_wclaim.ptr());
+        let (gclaim, cclaim, wclaim) = (b.d_gclaim.ptr(), b.d_cclaim.ptr(), b.d_wclaim.ptr());
         let (rejects, gout, cout, wout) = (
             b.d_rejects.ptr(),
             b.d_gout.ptr(),
@@ -404,22 +389,12 @@ impl Slot {
                 stage + 16,
                 s,
                 &mut kargs![
-                    bytes, nl, lines_cap, hdr, groups, gmask, glimit, counts, cmask, windows,
-                    wmask, cclaim, wclaim, rejects, seq, stage, w3c
+                    bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                 ],
             )
             .ctx("lp_parse_aggregate")?;
             self.events[3].record(s).ctx("recording an event")?;
-            // Groups first: they set the output indices the counters refer to.
-            launch(
-                &k.compact_groups,
-                compact_blocks(nslots.max(lines_cap)),
-                256,
-                0,
-                s,
-                &mut kargs![groups, nslots, windows, wclaim, hdr, gout, wout, bytes, keys],
-            )
-            .ctx("lp_compact_groups")?;
             launch(
                 &k.compact_counts,
                 compact_blocks(lines_cap),
@@ -429,6 +404,15 @@ impl Slot {
                 &mut kargs![counts, cclaim, groups, windows, hdr, cout],
             )
             .ctx("lp_compact_counts")?;
+            launch(
+                &k.compact_groups,
+                compact_blocks(lines_cap),
+                256,
+                0,
+                s,
+                &mut kargs![groups, gclaim, windows, wclaim, hdr, gout, wout, bytes, keys],
+            )
+            .ctx("lp_compact_groups")?;
             let hh = std::slice::from_raw_parts_mut(b.h_header.ptr() as *mut u64, header::WORDS);
             result::memcpy_dtoh_async(hh, hdr, s.cu_stream()).ctx("copying the header back")?;
         }
@@ -436,29 +420,9 @@ impl Slot {
         Ok(())
     }
 
-    /// Waits for the kernels only (device-resident timing), then sizes the group table for
-    /// the next run from this one's groups. Returns whether this run overflowed its part of
-    /// the group table (its results are void; the next run takes the whole table).
-    pub fn wait_kernels(&mut self) -> Result<bool, GpuError> {
-        self.events[4]
-            .synchronize()
-            .ctx("waiting for the kernels")?;
-        let b = self
-            .bufs
-            .as_ref()
-            .ok_or(GpuError::Result("no buffers".into()))?;
-        let h = read_header(&b.h_header);
-        Ok(note_table(&mut self.table, self.n, &h))
-    }
-
-    /// How much of the group table the next batches use (forgets the sizes seen so far).
-    pub fn set_group_table(&mut self, sizing: Sizing) {
-        self.table = GroupTable::new(sizing);
-    }
-
-    /// Slots of the group table the last batch used.
-    pub fn group_slots(&self) -> u32 {
-        self.group_slots
+    /// Waits for the kernels only (device-resident timing).
+    pub fn wait_kernels(&self) -> Result<(), GpuError> {
+        self.events[4].synchronize().ctx("waiting for the kernels")
     }
 
     /// GPU times of the last batch's stages (valid after [`Slot::finish`] or `wait_kernels`).
@@ -472,7 +436,6 @@ impl Slot {
             compact_ms: t(3, 4)?,
             readback_ms: self.readback_ms,
             build_ms: 0.0,
-            group_slots: self.group_slots,
         })
     }
 
@@ -492,13 +455,13 @@ impl Slot {
             .bufs
             .as_ref()
             .ok_or(GpuError::Result("no buffers".into()))?;
-        let h = read_header(&b.h_header);
+        let mut h = [0u64; header::WORDS];
+        for (w, c) in h.iter_mut().zip(b.h_header.as_slice().chunks_exact(8)) {
+            *w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        }
         let lines = h[header::LINES];
         if lines > b.lines_cap as u64 {
             return Ok(Finished::TooManyLines(lines));
-        }
-        if note_table(&mut self.table, self.n, &h) {
-            return Ok(Finished::TableOverflow);
         }
         let c = Counts {
             header: h,
@@ -562,24 +525,4 @@ impl Slot {
         self.readback_ms = started.elapsed().as_secs_f32() * 1e3;
         Ok(Finished::Ready(Box::new(c)))
     }
-}
-
-/// The header words of the last batch, once the stream has passed their copy back.
-fn read_header(h_header: &PinnedStorage) -> [u64; header::WORDS] {
-    let mut h = [0u64; header::WORDS];
-    for (w, c) in h.iter_mut().zip(h_header.as_slice().chunks_exact(8)) {
-        *w = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
-    }
-    h
-}
-
-/// Feeds a finished run's header (a batch of `bytes` bytes) to the group table's sizing; true
-/// if the run overflowed its part of the table.
-fn note_table(table: &mut GroupTable, bytes: usize, h: &[u64; header::WORDS]) -> bool {
-    if h[header::OVERFLOW] != 0 {
-        table.overflowed();
-        return true;
-    }
-    table.observe(h[header::NGROUPS], bytes);
-    false
 }

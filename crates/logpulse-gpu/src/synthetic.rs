@@ -33,9 +33,11 @@ impl SyntheticReadback {
         Self::made(groups, true)
     }
 
-    /// Like [`SyntheticReadback::new`], in the order `lp_compact_groups` returns groups: by
-    /// their slot in a device table of `slots` slots (`slots` a power of two), i.e. by bits
-    /// 20 and up of their hash (collisions resolved by the next slot, as the device does).
+    /// Like [`SyntheticReadback::new`], in hash order: by their slot in a device table of
+    /// `slots` slots (`slots` a power of two), i.e. by bits 20 and up of their hash
+    /// (collisions resolved by the next slot, as the device does). A compaction that scans the
+    /// table gives this order (tried on 2026-12-07 and reverted, BENCHMARKS.md); the
+    /// `host_build` bench keeps timing it.
     pub fn in_slot_order(groups: usize, slots: usize) -> Self {
         let mut r = Self::made(groups, false);
         let mask = slots.next_power_of_two() - 1;

@@ -14,7 +14,6 @@ use logpulse_core::format::{Format, KeyField};
 use logpulse_core::gen::{GenConfig, GenFormat, Generator};
 use logpulse_core::plan::{Plan, WindowSpec};
 use logpulse_core::{Backend, Partial};
-use logpulse_gpu::{GroupTableSizing, RunStats};
 
 /// The preset each shared file is in (from its README entry, not from detection).
 fn preset_for(file: &str) -> Option<&'static str> {
@@ -79,24 +78,9 @@ fn plans(format: &Format) -> Vec<Arc<Plan>> {
 /// (one backend for all batches, in order, as the pipeline runs it: W3C layouts carry over),
 /// and compares every batch's partial.
 fn check(what: &str, plan: &Arc<Plan>, bytes: &[u8], max_lines: usize) {
-    check_sized(what, plan, bytes, max_lines, None);
-}
-
-/// [`check`] with the device's group table used as `sizing` says (default: the backend's);
-/// returns the run's statistics.
-fn check_sized(
-    what: &str,
-    plan: &Arc<Plan>,
-    bytes: &[u8],
-    max_lines: usize,
-    sizing: Option<GroupTableSizing>,
-) -> RunStats {
     let cut = batches(bytes, max_lines, what);
     let cap = cut.iter().map(|b| b.1.len()).max().unwrap_or(1);
     let mut gpu = gpu_backend(plan, cap, cut.len() + 1);
-    if let Some(s) = sizing {
-        gpu.set_group_table(s);
-    }
     let pool = gpu.pool();
     let mut inputs = cut
         .iter()
@@ -122,7 +106,6 @@ fn check_sized(
             .expect("cpu process");
         assert_same(&format!("{what} batch {seq} key {:?}", plan.key), &c, g);
     }
-    gpu.last_run_stats()
 }
 
 #[test]
@@ -268,55 +251,6 @@ fn randomised_adversarial_lines_match_cpu() {
             }
         }
     }
-}
-
-/// Group tables too small for their batches: a batch overflows, is rerun with the whole table
-/// and still gives the CPU's partials. With a fixed small table every batch of many groups
-/// overflows; with the default sizing, a batch of one group (one line repeated) shrinks its
-/// slot's table and the next, of thousands, overflows it.
-#[test]
-fn group_table_overflows_are_rerun_to_the_same_results() {
-    if !have_gpu() {
-        return;
-    }
-    let mut g = Generator::new(GenConfig {
-        lines: 75_000,
-        format: GenFormat::Tsv,
-        bad_every: 17,
-        ..Default::default()
-    });
-    let mut generated = Vec::new();
-    g.fill(&mut generated, usize::MAX);
-    let first = generated
-        .split_inclusive(|&b| b == b'\n')
-        .next()
-        .expect("a line")
-        .to_vec();
-    let mut bytes = first.repeat(25_000);
-    bytes.extend_from_slice(&generated);
-    let plan = Arc::new(Plan::reference(Format::preset("nasa_tsv").expect("preset")));
-    let fixed = check_sized(
-        "fixed 4096 slots",
-        &plan,
-        &bytes,
-        25_000,
-        Some(GroupTableSizing::Fixed(4096)),
-    );
-    assert!(
-        fixed.table_reruns >= 3,
-        "the generated batches should overflow 4096 slots: {fixed}"
-    );
-    let adaptive = check_sized(
-        "adaptive",
-        &plan,
-        &bytes,
-        25_000,
-        Some(GroupTableSizing::Adaptive),
-    );
-    assert!(
-        adaptive.table_reruns >= 1,
-        "the batch after the one-group batch should overflow: {adaptive}"
-    );
 }
 
 #[test]

@@ -283,7 +283,6 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
         compact_ms: sum.compact_ms / k,
         readback_ms: sum.readback_ms / k,
         build_ms: sum.build_ms / k,
-        ..StageTimes::default()
     };
     let lat = (pct(&mut lat, 0.5), pct(&mut lat, 0.99), pct(&mut lat, 1.0));
     let lat_dev = (
@@ -422,7 +421,6 @@ fn kernels_only(
         .map(|t| t.index_ms + t.parse_ms + t.compact_ms)
         .collect();
     let kern_batch = (e0 - s0) as f64 / (median32(&mut tot) / 1e3) / 1e9;
-    let b0_slots = kt[kt.len() / 2].group_slots;
     let big_end = ranges[ranges.len().min(16) - 1].1;
     let big = Batch::from_bytes(0, bytes[..big_end].to_vec(), Origin::default());
     let kt = gpu.time_kernels(&big, 10).map_err(|e| e.to_string())?;
@@ -433,8 +431,8 @@ fn kernels_only(
     let kern_big = big_end as f64 / (median32(&mut tot) / 1e3) / 1e9;
     let mid = &kt[kt.len() / 2];
     eprintln!(
-        "[{name}] big batch kernels ms: index {:.3} parse+agg {:.3} compact {:.3} (group table {} slots; first batch's {})",
-        mid.index_ms, mid.parse_ms, mid.compact_ms, mid.group_slots, b0_slots
+        "[{name}] big batch kernels ms: index {:.3} parse+agg {:.3} compact {:.3}",
+        mid.index_ms, mid.parse_ms, mid.compact_ms
     );
     eprintln!(
         "[{name}] kernels: {kern_batch:.0} GB/s ({} MB batch), {kern_big:.0} GB/s ({} MB batch)",

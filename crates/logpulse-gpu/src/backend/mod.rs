@@ -14,7 +14,6 @@ use logpulse_core::{Backend, BackendError};
 use crate::build;
 use crate::device;
 use crate::error::{DriverContext, GpuError};
-use crate::group_table::Sizing as GroupTableSizing;
 use crate::kernels::Kernels;
 use crate::readback::{Counts, HostOut};
 use crate::slot::{Finished, Slot};
@@ -66,8 +65,6 @@ pub struct GpuBackend {
     spare_outs: Vec<HostOut>,
     /// The last run's time accounting.
     stats: RunStats,
-    /// How much of the device's group table a batch uses.
-    group_sizing: GroupTableSizing,
 }
 
 /// Host threads building partials: each build is itself spread over the build pool's threads
@@ -112,9 +109,8 @@ impl GpuBackend {
         let ctx = device::open(ordinal)?;
         let name = ctx.name().ctx("reading the device name")?;
         let kernels = Kernels::load(&ctx, plan)?;
-        let group_sizing = GroupTableSizing::from_env();
         let slots = (0..DEPTH)
-            .map(|_| Slot::new(&ctx, group_sizing))
+            .map(|_| Slot::new(&ctx))
             .collect::<Result<Vec<_>, _>>()?;
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ok(GpuBackend {
@@ -132,7 +128,6 @@ impl GpuBackend {
             w3c: W3cTracker::new(&plan.format.line)?,
             spare_outs: Vec::new(),
             stats: RunStats::default(),
-            group_sizing,
         })
     }
 
@@ -188,19 +183,9 @@ impl GpuBackend {
         }
         self.slots.truncate(n);
         while self.slots.len() < n {
-            self.slots.push(Slot::new(&self.ctx, self.group_sizing)?);
+            self.slots.push(Slot::new(&self.ctx)?);
         }
         Ok(())
-    }
-
-    /// How much of the device's group table each batch uses (default: sized from the slot's
-    /// earlier batches, or as `LOGPULSE_GPU_GROUP_SLOTS` says). Tests force small tables to
-    /// make batches overflow and be rerun; benchmarks compare with the whole table.
-    pub fn set_group_table(&mut self, sizing: GroupTableSizing) {
-        self.group_sizing = sizing;
-        for s in &mut self.slots {
-            s.set_group_table(sizing);
-        }
     }
 
     /// Batches that may be on the device at once.
@@ -219,20 +204,16 @@ impl GpuBackend {
     }
 
     /// Waits for slot `i`'s batch and copies its results into `out`, rerunning the batch when
-    /// it turned out to hold more lines than the slot was sized for, or more groups than the
-    /// part of the group table it was given.
+    /// it turned out to hold more lines than the slot was sized for.
     fn collect(&mut self, i: usize, batch: &Batch, out: &mut HostOut) -> Result<Counts, GpuError> {
         loop {
-            let lines = match self.slots[i].finish(out)? {
+            match self.slots[i].finish(out)? {
                 Finished::Ready(c) => return Ok(*c),
-                Finished::TooManyLines(lines) => lines,
-                Finished::TableOverflow => {
-                    self.stats.table_reruns += 1;
-                    batch.lines
+                Finished::TooManyLines(lines) => {
+                    let w3c = *self.slots[i].w3c();
+                    self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
                 }
-            };
-            let w3c = *self.slots[i].w3c();
-            self.slots[i].enqueue(&self.kernels, batch.bytes(), lines, batch.seq, &w3c)?;
+            }
         }
     }
 

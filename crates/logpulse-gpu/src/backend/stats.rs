@@ -37,9 +37,6 @@ pub struct RunStats {
     pub after_last_upload_s: f64,
     /// The run's wall time.
     pub wall_s: f64,
-    /// Batches rerun with the whole group table, having overflowed the part sized for them
-    /// from earlier batches (see `group_table`).
-    pub table_reruns: u64,
 }
 
 impl std::fmt::Display for RunStats {
@@ -50,7 +47,7 @@ impl std::fmt::Display for RunStats {
              readback {:.3}s, wait builders {:.3}s, deliver {:.3}s, drain {:.3}s; \
              builders {:.3}s in all ({:.2} ms a batch); upload engine: first after {:.4}s, \
              busy {:.4}s, idle {:.4}s waiting for the host + {:.4}s behind its stream, \
-             {:.4}s after the last; {} batches rerun for a full group table",
+             {:.4}s after the last",
             self.batches,
             self.wall_s,
             self.enqueue_s,
@@ -66,7 +63,6 @@ impl std::fmt::Display for RunStats {
             self.upload_idle_host_s,
             self.upload_idle_stream_s,
             self.after_last_upload_s,
-            self.table_reruns,
         )
     }
 }
