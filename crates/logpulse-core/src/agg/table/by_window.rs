@@ -56,9 +56,10 @@ const CACHE: usize = 64;
 
 /// Finds a window's place in a list of parts: a small direct-mapped cache of the windows
 /// found so far first, then a scan of a short list or a map of a long one. The device's
-/// groups come in slot (hash) order, each one's window unpredictable among a batch's ~20: a
-/// scan per group mispredicted its exit every time (the host build of 67k such groups took
-/// 1.7 ms against 0.9 with windows in runs, BENCHMARKS.md).
+/// groups come in claim order, a batch's windows interleaved (its blocks run at once), and a
+/// scan per group mispredicts its exit when the next group's window is unpredictable (in hash
+/// order, 67k groups took 1.7 ms on the dev VM against 1.0 with this cache; BENCHMARKS.md,
+/// 2026-12-07 seventh session).
 struct PartFinder {
     /// (window, place); place `usize::MAX`: empty.
     cache: [(i64, usize); CACHE],
