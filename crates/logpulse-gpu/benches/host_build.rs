@@ -49,7 +49,7 @@ fn bench_build(c: &mut Criterion) {
     // As in the pipeline: partials are dropped on another thread (the windows stage's), so
     // freed tables go back to another thread's heap; groups in runs of a window, in the
     // worst-case claim order, and in hash order (what a compaction scanning the device's
-    // group table gives: tried and reverted, as builds in that order were 3-5x slower inside
+    // group table gives: tried and reverted, as builds in that order were 4-5x slower inside
     // a run on the H100 host, BENCHMARKS.md 2026-12-07 eighth session).
     for (name, r) in [
         ("", SyntheticReadback::new(67_000)),
