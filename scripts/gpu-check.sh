@@ -24,6 +24,9 @@ json=$(mktemp)
 trap 'rm -f "$json"' EXIT
 cargo test --release -p logpulse-gpu --no-run --message-format=json >"$json"
 cargo build --release -p logpulse-gpu --examples --message-format=json >>"$json"
+# The criterion benches too (host_build: the host's side of a batch, on the device host's cores;
+# run e.g. `.carry/bin/bench-host_build --bench 67000_groups`; run.sh does not run them).
+cargo bench -p logpulse-gpu --benches --no-run --message-format=json >>"$json"
 
 # Every executable cargo reported for logpulse-gpu: test binaries and examples.
 python3 - "$json" "$CARRY/bin" <<'PY'
@@ -39,7 +42,8 @@ for line in open(src):
         continue
     kind = m["target"]["kind"][0]
     name = m["target"]["name"]
-    out = os.path.join(dst, ("test-" if m["profile"]["test"] else "") + name)
+    prefix = "bench-" if kind == "bench" else "test-" if m["profile"]["test"] else ""
+    out = os.path.join(dst, prefix + name)
     shutil.copy(exe, out)
     print(f"staged {kind:8} {out}")
 PY
