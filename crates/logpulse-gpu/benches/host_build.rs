@@ -71,6 +71,36 @@ fn bench_build(c: &mut Criterion) {
         drop(tx);
         dropper.join().expect("dropper");
     }
+    // As inside a run: several builds at once on the one build pool (`GpuBackend` has 3-4 in
+    // flight while uploads go on), each from its own thread; one iteration is four builds.
+    // Hash order was 4-5x slower than claim order this way inside a run on the H100 host,
+    // though only ~8% slower one build at a time (BENCHMARKS.md, 2026-12-07 eighth session).
+    for (name, r) in [
+        ("_claim_order", SyntheticReadback::in_claim_order(67_000)),
+        (
+            "_slot_order",
+            SyntheticReadback::in_slot_order(67_000, 1 << 17),
+        ),
+    ] {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<logpulse_core::Partial>(8);
+        let dropper = std::thread::spawn(move || rx.into_iter().for_each(drop));
+        group.throughput(Throughput::Elements(4 * 67_000));
+        group.bench_function(format!("67000_groups_4_at_once{name}"), |b| {
+            b.iter(|| {
+                std::thread::scope(|s| {
+                    for _ in 0..4 {
+                        let (r, tx) = (&r, tx.clone());
+                        s.spawn(move || {
+                            tx.send(r.build().expect("valid results"))
+                                .expect("dropper alive")
+                        });
+                    }
+                })
+            })
+        });
+        drop(tx);
+        dropper.join().expect("dropper");
+    }
     group.finish();
 }
 
