@@ -28,7 +28,7 @@ cargo build --release -p logpulse-gpu --examples --message-format=json >>"$json"
 # run e.g. `.carry/bin/bench-host_build --bench 67000_groups`; run.sh does not run them).
 cargo bench -p logpulse-gpu --benches --no-run --message-format=json >>"$json"
 
-# Every executable cargo reported for logpulse-gpu: test binaries and examples.
+# Every executable cargo reported for logpulse-gpu: test binaries, examples and benches.
 python3 - "$json" "$CARRY/bin" <<'PY'
 import json, shutil, sys, os
 src, dst = sys.argv[1], sys.argv[2]
