@@ -231,6 +231,54 @@ fn hand_made_bad_lines_match_cpu() {
     check("hand-made+nl", &plan, &bytes, usize::MAX);
 }
 
+/// Where `lp_parse_tiles` changes course: tiles with more line starts than it lists at once
+/// (runs of empty lines, and a batch of 2-byte lines, whose tiles are the smallest), lines
+/// longer than a tile and its staged overhang (read from device memory), CR-only lines, and
+/// lines ending on every byte of a 16-byte chunk.
+#[test]
+fn tile_edges_match_cpu() {
+    if !have_gpu() {
+        return;
+    }
+    let mut r = Rng(0x711e);
+    let ok = |r: &mut Rng| {
+        let pad = "x".repeat(r.below(40) as usize);
+        format!(
+            "h{} - - [01/Jul/1995:00:{:02}:01 -0400] \"GET /{pad} HTTP/1.0\" {} {}",
+            r.below(300),
+            r.below(60),
+            r.pick(&[200, 304, 404, 500]),
+            r.below(5000)
+        )
+        .into_bytes()
+    };
+    let mut mixed: Vec<u8> = Vec::new();
+    for _ in 0..20_000 {
+        match r.below(1000) {
+            0..=3 => mixed.extend(std::iter::repeat_n(b'\n', r.below(3000) as usize)),
+            4 => mixed.extend(std::iter::repeat_n(b'y', 40_000 + r.below(60_000) as usize)),
+            5..=9 => mixed.push(b'\r'),
+            _ => mixed.extend(ok(&mut r)),
+        }
+        mixed.push(b'\n');
+    }
+    let mut tiny: Vec<u8> = Vec::new();
+    for i in 0..60_000 {
+        if i % 5000 == 0 {
+            tiny.extend(ok(&mut r));
+        } else {
+            tiny.push(b'a');
+        }
+        tiny.push(b'\n');
+    }
+    let format = Format::preset("common").expect("preset");
+    for plan in plans(&format) {
+        check("tile edges, mixed", &plan, &mixed, usize::MAX);
+        check("tile edges, mixed", &plan, &mixed, 7_000);
+        check("tile edges, tiny lines", &plan, &tiny, usize::MAX);
+    }
+}
+
 #[test]
 fn randomised_adversarial_lines_match_cpu() {
     if !have_gpu() {
