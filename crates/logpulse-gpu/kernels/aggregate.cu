@@ -48,11 +48,49 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
-// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
-// group its output index, a warp at a time (see the kernel).
+#if LP_EPOCH_SLOTS
+__device__ __forceinline__ u32 lp_ld_acquire(const u32* p) {
+    u32 v;
+    asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+__device__ __forceinline__ void lp_st_release(u32* p, u32 v) {
+    asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+#endif
+
+// Finds or claims the group slot of tag `h` in batch `epoch`. A claim sets `*fresh`: the
+// caller then gives the group its output index, a warp at a time (see `lp_line`).
 __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
-                             bool* fresh) {
+                             u32 epoch, bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
+#if LP_EPOCH_SLOTS
+    while (true) {
+        u32 e = lp_ld_acquire(&g[s].epoch);
+        if (e == epoch) {
+            if (*(volatile u64*)&g[s].tag == h) return s;
+            s = (s + 1) & mask;
+        } else if (e != LP_SLOT_LOCK && atomicCAS(&g[s].epoch, e, LP_SLOT_LOCK) == e) {
+            // A slot of an earlier batch (or never used): reset, then published for this one.
+            LpGroup* p = &g[s];
+            p->tag = h;
+            p->window = w;
+            p->key_off = koff;
+            p->key_len = klen;
+            p->requests = 0;
+            p->s4xx = 0;
+            p->s5xx = 0;
+            p->lat_count = 0;
+            p->bytes = 0;
+            p->lat_sum = 0;
+            lp_st_release(&p->epoch, epoch);
+            *fresh = true;
+            return s;
+        }
+        // Locked, or claimed under us: look at the slot again.
+    }
+#else
     while (true) {
         u64 t = *(volatile u64*)&g[s].tag;
         if (t == h) return s;
@@ -69,6 +107,7 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
         }
         s = (s + 1) & mask;
     }
+#endif
 }
 
 __device__ void lp_count_add(LpCount* c, u32 mask, u64 tag, u32 n, u64* header, u32* claim) {
@@ -139,7 +178,7 @@ __device__ __forceinline__ void lp_acc_init(LpBlockAcc& acc) {
 // offset when this is LP_LINE_UNKNOWN).
 __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u32 ls, u32 le,
                                         const u8* L, u32 line_no, u64* header, LpGroup* groups,
-                                        u32 gmask, LpCount* counts, u32 cmask,
+                                        u32 gmask, u32 gepoch, LpCount* counts, u32 cmask,
                                         LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
                                         u32* wclaim, LpReject* rejects, i64 batch_seq,
                                         const LpW3c& w3c) {
@@ -224,7 +263,7 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
     bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, gepoch, &fresh);
         LpGroup* g = &groups[slot];
         atomicAdd(&g->requests, (u32)__popc(peers));
         if (bsum) atomicAdd(&g->bytes, bsum);
@@ -285,9 +324,10 @@ __device__ __forceinline__ void lp_acc_flush(LpBlockAcc& acc, u64* header) {
 // Parse + aggregate over the line index of `lp_line_index`: 128 lines a block.
 extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
-                   u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
-                   LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
-                   LpReject* rejects, i64 batch_seq, u32 smem_bytes, const LpW3c w3c) {
+                   u64* header, LpGroup* groups, u32 gmask, u32 gepoch, LpCount* counts,
+                   u32 cmask, LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
+                   u32* wclaim, LpReject* rejects, i64 batch_seq, u32 smem_bytes,
+                   const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ LpBlockAcc acc;
     u32 nlines = min((u32)header[H_LINES], lines_cap);
@@ -308,8 +348,8 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     if (staged) lp_stage(smem, bytes + a, (span_e - a + 15) >> 4);
     __syncthreads();
     const u8* L = staged ? smem + (ls - a) : bytes + ls;
-    lp_line(acc, 0, have, ls, le, L, i, header, groups, gmask, counts, cmask, windows, wmask,
-            gclaim, cclaim, wclaim, rejects, batch_seq, w3c);
+    lp_line(acc, 0, have, ls, le, L, i, header, groups, gmask, gepoch, counts, cmask, windows,
+            wmask, gclaim, cclaim, wclaim, rejects, batch_seq, w3c);
     lp_acc_flush(acc, header);
 }
 
@@ -412,11 +452,13 @@ extern "C" __global__ void lp_compact_groups(LpGroup* groups, const u32* __restr
         o.bytes = g.bytes;
         o.lat_sum = g.lat_sum;
         gout[k] = o;
+#if !LP_EPOCH_SLOTS
         const uint4 z = make_uint4(0, 0, 0, 0);
         gp[0] = z;
         gp[1] = z;
         gp[2] = z;
         gp[3] = z;
+#endif
     }
     for (u32 k = blockIdx.x * blockDim.x + threadIdx.x; k < nw; k += stride) {
         LpWindow* wt = &windows[wclaim[k]];

@@ -82,9 +82,30 @@ struct LpW3c {
 // Key offset meaning "the status was never assigned: the key is the text 000".
 #define LP_KEY_NONE 0xFFFFFFFFu
 
+// Variant timed against the default (LOGPULSE_GPU_NVRTC_DEFINES="LP_EPOCH_SLOTS=1"): a group
+// slot is live when its `epoch` is the batch's, so slots of earlier batches read as empty and
+// the compaction does not clear the slots it reads (a claim resets the slot instead).
+#ifndef LP_EPOCH_SLOTS
+#define LP_EPOCH_SLOTS 0
+#endif
+#define LP_SLOT_LOCK 0xFFFFFFFFu
+
 // One group (window, key) of the device hash table: 64 bytes, one atomic target per field.
 struct LpGroup {
     u64 tag;        // 64-bit hash of (window, key); 0 = empty
+#if LP_EPOCH_SLOTS
+    u32 epoch;      // the batch the slot is live for; LP_SLOT_LOCK while being claimed
+    u32 key_len;
+    i64 window;
+    u32 key_off;    // one occurrence of the key in the batch
+    u32 requests;
+    u32 s4xx;
+    u32 s5xx;
+    u32 lat_count;
+    u32 out_idx;    // index in the compacted output (claim order)
+    u64 bytes;
+    u64 lat_sum;
+#else
     i64 window;
     u32 key_off;    // one occurrence of the key in the batch
     u32 key_len;
@@ -96,6 +117,7 @@ struct LpGroup {
     u64 lat_sum;
     u32 out_idx;    // index in the compacted output (claim order)
     u32 pad;
+#endif
 };
 
 // One counter of the auxiliary table: (group, status >= 500) or (window, latency bucket).

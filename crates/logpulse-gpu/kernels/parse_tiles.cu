@@ -56,9 +56,9 @@ __device__ __forceinline__ u32 lp_next_newline(const u8* __restrict__ bytes, u32
 
 extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
 lp_parse_tiles(const u8* __restrict__ bytes, u32 n, u32 tile, u32 stage, u32 lines_cap,
-               u64* header, LpGroup* groups, u32 gmask, LpCount* counts, u32 cmask,
-               LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim, u32* wclaim,
-               LpReject* rejects, i64 batch_seq, const LpW3c w3c) {
+               u64* header, LpGroup* groups, u32 gmask, u32 gepoch, LpCount* counts,
+               u32 cmask, LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
+               u32* wclaim, LpReject* rejects, i64 batch_seq, const LpW3c w3c) {
     extern __shared__ __align__(16) u8 smem[];
     __shared__ LpBlockAcc acc;
     __shared__ u32 s_start[LP_STARTS_CAP + 1];
@@ -145,8 +145,9 @@ lp_parse_tiles(const u8* __restrict__ bytes, u32 n, u32 tile, u32 stage, u32 lin
             u32 ls = have ? s_start[k] : t0;
             u32 le = !have ? t0 : p0 + k + 1 < total ? s_start[k + 1] - 1 : s_end;
             const u8* L = le <= se ? smem + (ls - t0) : bytes + ls;
-            lp_line(acc, round, have, ls, le, L, LP_LINE_UNKNOWN, header, groups, gmask, counts,
-                    cmask, windows, wmask, gclaim, cclaim, wclaim, rejects, batch_seq, w3c);
+            lp_line(acc, round, have, ls, le, L, LP_LINE_UNKNOWN, header, groups, gmask, gepoch,
+                    counts, cmask, windows, wmask, gclaim, cclaim, wclaim, rejects, batch_seq,
+                    w3c);
         }
         __syncthreads(); // the next pass rewrites s_start
     }

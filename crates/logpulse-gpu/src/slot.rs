@@ -224,8 +224,9 @@ pub struct Slot {
     readback_ms: f32,
     /// W3C column layouts of the batch in flight (a kernel argument; unused by other formats).
     w3c: Box<W3cLayouts>,
-    /// Tags the one-pass index's tile states with the batch they belong to: 1 to 2^30 - 1,
-    /// moved on every run of the kernels (zeroed memory is never a valid state).
+    /// Tags the one-pass index's tile states (and, with `LP_EPOCH_SLOTS`, the live group slots)
+    /// with the batch they belong to: 1 to 2^30 - 1, moved on every run of the kernels (zeroed
+    /// memory is never a valid state).
     epoch: u32,
 }
 
@@ -408,6 +409,11 @@ impl Slot {
         let keys = b.d_keys.ptr();
         let stage = self.stage;
         let w3c: W3cLayouts = *self.w3c;
+        if epoch == 1 {
+            // The epoch came round again (or this is the slot's first batch): group slots
+            // live in an old batch of the same number must read as empty (`LP_EPOCH_SLOTS`).
+            b.d_groups.clear(s)?;
+        }
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
         // bound their writes by those capacities.
@@ -431,8 +437,8 @@ impl Slot {
                     stage + 16,
                     s,
                     &mut kargs![
-                        bytes, nl, lines_cap, hdr, groups, gmask, counts, cmask, windows, wmask,
-                        gclaim, cclaim, wclaim, rejects, seq, stage, w3c
+                        bytes, nl, lines_cap, hdr, groups, gmask, epoch, counts, cmask, windows,
+                        wmask, gclaim, cclaim, wclaim, rejects, seq, stage, w3c
                     ],
                 )
                 .ctx("lp_parse_aggregate")?;
@@ -449,8 +455,8 @@ impl Slot {
                     stage + 16,
                     s,
                     &mut kargs![
-                        bytes, n, tile, stage, lines_cap, hdr, groups, gmask, counts, cmask,
-                        windows, wmask, gclaim, cclaim, wclaim, rejects, seq, w3c
+                        bytes, n, tile, stage, lines_cap, hdr, groups, gmask, epoch, counts,
+                        cmask, windows, wmask, gclaim, cclaim, wclaim, rejects, seq, w3c
                     ],
                 )
                 .ctx("lp_parse_tiles")?;
