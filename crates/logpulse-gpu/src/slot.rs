@@ -455,8 +455,8 @@ impl Slot {
                     stage + 16,
                     s,
                     &mut kargs![
-                        bytes, n, tile, stage, lines_cap, hdr, groups, gmask, epoch, counts,
-                        cmask, windows, wmask, gclaim, cclaim, wclaim, rejects, seq, w3c
+                        bytes, n, tile, stage, lines_cap, hdr, groups, gmask, epoch, counts, cmask,
+                        windows, wmask, gclaim, cclaim, wclaim, rejects, seq, w3c
                     ],
                 )
                 .ctx("lp_parse_tiles")?;
