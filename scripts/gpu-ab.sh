@@ -48,7 +48,7 @@ done
 if [ -n "${LOGPULSE_AB_NCU:-}" ]; then
   # Kernels-only mode: the spot check (1 launch), batch 0 (1 + 50), the big batch (1 + 10). Skip
   # 53 launches of each kernel: the profiled one is the big batch's first timed launch.
-  for k in lp_parse_tiles lp_line_index lp_parse_aggregate lp_compact_groups lp_compact_counts; do
+  for k in lp_line_index lp_parse_aggregate lp_compact_groups lp_compact_counts; do
     LOGPULSE_BENCH_KERNELS_ONLY=1 timeout 120 ncu --clock-control none -k "$k" --launch-skip 53 --launch-count 1 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
       "$B" --formats "${LOGPULSE_AB_NCU_FORMAT:-clf}" --lines 10000000 >"$OUT/ncu_$k.txt" 2>&1 || echo "ncu $k FAILED"

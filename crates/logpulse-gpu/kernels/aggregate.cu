@@ -14,22 +14,6 @@
 #define LP_ASYNC_STAGE 1
 #endif
 
-// Copies `words` 16-byte words from `src` (16-aligned) into shared memory at `dst`, all the
-// block's threads together; the caller's barrier makes them visible.
-__device__ __forceinline__ void lp_stage(u8* dst_bytes, const u8* src_bytes, u32 words) {
-    const uint4* src = reinterpret_cast<const uint4*>(src_bytes);
-    uint4* dst = reinterpret_cast<uint4*>(dst_bytes);
-#if LP_ASYNC_STAGE && __CUDA_ARCH__ >= 800
-    for (u32 k = threadIdx.x; k < words; k += blockDim.x) {
-        u32 d = (u32)__cvta_generic_to_shared(dst + k);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src + k));
-    }
-    asm volatile("cp.async.wait_all;\n" ::: "memory");
-#else
-    for (u32 k = threadIdx.x; k < words; k += blockDim.x) dst[k] = src[k];
-#endif
-}
-
 // agg/latency.rs bucket_of.
 __device__ __forceinline__ u32 lp_bucket(u64 us) {
     if (us < 64) return (u32)us;
@@ -48,6 +32,24 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
+// A group's sums over one warp's lines: what its leader adds to the group's slot.
+struct LpSums {
+    u32 requests, s4xx, s5xx, lat_count;
+    u64 bytes, lat_sum;
+};
+
+// Adds `v` to slot `g` (atomics; zero parts skipped).
+__device__ __forceinline__ void lp_group_add(LpGroup* g, const LpSums& v) {
+    atomicAdd(&g->requests, v.requests);
+    if (v.bytes) atomicAdd(&g->bytes, v.bytes);
+    if (v.s4xx) atomicAdd(&g->s4xx, v.s4xx);
+    if (v.s5xx) atomicAdd(&g->s5xx, v.s5xx);
+    if (v.lat_count) {
+        atomicAdd(&g->lat_count, v.lat_count);
+        atomicAdd(&g->lat_sum, v.lat_sum);
+    }
+}
+
 #if LP_EPOCH_SLOTS
 __device__ __forceinline__ u32 lp_ld_acquire(const u32* p) {
     u32 v;
@@ -60,40 +62,45 @@ __device__ __forceinline__ void lp_st_release(u32* p, u32 v) {
 }
 #endif
 
-// Finds or claims the group slot of tag `h` in batch `epoch`. A claim sets `*fresh`: the
-// caller then gives the group its output index, a warp at a time (see `lp_line`).
+// Adds `v` to the group of tag `h` in batch `epoch`, claiming its slot if it has none yet. A
+// claim sets `*fresh`: the caller then gives the group its output index, a warp at a time
+// (see the kernel). Returns the slot.
 __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
-                             u32 epoch, bool* fresh) {
+                             u32 epoch, const LpSums& v, bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
 #if LP_EPOCH_SLOTS
     while (true) {
         u32 e = lp_ld_acquire(&g[s].epoch);
         if (e == epoch) {
-            if (*(volatile u64*)&g[s].tag == h) return s;
+            if (*(volatile u64*)&g[s].tag == h) {
+                lp_group_add(&g[s], v);
+                return s;
+            }
             s = (s + 1) & mask;
         } else if (e != LP_SLOT_LOCK && atomicCAS(&g[s].epoch, e, LP_SLOT_LOCK) == e) {
-            // A slot of an earlier batch (or never used): reset, then published for this one.
+            // A slot of an earlier batch (or never used): written whole with this warp's
+            // sums, then published for this batch (release: the fields before the epoch).
             LpGroup* p = &g[s];
             p->tag = h;
             p->window = w;
             p->key_off = koff;
             p->key_len = klen;
-            p->requests = 0;
-            p->s4xx = 0;
-            p->s5xx = 0;
-            p->lat_count = 0;
-            p->bytes = 0;
-            p->lat_sum = 0;
+            p->requests = v.requests;
+            p->s4xx = v.s4xx;
+            p->s5xx = v.s5xx;
+            p->lat_count = v.lat_count;
+            p->bytes = v.bytes;
+            p->lat_sum = v.lat_sum;
             lp_st_release(&p->epoch, epoch);
             *fresh = true;
             return s;
         }
-        // Locked, or claimed under us: look at the slot again.
+        // Being claimed, or claimed under us: look at the slot again.
     }
 #else
     while (true) {
         u64 t = *(volatile u64*)&g[s].tag;
-        if (t == h) return s;
+        if (t == h) break;
         if (t == 0) {
             u64 prev = atomicCAS(&g[s].tag, 0ull, h);
             if (prev == 0) {
@@ -101,12 +108,14 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
                 g[s].key_off = koff;
                 g[s].key_len = klen;
                 *fresh = true;
-                return s;
+                break;
             }
-            if (prev == h) return s;
+            if (prev == h) break;
         }
         s = (s + 1) & mask;
     }
+    lp_group_add(&g[s], v);
+    return s;
 #endif
 }
 
@@ -153,35 +162,49 @@ __device__ u32 lp_window_slot(LpWindow* wt, u32 mask, i64 w, u64* header, u32* c
     }
 }
 
-// What a parse block counts before adding it to the header once: records, directives,
-// filtered records and rejects by code; the latest event time; the groups it claimed.
-struct LpBlockAcc {
-    u32 cnt[3 + 16];
-    i64 max_time;
-    u32 fresh[2]; // new groups of a round, then (after its first barrier) their base; two
-                  // rounds apart, so one round's readers never race the next round's count
-};
-
-__device__ __forceinline__ void lp_acc_init(LpBlockAcc& acc) {
-    if (threadIdx.x < 19) acc.cnt[threadIdx.x] = 0;
-    if (threadIdx.x == 0) {
-        acc.max_time = (i64)0x8000000000000000ull;
-        acc.fresh[0] = 0;
-        acc.fresh[1] = 0;
+extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
+lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
+                   u64* header, LpGroup* groups, u32 gmask, u32 gepoch, LpCount* counts,
+                   u32 cmask, LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
+                   u32* wclaim, LpReject* rejects, i64 batch_seq, u32 smem_bytes,
+                   const LpW3c w3c) {
+    extern __shared__ __align__(16) u8 smem[];
+    __shared__ u32 s_cnt[3 + 16]; // records, directives, filtered, rejects by code
+    __shared__ i64 s_max;
+    __shared__ u32 s_fresh; // new groups of the block, then (after the last barrier) their base
+    u32 nlines = min((u32)header[H_LINES], lines_cap);
+    u32 first = blockIdx.x * LP_PARSE_THREADS;
+    if (first >= nlines) return; // uniform over the block
+    u32 last = min(first + LP_PARSE_THREADS, nlines);
+    u32 span_s = first == 0 ? 0 : nl[first - 1] + 1;
+    u32 span_e = nl[last - 1];
+    u32 a = span_s & ~15u;
+    bool staged = span_e - a <= smem_bytes;
+    // The thread's own line ends are read now, in the same round trip as the block's span,
+    // rather than after the staging barrier.
+    u32 i = first + threadIdx.x;
+    bool have = i < last;
+    u32 ls = have && i > 0 ? nl[i - 1] + 1 : 0;
+    u32 le = have ? nl[i] : 0;
+    if (threadIdx.x < 19) s_cnt[threadIdx.x] = 0;
+    if (threadIdx.x == 0) s_max = (i64)0x8000000000000000ull;
+    if (threadIdx.x == 0) s_fresh = 0;
+    if (staged) {
+        u32 words = (span_e - a + 15) >> 4;
+        const uint4* src = reinterpret_cast<const uint4*>(bytes + a);
+        uint4* dst = reinterpret_cast<uint4*>(smem);
+#if LP_ASYNC_STAGE && __CUDA_ARCH__ >= 800
+        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) {
+            u32 d = (u32)__cvta_generic_to_shared(dst + k);
+            asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src + k));
+        }
+        asm volatile("cp.async.wait_all;\n" ::: "memory");
+#else
+        for (u32 k = threadIdx.x; k < words; k += LP_PARSE_THREADS) dst[k] = src[k];
+#endif
     }
-}
+    __syncthreads();
 
-// Parses line [ls, le) of the batch (its bytes at `L`: staged in shared memory or in global
-// memory), counts it and adds it to its group. Round `round` of the block: every thread calls
-// this together (`have` false for none), since the round's new groups take their claim-order
-// indices after two barriers. `line_no`: the reject's line index (the host finds it from the
-// offset when this is LP_LINE_UNKNOWN).
-__device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u32 ls, u32 le,
-                                        const u8* L, u32 line_no, u64* header, LpGroup* groups,
-                                        u32 gmask, u32 gepoch, LpCount* counts, u32 cmask,
-                                        LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
-                                        u32* wclaim, LpReject* rejects, i64 batch_seq,
-                                        const LpW3c& w3c) {
     int code = -1;
     LpRec r;
     lp_rec_init(r);
@@ -189,6 +212,7 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
     i64 w = 0;
     if (have) {
         u32 raw = le - ls;
+        const u8* L = staged ? smem + (ls - a) : bytes + ls;
         int n = (int)raw;
         if (n > 0 && L[n - 1] == '\r') --n;
         code = n == 0 ? LP_EMPTY_LINE : lp_parse_line(L, n, r, w3c, ls);
@@ -211,16 +235,16 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
     bool filt = have && code == LP_FILTERED;
     bool rej = have && code != LP_RECORD && code != LP_DIRECTIVE && code != LP_FILTERED;
     // Filtered records are records too (parsed = aggregated + filtered).
-    if (rec || filt) atomicAdd(&acc.cnt[0], 1u);
-    if (have && code == LP_DIRECTIVE) atomicAdd(&acc.cnt[1], 1u);
-    if (filt) atomicAdd(&acc.cnt[2], 1u);
-    if (rej) atomicAdd(&acc.cnt[3 + (code & 15)], 1u);
+    if (rec || filt) atomicAdd(&s_cnt[0], 1u);
+    if (have && code == LP_DIRECTIVE) atomicAdd(&s_cnt[1], 1u);
+    if (filt) atomicAdd(&s_cnt[2], 1u);
+    if (rej) atomicAdd(&s_cnt[3 + (code & 15)], 1u);
 
-    // Rejects: compacted (line, offset, reason); the host sorts them by offset.
+    // Rejects: compacted (line, offset, reason); the host sorts them by line.
     u32 ri = lp_warp_reserve(&header[H_NREJECTS], rej);
     if (rej) {
         LpReject o;
-        o.line = line_no;
+        o.line = i;
         o.offset = ls;
         o.code = (u32)code;
         rejects[ri] = o;
@@ -233,8 +257,7 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
         i64 o = __shfl_down_sync(0xffffffffu, tmax, d);
         tmax = o > tmax ? o : tmax;
     }
-    if ((threadIdx.x & 31) == 0 && tmax != (i64)0x8000000000000000ull)
-        atomicMax(&acc.max_time, tmax);
+    if ((threadIdx.x & 31) == 0 && tmax != (i64)0x8000000000000000ull) atomicMax(&s_max, tmax);
 
     // Groups: lanes with the same tag are summed in registers, their leader updates the table.
     unsigned full = 0xffffffffu;
@@ -263,25 +286,21 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
     bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, gepoch, &fresh);
-        LpGroup* g = &groups[slot];
-        atomicAdd(&g->requests, (u32)__popc(peers));
-        if (bsum) atomicAdd(&g->bytes, bsum);
-        u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
-        if (n4) atomicAdd(&g->s4xx, n4);
-        if (n5) atomicAdd(&g->s5xx, n5);
-        if (nl_) {
-            atomicAdd(&g->lat_count, nl_);
-            atomicAdd(&g->lat_sum, lsum);
-        }
+        LpSums v;
+        v.requests = (u32)__popc(peers);
+        v.s4xx = __popc(peers & b4);
+        v.s5xx = __popc(peers & b5);
+        v.lat_count = __popc(peers & bl);
+        v.bytes = bsum;
+        v.lat_sum = v.lat_count ? lsum : 0;
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, gepoch, v, &fresh);
     }
     __syncwarp();
-    // New groups take their output index (claim order) with one atomic on the header a block
-    // round, after a barrier (ranks from a shared counter now): a 4M-line batch makes ~1M
+    // New groups take their output index (claim order) with one atomic on the header a block,
+    // after its last barrier (ranks from a shared counter now): a 4M-line batch makes ~1M
     // groups, and atomics on one counter serialise in L2 (one a warp: parse +30% for TSV).
-    u32* fresh_n = &acc.fresh[round & 1];
     u32 fresh_slot = slot;
-    u32 claim_rank = lp_warp_reserve(fresh_n, fresh);
+    u32 claim_rank = lp_warp_reserve(&s_fresh, fresh);
     slot = __shfl_sync(full, slot, leader < 0 ? 0 : leader);
     if (rec && r.status >= 500) {
         u64 tag = LP_TAG_ERROR | ((u64)slot << 12) | (u64)r.status;
@@ -294,63 +313,22 @@ __device__ __forceinline__ void lp_line(LpBlockAcc& acc, u32 round, bool have, u
     }
 
     __syncthreads();
-    if (threadIdx.x == 0) {
-        if (*fresh_n) *fresh_n = (u32)atomicAdd(&header[H_NGROUPS], (u64)*fresh_n);
-        acc.fresh[(round + 1) & 1] = 0;
-    }
-    __syncthreads();
-    if (fresh) {
-        u32 claim_at = *fresh_n + claim_rank;
-        groups[fresh_slot].out_idx = claim_at;
-        gclaim[claim_at] = fresh_slot;
-    }
-}
-
-// Adds the block's counts to the header (after the block's last `lp_line`, whose barriers
-// order every count before this).
-__device__ __forceinline__ void lp_acc_flush(LpBlockAcc& acc, u64* header) {
-    if (threadIdx.x < 19 && acc.cnt[threadIdx.x]) {
+    if (threadIdx.x < 19 && s_cnt[threadIdx.x]) {
         u32 slot_h = threadIdx.x == 0 ? H_RECORDS
                    : threadIdx.x == 1 ? H_DIRECTIVES
                    : threadIdx.x == 2 ? H_FILTERED
                    : H_REJECT_COUNTS + (threadIdx.x - 3);
-        atomicAdd(&header[slot_h], (u64)acc.cnt[threadIdx.x]);
+        atomicAdd(&header[slot_h], (u64)s_cnt[threadIdx.x]);
     }
-    // Stored as `time ^ 2^63`, so an unsigned maximum orders it and zero means "none".
-    if (threadIdx.x == 0 && acc.max_time != (i64)0x8000000000000000ull)
-        atomicMax(&header[H_MAX_TIME], (u64)acc.max_time ^ 0x8000000000000000ull);
-}
-
-// Parse + aggregate over the line index of `lp_line_index`: 128 lines a block.
-extern "C" __global__ void __launch_bounds__(LP_PARSE_THREADS)
-lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32 lines_cap,
-                   u64* header, LpGroup* groups, u32 gmask, u32 gepoch, LpCount* counts,
-                   u32 cmask, LpWindow* windows, u32 wmask, u32* gclaim, u32* cclaim,
-                   u32* wclaim, LpReject* rejects, i64 batch_seq, u32 smem_bytes,
-                   const LpW3c w3c) {
-    extern __shared__ __align__(16) u8 smem[];
-    __shared__ LpBlockAcc acc;
-    u32 nlines = min((u32)header[H_LINES], lines_cap);
-    u32 first = blockIdx.x * LP_PARSE_THREADS;
-    if (first >= nlines) return; // uniform over the block
-    u32 last = min(first + LP_PARSE_THREADS, nlines);
-    u32 span_s = first == 0 ? 0 : nl[first - 1] + 1;
-    u32 span_e = nl[last - 1];
-    u32 a = span_s & ~15u;
-    bool staged = span_e - a <= smem_bytes;
-    // The thread's own line ends are read now, in the same round trip as the block's span,
-    // rather than after the staging barrier.
-    u32 i = first + threadIdx.x;
-    bool have = i < last;
-    u32 ls = have && i > 0 ? nl[i - 1] + 1 : 0;
-    u32 le = have ? nl[i] : 0;
-    lp_acc_init(acc);
-    if (staged) lp_stage(smem, bytes + a, (span_e - a + 15) >> 4);
+    if (threadIdx.x == 0 && s_max != (i64)0x8000000000000000ull)
+        atomicMax((i64*)&header[H_MAX_TIME], s_max);
+    if (threadIdx.x == 0 && s_fresh) s_fresh = (u32)atomicAdd(&header[H_NGROUPS], (u64)s_fresh);
     __syncthreads();
-    const u8* L = staged ? smem + (ls - a) : bytes + ls;
-    lp_line(acc, 0, have, ls, le, L, i, header, groups, gmask, gepoch, counts, cmask, windows,
-            wmask, gclaim, cclaim, wclaim, rejects, batch_seq, w3c);
-    lp_acc_flush(acc, header);
+    if (fresh) {
+        u32 claim_at = s_fresh + claim_rank;
+        groups[fresh_slot].out_idx = claim_at;
+        gclaim[claim_at] = fresh_slot;
+    }
 }
 
 // Error and histogram counters -> output (group / window indices resolved), slots cleared.

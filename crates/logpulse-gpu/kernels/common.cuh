@@ -56,7 +56,7 @@ __device__ __forceinline__ u64 lp_zero_bytes64(u64 x) {
 #define H_LINES 0
 #define H_RECORDS 1
 #define H_DIRECTIVES 2
-#define H_MAX_TIME 3 // latest record time as `time ^ 2^63` (unsigned order); 0: none
+#define H_MAX_TIME 3
 #define H_NREJECTS 4
 #define H_NGROUPS 5
 #define H_NCOUNTS 6
@@ -84,7 +84,7 @@ struct LpW3c {
 
 // Variant timed against the default (LOGPULSE_GPU_NVRTC_DEFINES="LP_EPOCH_SLOTS=1"): a group
 // slot is live when its `epoch` is the batch's, so slots of earlier batches read as empty and
-// the compaction does not clear the slots it reads (a claim resets the slot instead).
+// the compaction does not clear the slots it reads (a claim writes the whole slot instead).
 #ifndef LP_EPOCH_SLOTS
 #define LP_EPOCH_SLOTS 0
 #endif
@@ -156,10 +156,8 @@ struct LpCountOut {
     u32 b;
     u32 count;
 };
-// A reject's line index when the kernel does not know it (the host counts it from the offset).
-#define LP_LINE_UNKNOWN 0xFFFFFFFFu
 struct LpReject {
-    u32 line;       // 0-based line index in the batch, or LP_LINE_UNKNOWN
+    u32 line;       // 0-based line index in the batch
     u32 offset;     // byte offset of the line in the batch
     u32 code;
 };

@@ -157,6 +157,7 @@ lp_line_index(const u8* __restrict__ bytes, u32 n, u64* __restrict__ states, u32
             if (tile == gridDim.x - 1) {
                 for (int k = 0; k < H_WORDS; ++k) header[k] = 0;
                 header[H_LINES] = excl + total;
+                header[H_MAX_TIME] = 0x8000000000000000ull; // i64::MIN
             }
         }
     }

@@ -272,16 +272,13 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
         }
     }
     if p.records > 0 {
-        p.max_time = Some(header::max_time(h[header::MAX_TIME]));
+        p.max_time = Some(h[header::MAX_TIME] as i64);
     }
 
-    // Rejects, in line order, located in the source. Their line numbers are counted here from
-    // their offsets (the tile kernel does not number lines): newlines between consecutive
-    // rejects, so one pass over the batch at most.
+    // Rejects, in line order, located in the source.
     let mut rejects = rb.rejects.to_vec();
-    rejects.sort_unstable_by_key(|r| r.offset);
+    rejects.sort_unstable_by_key(|r| r.line);
     p.rejects.reserve(rejects.len());
-    let (mut line, mut counted_to) = (0u64, 0usize);
     for r in &rejects {
         let reason = RejectReason::from_code(r.code as u8)
             .ok_or_else(|| GpuError::Result(format!("reject code {}", r.code)))?;
@@ -291,10 +288,8 @@ pub fn partial(mut batch: Batch, c: &Counts, rb: &Sections<'_>) -> Result<Partia
                 "reject offset {off} past the batch"
             )));
         }
-        line += memchr::memchr_iter(b'\n', &bytes[counted_to..off]).count() as u64;
-        counted_to = off;
         p.rejects.push(Reject::new(
-            batch.origin.first_line + line,
+            batch.origin.first_line + r.line as u64,
             batch.origin.offset + off as u64,
             reason,
             raw_line(bytes, off),

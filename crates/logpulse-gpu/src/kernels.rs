@@ -20,7 +20,6 @@ const JSON: &str = include_str!("../kernels/json.cuh");
 const HASH: &str = include_str!("../kernels/hash.cuh");
 const LINE_INDEX: &str = include_str!("../kernels/line_index.cu");
 const AGGREGATE: &str = include_str!("../kernels/aggregate.cu");
-const PARSE_TILES: &str = include_str!("../kernels/parse_tiles.cu");
 
 /// Threads of a line-index block and bytes of its tile (`LI_THREADS`, `LI_TILE`).
 pub const LI_THREADS: u32 = 512;
@@ -42,7 +41,6 @@ pub fn source(plan: &Plan) -> Result<String, GpuError> {
         HASH,
         LINE_INDEX,
         AGGREGATE,
-        PARSE_TILES,
     ]
     .join("\n"))
 }
@@ -195,10 +193,9 @@ fn arch_of(major: i32, minor: i32) -> &'static str {
 }
 
 /// Entry points of the module, as `Kernels::load` looks them up.
-pub const ENTRY_POINTS: [&str; 5] = [
+pub const ENTRY_POINTS: [&str; 4] = [
     "lp_line_index",
     "lp_parse_aggregate",
-    "lp_parse_tiles",
     "lp_compact_counts",
     "lp_compact_groups",
 ];
@@ -207,7 +204,6 @@ pub const ENTRY_POINTS: [&str; 5] = [
 pub struct Kernels {
     pub line_index: CudaFunction,
     pub parse_aggregate: CudaFunction,
-    pub parse_tiles: CudaFunction,
     pub compact_counts: CudaFunction,
     pub compact_groups: CudaFunction,
     /// Where their PTX came from.
@@ -232,12 +228,10 @@ impl Kernels {
             loaded => loaded.ctx("loading the PTX module")?,
         };
         let f = |name: &'static str| module.load_function(name).ctx(name);
-        let [line_index, parse_aggregate, parse_tiles, compact_counts, compact_groups] =
-            ENTRY_POINTS;
+        let [line_index, parse_aggregate, compact_counts, compact_groups] = ENTRY_POINTS;
         Ok(Kernels {
             line_index: f(line_index)?,
             parse_aggregate: f(parse_aggregate)?,
-            parse_tiles: f(parse_tiles)?,
             compact_counts: f(compact_counts)?,
             compact_groups: f(compact_groups)?,
             from,

@@ -8,8 +8,7 @@ pub mod header {
     pub const RECORDS: usize = 1;
     /// Directive lines.
     pub const DIRECTIVES: usize = 2;
-    /// Latest record time, as `time ^ 2^63` so that the kernels' unsigned maximum orders it
-    /// (0: none); see [`max_time`].
+    /// Latest record time (i64 bits; i64::MIN when none).
     pub const MAX_TIME: usize = 3;
     /// Rejects written.
     pub const NREJECTS: usize = 4;
@@ -27,16 +26,6 @@ pub mod header {
     pub const FILTERED: usize = 25;
     /// Words in the header.
     pub const WORDS: usize = 32;
-
-    /// The time in the [`MAX_TIME`] word.
-    pub fn max_time(word: u64) -> i64 {
-        (word ^ (1 << 63)) as i64
-    }
-
-    /// The [`MAX_TIME`] word for `time`.
-    pub fn max_time_word(time: i64) -> u64 {
-        time as u64 ^ (1 << 63)
-    }
 }
 
 /// `LpGroup`: one device hash-table slot (zeroed = empty).
@@ -93,8 +82,7 @@ pub struct CountOut {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RejectOut {
-    /// 0-based line index in the batch, or `u32::MAX` from `lp_parse_tiles`, which does not
-    /// number lines (the host numbers rejects from their offsets either way).
+    /// 0-based line index in the batch.
     pub line: u32,
     /// Byte offset of the line in the batch.
     pub offset: u32,

@@ -43,42 +43,6 @@ fn stage_bytes(bytes: usize, lines: u64) -> u32 {
     let want = mean * PARSE_THREADS as u64 * stage_pct() / 100;
     (want.clamp(STAGE_MIN as u64, STAGE_MAX as u64) as u32).div_ceil(1024) * 1024
 }
-/// True when `LOGPULSE_GPU_LINE_INDEX=1`: lines are found by `lp_line_index` first and parsed
-/// over its index by `lp_parse_aggregate` (the earlier path, kept to time against the default,
-/// `lp_parse_tiles`, which finds them in its staged bytes). Read once.
-fn line_index_first() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| logpulse_core::env_number("LOGPULSE_GPU_LINE_INDEX") == Some(1))
-}
-
-/// A parse tile's bytes, in percent of 128 mean lines: `LOGPULSE_GPU_TILE_PCT` (default 190;
-/// read once), a tuning knob for benchmarks. Near 200, a tile's lines fill two rounds of the
-/// block's 128 threads; the variation of line lengths spills a few tiles into a third.
-fn tile_pct() -> u64 {
-    static PCT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *PCT.get_or_init(|| {
-        logpulse_core::env_number("LOGPULSE_GPU_TILE_PCT")
-            .filter(|&p| (50..=400).contains(&p))
-            .unwrap_or(190)
-    })
-}
-
-/// Smallest and largest parse tiles (`lp_parse_tiles` lists at most 32 rounds of 128 16-byte
-/// chunks, and a tile with its overhang must fit the 48 KB of shared memory a block gets
-/// without opting in).
-const TILE_MIN: u64 = 2 * 1024;
-const TILE_MAX: u64 = 36 * 1024;
-
-/// `lp_parse_tiles`' tile and staged bytes (the tile, and room for its last line to end) for a
-/// batch of `bytes` bytes and about `lines` lines; both multiples of 16.
-fn tile_and_stage(bytes: usize, lines: u64) -> (u32, u32) {
-    let mean = (bytes as u64 / lines.max(1)).max(1);
-    let tile = (mean * PARSE_THREADS as u64 * tile_pct() / 100).clamp(TILE_MIN, TILE_MAX);
-    let over = (mean * 4).clamp(256, 4096);
-    let tile = tile.div_ceil(16) * 16;
-    (tile as u32, (tile + over.div_ceil(16) * 16) as u32)
-}
-
 /// Most blocks of the compaction kernels (grid-stride loops over what was claimed).
 const COMPACT_BLOCKS: u32 = 2048;
 
@@ -94,8 +58,7 @@ fn compact_blocks(lines_cap: u32) -> u32 {
 pub struct StageTimes {
     /// Host-to-device copy of the batch.
     pub copy_ms: f32,
-    /// Newline index (count, scan, write); with `lp_parse_tiles` (the default), only the
-    /// header's clear: that kernel finds the lines itself.
+    /// Newline index (count, scan, write).
     pub index_ms: f32,
     /// Parse + aggregate.
     pub parse_ms: f32,
@@ -216,10 +179,8 @@ pub struct Slot {
     bufs: Option<Buffers>,
     /// Bytes of the batch in flight.
     n: usize,
-    /// Shared-memory staging bytes per parse block for the batch in flight (`lp_parse_aggregate`).
+    /// Shared-memory staging bytes per parse block for the batch in flight.
     stage: u32,
-    /// `lp_parse_tiles`' tile and staged bytes for the batch in flight.
-    tile: (u32, u32),
     /// Host milliseconds the last readback took.
     readback_ms: f32,
     /// W3C column layouts of the batch in flight (a kernel argument; unused by other formats).
@@ -242,7 +203,6 @@ impl Slot {
             bufs: None,
             n: 0,
             stage: STAGE_MAX,
-            tile: (TILE_MIN as u32, TILE_MIN as u32 * 2),
             readback_ms: 0.0,
             w3c: Box::default(),
             epoch: 0,
@@ -341,7 +301,6 @@ impl Slot {
         }
         self.ensure(bytes.len(), lines as usize)?;
         self.stage = stage_bytes(bytes.len(), lines);
-        self.tile = tile_and_stage(bytes.len(), lines);
         self.upload(bytes)?;
         self.run_kernels(k, seq)
     }
@@ -418,49 +377,29 @@ impl Slot {
         // sized by `Buffers::new` for `lines_cap` lines and `bytes_cap` bytes, and the kernels
         // bound their writes by those capacities.
         unsafe {
-            if line_index_first() {
-                launch(
-                    &k.line_index,
-                    ntiles,
-                    LI_THREADS,
-                    0,
-                    s,
-                    &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
-                )
-                .ctx("lp_line_index")?;
-                self.events[2].record(s).ctx("recording an event")?;
-                let grid = lines_cap.div_ceil(PARSE_THREADS);
-                launch(
-                    &k.parse_aggregate,
-                    grid,
-                    PARSE_THREADS,
-                    stage + 16,
-                    s,
-                    &mut kargs![
-                        bytes, nl, lines_cap, hdr, groups, gmask, epoch, counts, cmask, windows,
-                        wmask, gclaim, cclaim, wclaim, rejects, seq, stage, w3c
-                    ],
-                )
-                .ctx("lp_parse_aggregate")?;
-            } else {
-                // The kernel adds to the header: it starts from zeros.
-                result::memset_d8_async(hdr, 0, header::WORDS * 8, s.cu_stream())
-                    .ctx("clearing the header")?;
-                self.events[2].record(s).ctx("recording an event")?;
-                let (tile, stage) = self.tile;
-                launch(
-                    &k.parse_tiles,
-                    n.div_ceil(tile).max(1),
-                    PARSE_THREADS,
-                    stage + 16,
-                    s,
-                    &mut kargs![
-                        bytes, n, tile, stage, lines_cap, hdr, groups, gmask, epoch, counts, cmask,
-                        windows, wmask, gclaim, cclaim, wclaim, rejects, seq, w3c
-                    ],
-                )
-                .ctx("lp_parse_tiles")?;
-            }
+            launch(
+                &k.line_index,
+                ntiles,
+                LI_THREADS,
+                0,
+                s,
+                &mut kargs![bytes, n, tiles, epoch, nl, lines_cap, hdr],
+            )
+            .ctx("lp_line_index")?;
+            self.events[2].record(s).ctx("recording an event")?;
+            let grid = lines_cap.div_ceil(PARSE_THREADS);
+            launch(
+                &k.parse_aggregate,
+                grid,
+                PARSE_THREADS,
+                stage + 16,
+                s,
+                &mut kargs![
+                    bytes, nl, lines_cap, hdr, groups, gmask, epoch, counts, cmask, windows, wmask,
+                    gclaim, cclaim, wclaim, rejects, seq, stage, w3c
+                ],
+            )
+            .ctx("lp_parse_aggregate")?;
             self.events[3].record(s).ctx("recording an event")?;
             launch(
                 &k.compact_counts,

@@ -152,7 +152,7 @@ pub(crate) fn counts_for(
     let records: u64 = groups.iter().map(|g| u64::from(g.requests)).sum();
     h[header::LINES] = records;
     h[header::RECORDS] = records;
-    h[header::MAX_TIME] = header::max_time_word(max_time);
+    h[header::MAX_TIME] = max_time as u64;
     Counts {
         header: h,
         groups: groups.len(),

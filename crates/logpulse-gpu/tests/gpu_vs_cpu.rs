@@ -231,12 +231,11 @@ fn hand_made_bad_lines_match_cpu() {
     check("hand-made+nl", &plan, &bytes, usize::MAX);
 }
 
-/// Where `lp_parse_tiles` changes course: tiles with more line starts than it lists at once
-/// (runs of empty lines, and a batch of 2-byte lines, whose tiles are the smallest), lines
-/// longer than a tile and its staged overhang (read from device memory), CR-only lines, and
-/// lines ending on every byte of a 16-byte chunk.
+/// Runs of up to 3000 empty lines, lines of 40-100 KB (longer than a parse block's staging, so
+/// read from device memory), CR-only lines, and a batch of 2-byte lines: the line index and the
+/// parse blocks' spans at their extremes.
 #[test]
-fn tile_edges_match_cpu() {
+fn empty_runs_long_and_tiny_lines_match_cpu() {
     if !have_gpu() {
         return;
     }
@@ -273,9 +272,9 @@ fn tile_edges_match_cpu() {
     }
     let format = Format::preset("common").expect("preset");
     for plan in plans(&format) {
-        check("tile edges, mixed", &plan, &mixed, usize::MAX);
-        check("tile edges, mixed", &plan, &mixed, 7_000);
-        check("tile edges, tiny lines", &plan, &tiny, usize::MAX);
+        check("empty runs and long lines", &plan, &mixed, usize::MAX);
+        check("empty runs and long lines", &plan, &mixed, 7_000);
+        check("tiny lines", &plan, &tiny, usize::MAX);
     }
 }
 
