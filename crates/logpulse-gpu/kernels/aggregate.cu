@@ -32,25 +32,36 @@ __device__ __forceinline__ i64 lp_window_of(i64 t, i64 seq) {
 #endif
 }
 
+// Finds or claims the group slot of tag `h`. A claim sets `*fresh`: the caller then gives the
+// group its output index, a warp at a time (see the kernel).
+__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                             bool* fresh) {
+    u32 s = (u32)(h >> 20) & mask;
+    while (true) {
+        u64 t = *(volatile u64*)&g[s].tag;
+        if (t == h) return s;
+        if (t == 0) {
+            u64 prev = atomicCAS(&g[s].tag, 0ull, h);
+            if (prev == 0) {
+                g[s].window = w;
+                g[s].key_off = koff;
+                g[s].key_len = klen;
+                *fresh = true;
+                return s;
+            }
+            if (prev == h) return s;
+        }
+        s = (s + 1) & mask;
+    }
+}
+
+#if LP_EPOCH_SLOTS
 // A group's sums over one warp's lines: what its leader adds to the group's slot.
 struct LpSums {
     u32 requests, s4xx, s5xx, lat_count;
     u64 bytes, lat_sum;
 };
 
-// Adds `v` to slot `g` (atomics; zero parts skipped).
-__device__ __forceinline__ void lp_group_add(LpGroup* g, const LpSums& v) {
-    atomicAdd(&g->requests, v.requests);
-    if (v.bytes) atomicAdd(&g->bytes, v.bytes);
-    if (v.s4xx) atomicAdd(&g->s4xx, v.s4xx);
-    if (v.s5xx) atomicAdd(&g->s5xx, v.s5xx);
-    if (v.lat_count) {
-        atomicAdd(&g->lat_count, v.lat_count);
-        atomicAdd(&g->lat_sum, v.lat_sum);
-    }
-}
-
-#if LP_EPOCH_SLOTS
 __device__ __forceinline__ u32 lp_ld_acquire(const u32* p) {
     u32 v;
     asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
@@ -60,20 +71,25 @@ __device__ __forceinline__ u32 lp_ld_acquire(const u32* p) {
 __device__ __forceinline__ void lp_st_release(u32* p, u32 v) {
     asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
 }
-#endif
 
-// Adds `v` to the group of tag `h` in batch `epoch`, claiming its slot if it has none yet. A
-// claim sets `*fresh`: the caller then gives the group its output index, a warp at a time
-// (see the kernel). Returns the slot.
-__device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
-                             u32 epoch, const LpSums& v, bool* fresh) {
+// `lp_group_slot` for slots live by epoch: adds `v` to the group of tag `h` in batch `epoch`,
+// claiming a slot of an earlier batch for it if it has none yet (written whole with `v`).
+__device__ u32 lp_group_add_epoch(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 klen,
+                                  u32 epoch, const LpSums& v, bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
-#if LP_EPOCH_SLOTS
     while (true) {
         u32 e = lp_ld_acquire(&g[s].epoch);
         if (e == epoch) {
             if (*(volatile u64*)&g[s].tag == h) {
-                lp_group_add(&g[s], v);
+                LpGroup* p = &g[s];
+                atomicAdd(&p->requests, v.requests);
+                if (v.bytes) atomicAdd(&p->bytes, v.bytes);
+                if (v.s4xx) atomicAdd(&p->s4xx, v.s4xx);
+                if (v.s5xx) atomicAdd(&p->s5xx, v.s5xx);
+                if (v.lat_count) {
+                    atomicAdd(&p->lat_count, v.lat_count);
+                    atomicAdd(&p->lat_sum, v.lat_sum);
+                }
                 return s;
             }
             s = (s + 1) & mask;
@@ -97,27 +113,8 @@ __device__ u32 lp_group_slot(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, u32 k
         }
         // Being claimed, or claimed under us: look at the slot again.
     }
-#else
-    while (true) {
-        u64 t = *(volatile u64*)&g[s].tag;
-        if (t == h) break;
-        if (t == 0) {
-            u64 prev = atomicCAS(&g[s].tag, 0ull, h);
-            if (prev == 0) {
-                g[s].window = w;
-                g[s].key_off = koff;
-                g[s].key_len = klen;
-                *fresh = true;
-                break;
-            }
-            if (prev == h) break;
-        }
-        s = (s + 1) & mask;
-    }
-    lp_group_add(&g[s], v);
-    return s;
-#endif
 }
+#endif
 
 __device__ void lp_count_add(LpCount* c, u32 mask, u64 tag, u32 n, u64* header, u32* claim) {
     u32 s = (u32)lp_mix64(tag) & mask;
@@ -286,14 +283,22 @@ lp_parse_aggregate(const u8* __restrict__ bytes, const u32* __restrict__ nl, u32
     bool fresh = false;
     if (rec && (int)lane == leader) {
         u32 koff = r.key_off == LP_KEY_NONE ? LP_KEY_NONE : ls + r.key_off;
-        LpSums v;
-        v.requests = (u32)__popc(peers);
-        v.s4xx = __popc(peers & b4);
-        v.s5xx = __popc(peers & b5);
-        v.lat_count = __popc(peers & bl);
-        v.bytes = bsum;
-        v.lat_sum = v.lat_count ? lsum : 0;
-        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, gepoch, v, &fresh);
+        u32 n4 = __popc(peers & b4), n5 = __popc(peers & b5), nl_ = __popc(peers & bl);
+#if LP_EPOCH_SLOTS
+        LpSums v = {(u32)__popc(peers), n4, n5, nl_, bsum, nl_ ? lsum : 0};
+        slot = lp_group_add_epoch(groups, gmask, h, w, koff, r.key_len, gepoch, v, &fresh);
+#else
+        slot = lp_group_slot(groups, gmask, h, w, koff, r.key_len, &fresh);
+        LpGroup* g = &groups[slot];
+        atomicAdd(&g->requests, (u32)__popc(peers));
+        if (bsum) atomicAdd(&g->bytes, bsum);
+        if (n4) atomicAdd(&g->s4xx, n4);
+        if (n5) atomicAdd(&g->s5xx, n5);
+        if (nl_) {
+            atomicAdd(&g->lat_count, nl_);
+            atomicAdd(&g->lat_sum, lsum);
+        }
+#endif
     }
     __syncwarp();
     // New groups take their output index (claim order) with one atomic on the header a block,
