@@ -349,6 +349,7 @@ impl Slot {
         let cmask = (4 * b.lines_cap - 1) as u32;
         let wmask = gmask;
         let seq = seq as i64;
+        let wrapped = self.epoch == (1 << 30) - 1;
         self.epoch = self.epoch % ((1 << 30) - 1) + 1;
         let epoch = self.epoch;
         let (bytes, tiles, nl, hdr) = (
@@ -368,9 +369,9 @@ impl Slot {
         let keys = b.d_keys.ptr();
         let stage = self.stage;
         let w3c: W3cLayouts = *self.w3c;
-        if epoch == 1 {
-            // The epoch came round again (or this is the slot's first batch): group slots
-            // live in an old batch of the same number must read as empty (`LP_EPOCH_SLOTS`).
+        if wrapped {
+            // The epoch came round again: group slots live in an old batch of the same number
+            // must read as empty (`LP_EPOCH_SLOTS`; new buffers start zeroed).
             b.d_groups.clear(s)?;
         }
         // SAFETY: argument lists match the kernels' signatures in kernels/*.cu; every buffer is

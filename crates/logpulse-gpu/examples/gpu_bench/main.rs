@@ -378,13 +378,7 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     // CPU backend on the same batches, for reference.
     let t = Instant::now();
     for (i, &(s, e)) in ranges.iter().enumerate() {
-        let b = Batch {
-            seq: i as u64,
-            buf: BatchBuf::from_vec(bytes[s..e].to_vec()),
-            lines: 0,
-            origin: Origin::default(),
-            skipped: Vec::new(),
-        };
+        let b = heap_batch(i, &bytes[s..e]);
         cpu.process(b).map_err(|e| e.to_string())?;
     }
     let cpu_gbs = bytes.len() as f64 / t.elapsed().as_secs_f64() / 1e9;
@@ -411,6 +405,17 @@ fn bench(name: &'static str, gf: GenFormat, preset: &str, a: &Args) -> Result<Ro
     })
 }
 
+/// A heap batch over a copy of `bytes` (the CPU backend's input), batch `seq`.
+fn heap_batch(seq: usize, bytes: &[u8]) -> Batch {
+    Batch {
+        seq: seq as u64,
+        buf: BatchBuf::from_vec(bytes.to_vec()),
+        lines: 0,
+        origin: Origin::default(),
+        skipped: Vec::new(),
+    }
+}
+
 /// The CPU backend on the same batches as `logpulse run` lays out bulk input: one one-thread
 /// backend a core, batches dealt in turn, each partial dropped by its worker (the GPU's end to
 /// end figure likewise stops at the partials). Batches are copied before the clock starts.
@@ -425,13 +430,7 @@ fn cpu_workers_gbs(
         .collect::<Result<_, _>>()
         .map_err(|e| e.to_string())?;
     for (i, &(s, e)) in ranges.iter().enumerate() {
-        work[i % n].1.push(Batch {
-            seq: i as u64,
-            buf: BatchBuf::from_vec(bytes[s..e].to_vec()),
-            lines: 0,
-            origin: Origin::default(),
-            skipped: Vec::new(),
-        });
+        work[i % n].1.push(heap_batch(i, &bytes[s..e]));
     }
     let t = Instant::now();
     std::thread::scope(|scope| {
