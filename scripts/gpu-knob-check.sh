@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # One device call that decides a kernel knob (an NVRTC define, off by default): the default
-# against the knob in one binary, kernels alone (interleaved A, B, A, B) and end to end, then
-# the GPU-vs-CPU tests on the default kernels and under the knob. Every step has
+# against one or more settings of it in one binary, kernels alone (interleaved, twice) and end
+# to end, then the GPU-vs-CPU tests on the default kernels and under each setting. Every step has
 # its own time limit, so the whole fits a 10-minute call; logs under $OUT (or .carry/out).
 #
 # Build here: scripts/gpu-check.sh (stages .carry/). On the device (run tool, carry [".carry"]):
-#   bash scripts/gpu-knob-check.sh LP_EPOCH_SLOTS=1
+#   bash scripts/gpu-knob-check.sh LP_EPOCH_SLOTS=1 LP_EPOCH_SLOTS=2
 # LOGPULSE_KNOB_STEPS picks steps (default "kernels e2e tests knob_tests";
 # all four need more than one 10-minute call); a knob_tests step
 # runs LOGPULSE_KNOB_TESTS (a test-name filter; default every gpu_vs_cpu test).
 # Exits non-zero when a test step fails or a bench run reports a difference from the CPU.
 set -uo pipefail
-KNOB=${1:?usage: gpu-knob-check.sh DEFINE=VALUE[,DEFINE=VALUE]}
+[ $# -gt 0 ] || { echo "usage: gpu-knob-check.sh DEFINE=VALUE[,DEFINE=VALUE] ..." >&2; exit 2; }
+KNOBS=("$@")
 OUT="${OUT:-.carry/out}"
 mkdir -p "$OUT"
 source "$(dirname "$0")/cuda-env.sh"
@@ -21,7 +22,7 @@ BENCH=.carry/bin/gpu_bench
 start=$SECONDS
 status=0
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem --format=csv,noheader
-echo "cores: $(nproc); knob: $KNOB"
+echo "cores: $(nproc); settings: ${KNOBS[*]}"
 
 # tests TAG LIMIT [DEFINES] : gpu_vs_cpu (filtered by LOGPULSE_KNOB_TESTS under a knob).
 tests() {
@@ -49,14 +50,20 @@ bench() {
 if [[ $STEPS == *" kernels "* ]]; then
   for r in 1 2; do
     LOGPULSE_BENCH_KERNELS_ONLY=1 bench "kernels_default_$r" 60 "" --formats clf,nasa_tsv
-    LOGPULSE_BENCH_KERNELS_ONLY=1 bench "kernels_knob_$r" 60 "$KNOB" --formats clf,nasa_tsv
+    for k in "${KNOBS[@]}"; do
+      LOGPULSE_BENCH_KERNELS_ONLY=1 bench "kernels_${k//[^A-Za-z0-9]/_}_$r" 60 "$k" --formats clf,nasa_tsv
+    done
   done
 fi
 if [[ $STEPS == *" e2e "* ]]; then
   bench e2e_default 100 "" --formats clf,nasa_tsv --depths 2 --reps 2
-  bench e2e_knob 90 "$KNOB" --formats clf,nasa_tsv --depths 2 --reps 2
+  for k in "${KNOBS[@]}"; do
+    bench "e2e_${k//[^A-Za-z0-9]/_}" 90 "$k" --formats clf,nasa_tsv --depths 2 --reps 2
+  done
 fi
 [[ $STEPS == *" tests "* ]] && tests tests_default 300
-[[ $STEPS == *" knob_tests "* ]] && tests tests_knob 300 "$KNOB"
+if [[ $STEPS == *" knob_tests "* ]]; then
+  for k in "${KNOBS[@]}"; do tests "tests_${k//[^A-Za-z0-9]/_}" 300 "$k"; done
+fi
 echo "done after $((SECONDS - start)) s"
 exit $status

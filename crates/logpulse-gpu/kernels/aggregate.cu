@@ -78,7 +78,13 @@ __device__ u32 lp_group_add_epoch(LpGroup* g, u32 mask, u64 h, i64 w, u32 koff, 
                                   u32 epoch, const LpSums& v, bool* fresh) {
     u32 s = (u32)(h >> 20) & mask;
     while (true) {
+#if LP_EPOCH_SLOTS == 2
+        // Relaxed: the tag is read only when the epoch matches, a load that depends on this
+        // one's value (an acquire at gpu scope also invalidates the SM's L1 in SASS).
+        u32 e = *(volatile u32*)&g[s].epoch;
+#else
         u32 e = lp_ld_acquire(&g[s].epoch);
+#endif
         if (e == epoch) {
             if (*(volatile u64*)&g[s].tag == h) {
                 LpGroup* p = &g[s];

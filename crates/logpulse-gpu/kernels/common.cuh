@@ -85,6 +85,7 @@ struct LpW3c {
 // Variant timed against the default (LOGPULSE_GPU_NVRTC_DEFINES="LP_EPOCH_SLOTS=1"): a group
 // slot is live when its `epoch` is the batch's, so slots of earlier batches read as empty and
 // the compaction does not clear the slots it reads (a claim writes the whole slot instead).
+// LP_EPOCH_SLOTS=2: the same with relaxed loads of the epoch instead of acquire loads.
 #ifndef LP_EPOCH_SLOTS
 #define LP_EPOCH_SLOTS 0
 #endif

@@ -85,13 +85,23 @@ fn kernels_compile_for_the_reference_plan() {
 }
 
 /// The kernels' on/off knobs (variants kept for timing): every `#ifndef LP_X` of kernels/*.cu(h)
-/// followed by `#define LP_X 0` or `1`, each given as its other value (`LP_X=1` or `LP_X=0`).
+/// followed by `#define LP_X 0` or `1`, each given as its other value (`LP_X=1` or `LP_X=0`),
+/// and every value a `#if LP_X == N` tests.
 fn variants() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("kernels/") {
         let text = std::fs::read_to_string(entry.expect("kernels/ entry").path()).expect("source");
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        // Knobs with more values: `#if LP_X == N` gives `LP_X=N`.
+        for line in &lines {
+            if let Some((name, value)) = line
+                .strip_prefix("#if LP_")
+                .and_then(|rest| rest.split_once(" == "))
+            {
+                found.push(format!("LP_{name}={}", value.trim()));
+            }
+        }
         for pair in lines.windows(2) {
             let Some(name) = pair[0].strip_prefix("#ifndef LP_") else {
                 continue;
@@ -104,6 +114,7 @@ fn variants() -> Vec<String> {
         }
     }
     found.sort();
+    found.dedup();
     found
 }
 
@@ -125,6 +136,7 @@ fn kernel_variants_compile() {
         variants.iter().any(|v| v == "LP_ASYNC_STAGE=0"),
         "knobs found: {variants:?}"
     );
+    eprintln!("kernel variants: {variants:?}");
     let me = std::env::current_exe().expect("the test binary");
     for defines in &variants {
         let out = std::process::Command::new(&me)
