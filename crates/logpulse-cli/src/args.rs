@@ -133,6 +133,11 @@ pub struct RunArgs {
     /// Rewrite the run's counters (JSON) here after every batch, for health checks.
     #[arg(long)]
     pub status: Option<PathBuf>,
+    /// Serve Prometheus metrics (`/metrics`) and the live dashboard (`/`) on this address
+    /// (`127.0.0.1:9898`; port 0 picks a free one); once a finite input is read, the process
+    /// keeps serving the final results until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
     /// Print only the final totals on stdout, not a line per window.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -213,6 +213,25 @@ pub fn run(a: RunArgs) -> Result<()> {
     if let Some(s) = status.as_mut() {
         sinks.push(s);
     }
+    let mut web = match &a.serve {
+        Some(addr) => {
+            let live = logpulse_web::Live::new(logpulse_web::RunInfo {
+                format: plan.format.name.clone(),
+                key: key_name.to_string(),
+                backend: backend_desc.clone(),
+            });
+            let server = logpulse_web::serve(addr, live.clone()).context("--serve")?;
+            eprintln!(
+                "logpulse: dashboard http://{0}/ , Prometheus metrics http://{0}/metrics",
+                server.addr()
+            );
+            Some(logpulse_web::WebSink::new(live, key_name))
+        }
+        None => None,
+    };
+    if let Some(s) = web.as_mut() {
+        sinks.push(s);
+    }
     let mut kafka_out = kafka.as_ref().and_then(|k| k.results_sink(key_name, a.top));
     if let Some(s) = kafka_out.as_mut() {
         sinks.push(s);
@@ -232,8 +251,24 @@ pub fn run(a: RunArgs) -> Result<()> {
             .context("installing Ctrl-C handler")?;
     }
     let pool = backends.first().map(|b| b.pool());
-    pipeline::run(sources, backends, &plan, &cfg, &mut sinks, stop, bytes_read)
-        .context("run failed")?;
+    pipeline::run(
+        sources,
+        backends,
+        &plan,
+        &cfg,
+        &mut sinks,
+        stop.clone(),
+        bytes_read,
+    )
+    .context("run failed")?;
+    drop(sinks);
+    if web.is_some() && !stop.load(Ordering::Relaxed) {
+        // The input ended: the dashboard and the metrics keep showing the final results.
+        eprintln!("logpulse: input done; still serving the results (Ctrl-C to exit)");
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
     if a.timings {
         let (waited, made) = pool.map_or((0.0, 0.0), |p| p.wait_secs());
         eprintln!(

@@ -1,0 +1,272 @@
+//! The Prometheus side: the run's counters and the newest closed window's golden signals, in
+//! the text exposition format of the official client (`prometheus-client`).
+//!
+//! Counters follow the run's totals (lines, records, rejects by reason, ...), which the
+//! pipeline reports as absolute values after every batch: each is moved on by the difference.
+//! Request, error and byte counters move when a window closes (a window is final then), so a
+//! `rate()` over them lags the stream by the window and its allowed lateness; the gauges
+//! `logpulse_last_window_*` show that newest closed window whole.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use logpulse_core::reject::{RejectCounts, RejectReason};
+use logpulse_core::window::{RunTotals, WindowResult};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Label sets: `[("reason", "bad_time")]` and the like.
+type Labels = Vec<(&'static str, String)>;
+
+/// Groups of the newest closed window exported by key (the rest are in the JSON outputs):
+/// a key label per group would let a window of a million clients flood the scraper.
+pub const TOP_KEYS: usize = 10;
+
+/// Every metric the endpoint serves, registered once.
+pub struct Metrics {
+    registry: Registry,
+    input_bytes: Counter,
+    lines: Counter,
+    records: Counter,
+    directives: Counter,
+    filtered: Counter,
+    rejected: Family<Labels, Counter>,
+    batches: Counter,
+    late: Counter,
+    windows: Counter,
+    alerts: Family<Labels, Counter>,
+    requests: Counter,
+    responses: Family<Labels, Counter>,
+    sent_bytes: Counter,
+    last_start: Gauge,
+    last_requests: Gauge,
+    last_errors: Family<Labels, Gauge>,
+    last_bytes: Gauge,
+    last_keys: Gauge,
+    last_latency: Family<Labels, Gauge<f64, AtomicU64>>,
+    last_top: Family<Labels, Gauge>,
+    /// Totals of the previous batch report: counters move by the difference.
+    seen: Mutex<Seen>,
+}
+
+/// The run's counters as last reported.
+#[derive(Default)]
+struct Seen {
+    input_bytes: u64,
+    lines: u64,
+    records: u64,
+    directives: u64,
+    filtered: u64,
+    batches: u64,
+    late: u64,
+    rejects: RejectCounts,
+}
+
+fn gauge_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Metrics {
+    /// Registers every metric under the `logpulse_` prefix.
+    pub fn new() -> Self {
+        let mut m = Metrics {
+            registry: Registry::with_prefix("logpulse"),
+            input_bytes: Counter::default(),
+            lines: Counter::default(),
+            records: Counter::default(),
+            directives: Counter::default(),
+            filtered: Counter::default(),
+            rejected: Family::default(),
+            batches: Counter::default(),
+            late: Counter::default(),
+            windows: Counter::default(),
+            alerts: Family::default(),
+            requests: Counter::default(),
+            responses: Family::default(),
+            sent_bytes: Counter::default(),
+            last_start: Gauge::default(),
+            last_requests: Gauge::default(),
+            last_errors: Family::default(),
+            last_bytes: Gauge::default(),
+            last_keys: Gauge::default(),
+            last_latency: Family::default(),
+            last_top: Family::default(),
+            seen: Mutex::new(Seen::default()),
+        };
+        m.registry
+            .register("input_bytes", "Input bytes read", m.input_bytes.clone());
+        m.registry.register(
+            "lines",
+            "Lines read (records + directives + rejected)",
+            m.lines.clone(),
+        );
+        m.registry.register(
+            "records",
+            "Lines parsed into records (filtered ones included)",
+            m.records.clone(),
+        );
+        m.registry.register(
+            "directives",
+            "Directive and header lines",
+            m.directives.clone(),
+        );
+        m.registry.register(
+            "filtered",
+            "Records the filters left out",
+            m.filtered.clone(),
+        );
+        m.registry.register(
+            "rejected_lines",
+            "Rejected lines by reason",
+            m.rejected.clone(),
+        );
+        m.registry
+            .register("batches", "Batches processed", m.batches.clone());
+        m.registry.register(
+            "late_records",
+            "Records that arrived after their window closed",
+            m.late.clone(),
+        );
+        m.registry
+            .register("windows_closed", "Windows closed", m.windows.clone());
+        m.registry.register(
+            "alerts",
+            "Events of interest raised, by kind",
+            m.alerts.clone(),
+        );
+        m.registry
+            .register("requests", "Requests of closed windows", m.requests.clone());
+        m.registry.register(
+            "responses",
+            "Responses of closed windows by status class (4xx, 5xx)",
+            m.responses.clone(),
+        );
+        m.registry.register(
+            "sent_bytes",
+            "Bytes sent, closed windows",
+            m.sent_bytes.clone(),
+        );
+        m.registry.register("last_window_start_seconds", "Start of the newest closed window (Unix seconds; the batch number for per-batch windows)", m.last_start.clone());
+        m.registry.register(
+            "last_window_requests",
+            "Requests of the newest closed window",
+            m.last_requests.clone(),
+        );
+        m.registry.register(
+            "last_window_errors",
+            "Responses by status class (4xx, 5xx) of the newest closed window",
+            m.last_errors.clone(),
+        );
+        m.registry.register(
+            "last_window_sent_bytes",
+            "Bytes sent in the newest closed window",
+            m.last_bytes.clone(),
+        );
+        m.registry.register(
+            "last_window_distinct_keys",
+            "Distinct keys (groups) of the newest closed window",
+            m.last_keys.clone(),
+        );
+        m.registry.register(
+            "last_window_latency_microseconds",
+            "Latency quantiles of the newest closed window (formats that log latency)",
+            m.last_latency.clone(),
+        );
+        m.registry.register(
+            "last_window_top_requests",
+            "Requests of the newest closed window's busiest keys",
+            m.last_top.clone(),
+        );
+        m
+    }
+
+    /// Moves the run's counters to `t` (absolute totals after a batch).
+    pub fn totals(&self, t: &RunTotals) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let by = |c: &Counter, new: u64, old: u64| {
+            c.inc_by(new.saturating_sub(old));
+        };
+        by(&self.input_bytes, t.input_bytes, seen.input_bytes);
+        by(&self.lines, t.lines, seen.lines);
+        by(&self.records, t.records, seen.records);
+        by(&self.directives, t.directives, seen.directives);
+        by(&self.filtered, t.filtered, seen.filtered);
+        by(&self.batches, t.batches, seen.batches);
+        by(&self.late, t.late, seen.late);
+        for r in RejectReason::ALL {
+            let (new, was) = (t.rejects.get(r), seen.rejects.get(r));
+            if new > was {
+                let labels = vec![("reason", r.as_str().to_string())];
+                self.rejected.get_or_create(&labels).inc_by(new - was);
+            }
+        }
+        *seen = Seen {
+            input_bytes: t.input_bytes,
+            lines: t.lines,
+            records: t.records,
+            directives: t.directives,
+            filtered: t.filtered,
+            batches: t.batches,
+            late: t.late,
+            rejects: t.rejects,
+        };
+    }
+
+    /// A window closed: the request counters move, the `last_window_*` gauges show it.
+    pub fn window(&self, w: &WindowResult) {
+        let a = &w.totals;
+        self.windows.inc();
+        self.requests.inc_by(a.requests);
+        self.sent_bytes.inc_by(a.bytes);
+        let class = |c: &str| vec![("class", c.to_string())];
+        self.responses.get_or_create(&class("4xx")).inc_by(a.s4xx);
+        self.responses.get_or_create(&class("5xx")).inc_by(a.s5xx);
+        for al in &w.alerts {
+            let labels = vec![("kind", al.kind.name().to_string())];
+            self.alerts.get_or_create(&labels).inc();
+        }
+        self.last_start.set(w.start);
+        self.last_requests.set(gauge_i64(a.requests));
+        self.last_bytes.set(gauge_i64(a.bytes));
+        self.last_errors
+            .get_or_create(&class("4xx"))
+            .set(gauge_i64(a.s4xx));
+        self.last_errors
+            .get_or_create(&class("5xx"))
+            .set(gauge_i64(a.s5xx));
+        self.last_keys.set(gauge_i64(w.group_count() as u64));
+        self.last_latency.clear();
+        if let Some(h) = &w.latency {
+            for (q, name) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {
+                if let Some(v) = h.quantile(q) {
+                    let labels = vec![("quantile", name.to_string())];
+                    self.last_latency.get_or_create(&labels).set(v as f64);
+                }
+            }
+        }
+        self.last_top.clear();
+        for (key, g) in w.top_groups(TOP_KEYS) {
+            let labels = vec![("key", key.to_string())];
+            self.last_top
+                .get_or_create(&labels)
+                .set(gauge_i64(g.requests));
+        }
+    }
+
+    /// The text exposition of every metric (OpenMetrics text, as Prometheus scrapes it).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

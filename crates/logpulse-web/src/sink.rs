@@ -1,0 +1,79 @@
+//! The pipeline's side: a [`Sink`] that feeds the live view and the metrics.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logpulse_core::pipeline::{BatchStats, Sink};
+use logpulse_core::window::{RunTotals, WindowResult};
+use logpulse_io::sink::{alert_json, window_json};
+use serde_json::{json, Value};
+
+use crate::live::Live;
+
+/// Groups of each window the dashboard receives (the busiest first).
+pub const DASHBOARD_TOP: usize = 10;
+
+/// Feeds a [`Live`] view from the pipeline.
+pub struct WebSink {
+    live: Arc<Live>,
+    key_name: String,
+    started: Instant,
+}
+
+impl WebSink {
+    /// A sink for `live`, whose groups are keyed by `key_name`.
+    pub fn new(live: Arc<Live>, key_name: &str) -> Self {
+        WebSink {
+            live,
+            key_name: key_name.to_string(),
+            started: Instant::now(),
+        }
+    }
+
+    fn totals_json(&self, t: &RunTotals) -> Value {
+        json!({
+            "lines": t.lines,
+            "parsed": t.records,
+            "directives": t.directives,
+            "filtered": t.filtered,
+            "rejected": t.rejected(),
+            "rejected_by_reason": t.rejects.by_reason(),
+            "late": t.late,
+            "input_bytes": t.input_bytes,
+            "batches": t.batches,
+            "windows": t.windows,
+            "alerts": t.alerts,
+            "elapsed_s": self.started.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+impl Sink for WebSink {
+    fn window(&mut self, w: &WindowResult) -> std::io::Result<()> {
+        self.live.metrics().window(w);
+        let alerts = w
+            .alerts
+            .iter()
+            .map(|a| alert_json(a, w.event_time))
+            .collect();
+        let mut v = window_json(w, &self.key_name, DASHBOARD_TOP);
+        // The alerts travel on their own; the window keeps their count.
+        if let Some(o) = v.as_object_mut() {
+            o.insert("alerts".into(), Value::from(w.alerts.len()));
+        }
+        self.live.push_window(v, alerts);
+        Ok(())
+    }
+
+    fn batch(&mut self, _s: &BatchStats, t: &RunTotals) -> std::io::Result<()> {
+        self.live.metrics().totals(t);
+        self.live.set_totals(self.totals_json(t), false);
+        Ok(())
+    }
+
+    fn finish(&mut self, t: &RunTotals, _elapsed: Duration) -> std::io::Result<()> {
+        self.live.metrics().totals(t);
+        self.live.set_totals(self.totals_json(t), true);
+        Ok(())
+    }
+}
