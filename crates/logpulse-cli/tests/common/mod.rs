@@ -1,6 +1,8 @@
 //! Helpers for end-to-end tests: run the real `logpulse` binary and read what it wrote.
 #![allow(dead_code)]
 
+pub mod serving;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
