@@ -13,4 +13,4 @@ mod sink;
 pub use live::{Live, RunInfo, Update, KEEP_ALERTS, KEEP_WINDOWS};
 pub use metrics::{Metrics, TOP_KEYS};
 pub use server::{serve, ServeError, Server};
-pub use sink::{WebSink, DASHBOARD_TOP};
+pub use sink::WebSink;

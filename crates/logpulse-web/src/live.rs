@@ -90,7 +90,10 @@ impl Live {
     }
 
     fn send(&self, kind: &'static str, data: &Value) {
-        // No receiver (no dashboard open) is not an error.
+        // No receiver (no dashboard open): nothing to encode.
+        if self.events.receiver_count() == 0 {
+            return;
+        }
         let _ = self.events.send(Arc::new(Update {
             kind,
             data: data.to_string(),

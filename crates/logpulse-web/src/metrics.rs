@@ -10,6 +10,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
+use logpulse_core::agg::Agg;
 use logpulse_core::reject::{RejectCounts, RejectReason};
 use logpulse_core::window::{RunTotals, WindowResult};
 use prometheus_client::encoding::text::encode;
@@ -21,8 +22,9 @@ use prometheus_client::registry::Registry;
 /// Label sets: `[("reason", "bad_time")]` and the like.
 type Labels = Vec<(&'static str, String)>;
 
-/// Groups of the newest closed window exported by key (the rest are in the JSON outputs):
-/// a key label per group would let a window of a million clients flood the scraper.
+/// Groups of the newest closed window exported by key, and sent to the dashboard (the rest
+/// are in the JSON outputs): a key label per group would let a window of a million clients
+/// flood the scraper.
 pub const TOP_KEYS: usize = 10;
 
 /// Every metric the endpoint serves, registered once.
@@ -216,7 +218,8 @@ impl Metrics {
     }
 
     /// A window closed: the request counters move, the `last_window_*` gauges show it.
-    pub fn window(&self, w: &WindowResult) {
+    /// `top`: its busiest keys (at most [`TOP_KEYS`]), most requests first.
+    pub fn window(&self, w: &WindowResult, top: &[(&str, &Agg)]) {
         let a = &w.totals;
         self.windows.inc();
         self.requests.inc_by(a.requests);
@@ -224,9 +227,18 @@ impl Metrics {
         let class = |c: &str| vec![("class", c.to_string())];
         self.responses.get_or_create(&class("4xx")).inc_by(a.s4xx);
         self.responses.get_or_create(&class("5xx")).inc_by(a.s5xx);
+        // Counted by kind first: one labelled update a kind, not one an alert.
+        let mut by_kind: Vec<(&'static str, u64)> = Vec::new();
         for al in &w.alerts {
-            let labels = vec![("kind", al.kind.name().to_string())];
-            self.alerts.get_or_create(&labels).inc();
+            let kind = al.kind.name();
+            match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => by_kind.push((kind, 1)),
+            }
+        }
+        for (kind, n) in by_kind {
+            let labels = vec![("kind", kind.to_string())];
+            self.alerts.get_or_create(&labels).inc_by(n);
         }
         self.last_start.set(w.start);
         self.last_requests.set(gauge_i64(a.requests));
@@ -248,7 +260,7 @@ impl Metrics {
             }
         }
         self.last_top.clear();
-        for (key, g) in w.top_groups(TOP_KEYS) {
+        for &(key, g) in top {
             let labels = vec![("key", key.to_string())];
             self.last_top
                 .get_or_create(&labels)

@@ -5,13 +5,11 @@ use std::time::{Duration, Instant};
 
 use logpulse_core::pipeline::{BatchStats, Sink};
 use logpulse_core::window::{RunTotals, WindowResult};
-use logpulse_io::sink::{alert_json, window_json};
+use logpulse_io::sink::{alert_json, window_json_with};
 use serde_json::{json, Value};
 
-use crate::live::Live;
-
-/// Groups of each window the dashboard receives (the busiest first).
-pub const DASHBOARD_TOP: usize = 10;
+use crate::live::{Live, KEEP_ALERTS};
+use crate::metrics::TOP_KEYS;
 
 /// Feeds a [`Live`] view from the pipeline.
 pub struct WebSink {
@@ -50,13 +48,17 @@ impl WebSink {
 
 impl Sink for WebSink {
     fn window(&mut self, w: &WindowResult) -> std::io::Result<()> {
-        self.live.metrics().window(w);
-        let alerts = w
-            .alerts
+        // The busiest keys, picked once for the metrics and the dashboard.
+        let top = w.top_groups(TOP_KEYS);
+        self.live.metrics().window(w, &top);
+        // Only the newest alerts are kept for the dashboard: a window of a busy log can raise
+        // tens of thousands (one a 5xx), and each is JSON to build.
+        let skip = w.alerts.len().saturating_sub(KEEP_ALERTS);
+        let alerts = w.alerts[skip..]
             .iter()
             .map(|a| alert_json(a, w.event_time))
             .collect();
-        let mut v = window_json(w, &self.key_name, DASHBOARD_TOP);
+        let mut v = window_json_with(w, &self.key_name, &top);
         // The alerts travel on their own; the window keeps their count.
         if let Some(o) = v.as_object_mut() {
             o.insert("alerts".into(), Value::from(w.alerts.len()));

@@ -261,14 +261,6 @@ pub fn run(a: RunArgs) -> Result<()> {
         bytes_read,
     )
     .context("run failed")?;
-    drop(sinks);
-    if web.is_some() && !stop.load(Ordering::Relaxed) {
-        // The input ended: the dashboard and the metrics keep showing the final results.
-        eprintln!("logpulse: input done; still serving the results (Ctrl-C to exit)");
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
     if a.timings {
         let (waited, made) = pool.map_or((0.0, 0.0), |p| p.wait_secs());
         eprintln!(
@@ -281,6 +273,13 @@ pub fn run(a: RunArgs) -> Result<()> {
             "logpulse: peak RSS {:.1} MiB",
             rss as f64 / (1 << 20) as f64
         );
+    }
+    if web.is_some() && !stop.load(Ordering::Relaxed) {
+        // The input ended: the dashboard and the metrics keep showing the final results.
+        eprintln!("logpulse: input done; still serving the results (Ctrl-C to exit)");
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
     Ok(())
 }

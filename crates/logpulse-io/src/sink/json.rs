@@ -62,16 +62,24 @@ pub fn window_json(w: &WindowResult, key_name: &str, top: usize) -> Value {
     } else {
         top.min(w.group_count())
     };
-    let row = |(k, a): (&str, &logpulse_core::Agg)| {
-        let mut v = agg_json(a);
-        v["key"] = Value::String(k.to_string());
-        v
-    };
-    let groups: Vec<Value> = if n == w.group_count() {
-        w.groups().map(row).collect()
+    let groups: Vec<(&str, &Agg)> = if n == w.group_count() {
+        w.groups().collect()
     } else {
-        w.top_groups(n).into_iter().map(row).collect()
+        w.top_groups(n)
     };
+    window_json_with(w, key_name, &groups)
+}
+
+/// A closed window with the given groups (say, its busiest few, already picked).
+pub fn window_json_with(w: &WindowResult, key_name: &str, groups: &[(&str, &Agg)]) -> Value {
+    let groups: Vec<Value> = groups
+        .iter()
+        .map(|&(k, a)| {
+            let mut v = agg_json(a);
+            v["key"] = Value::String(k.to_string());
+            v
+        })
+        .collect();
     let mut v = json!({
         "type": "window",
         "mode": if w.event_time { "event_time" } else { "batch" },

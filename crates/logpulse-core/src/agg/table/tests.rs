@@ -416,3 +416,49 @@ fn tables_by_window_refuse_groups_that_change() {
         }
     }
 }
+
+/// The busiest few (counts found first, then only their keys compared) are the head of the
+/// whole table sorted by (requests desc, key), ties at the cut included.
+#[test]
+fn top_n_is_the_head_of_the_full_order() {
+    let mut t = GroupTable::default();
+    // Many ties: requests from a small range, keys that share 8-byte prefixes.
+    let mut x: u64 = 12345;
+    for i in 0..5000 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let requests = 1 + (x >> 60) % 7 + u64::from(i % 997 == 0) * 100;
+        t.agg_mut(0, &format!("client-prefix-{}", x % 3000))
+            .requests += requests;
+    }
+    let full: Vec<(String, u64)> = {
+        let mut v: Vec<(String, u64)> = t
+            .iter()
+            .map(|(_, k, a)| (k.to_string(), a.requests))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    };
+    for n in [
+        0,
+        1,
+        3,
+        10,
+        37,
+        200,
+        full.len() - 1,
+        full.len(),
+        full.len() + 5,
+    ] {
+        let got: Vec<(String, u64)> = t
+            .order(n)
+            .into_iter()
+            .map(|i| {
+                let (k, a) = t.at(i);
+                (k.to_string(), a.requests)
+            })
+            .collect();
+        assert_eq!(got, full[..n.min(full.len())], "n = {n}");
+    }
+}
