@@ -194,3 +194,38 @@ fn a_bad_or_taken_address_is_a_clear_error() {
         assert!(err.contains("--serve") && err.contains(bad), "{bad}: {err}");
     }
 }
+
+/// A format that logs latency: the newest window's quantiles as gauges, equal to its JSON
+/// Lines record.
+#[test]
+fn latency_quantiles_of_the_newest_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("caddy.log");
+    let jsonl = dir.path().join("windows.jsonl");
+    let gen = std::process::Command::new(bin())
+        .args(["gen", "--lines", "20000", "--format", "caddy-json", "-o"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{gen:?}");
+    let server = Serving::start(&[log.to_str().unwrap(), "--jsonl", jsonl.to_str().unwrap()]);
+    server.wait_done();
+    let m = server.get("/metrics").2;
+    let last: serde_json::Value = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "window")
+        .last()
+        .expect("a window");
+    let lat = &last["latency_us"];
+    assert!(lat["count"].as_u64().unwrap() > 0, "{last}");
+    for (q, field) in [("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99")] {
+        let name = format!("logpulse_last_window_latency_microseconds{{quantile=\"{q}\"}}");
+        assert_eq!(metric(&m, &name), lat[field].as_f64(), "{name}");
+    }
+    // The dashboard's copy of that window carries them too.
+    let snap = server.json("/api/snapshot");
+    let shown = snap["windows"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(shown["latency_us"], *lat);
+}
