@@ -214,9 +214,9 @@ fn latency_quantiles_of_the_newest_window() {
     let last: serde_json::Value = std::fs::read_to_string(&jsonl)
         .unwrap()
         .lines()
+        .rev()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["type"] == "window")
-        .last()
+        .find(|v| v["type"] == "window")
         .expect("a window");
     let lat = &last["latency_us"];
     assert!(lat["count"].as_u64().unwrap() > 0, "{last}");
