@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use logpulse_core::pipeline::{BatchStats, Sink};
 use logpulse_core::window::{RunTotals, WindowResult};
-use logpulse_io::sink::{alert_json, window_json_with};
+use logpulse_io::sink::{alert_json, totals_json, window_json_with};
 use serde_json::{json, Value};
 
 use crate::live::{Live, KEEP_ALERTS};
@@ -28,21 +28,14 @@ impl WebSink {
         }
     }
 
+    /// `--status`'s counters, with rejects by reason, input bytes, alerts and run time.
     fn totals_json(&self, t: &RunTotals) -> Value {
-        json!({
-            "lines": t.lines,
-            "parsed": t.records,
-            "directives": t.directives,
-            "filtered": t.filtered,
-            "rejected": t.rejected(),
-            "rejected_by_reason": t.rejects.by_reason(),
-            "late": t.late,
-            "input_bytes": t.input_bytes,
-            "batches": t.batches,
-            "windows": t.windows,
-            "alerts": t.alerts,
-            "elapsed_s": self.started.elapsed().as_secs_f64(),
-        })
+        let mut v = totals_json(t);
+        v["rejected_by_reason"] = json!(t.rejects.by_reason());
+        v["input_bytes"] = t.input_bytes.into();
+        v["alerts"] = t.alerts.into();
+        v["elapsed_s"] = self.started.elapsed().as_secs_f64().into();
+        v
     }
 }
 

@@ -1,8 +1,8 @@
-//! JSON encodings shared by sinks (JSON Lines, Kafka, dashboard).
+//! JSON encodings shared by sinks (JSON Lines, status, Kafka, dashboard).
 
 use logpulse_core::agg::Agg;
 use logpulse_core::format::time::format_rfc3339;
-use logpulse_core::window::{Alert, AlertKind, WindowResult};
+use logpulse_core::window::{Alert, AlertKind, RunTotals, WindowResult};
 use serde_json::{json, Map, Value};
 
 /// One aggregate's measures.
@@ -53,6 +53,20 @@ pub fn alert_json(a: &Alert, event_time: bool) -> Value {
         v["status"] = status.into();
     }
     v
+}
+
+/// The run's line accounting so far (what `--status` writes, less its `done` and time).
+pub fn totals_json(t: &RunTotals) -> Value {
+    json!({
+        "lines": t.lines,
+        "parsed": t.records,
+        "rejected": t.rejected(),
+        "directives": t.directives,
+        "filtered": t.filtered,
+        "batches": t.batches,
+        "windows": t.windows,
+        "late": t.late,
+    })
 }
 
 /// A closed window, with at most `top` groups (0 = all).

@@ -9,7 +9,7 @@ mod status;
 mod summary;
 mod text;
 
-pub use json::{agg_json, alert_json, window_json, window_json_with};
+pub use json::{agg_json, alert_json, totals_json, window_json, window_json_with};
 pub use jsonl::JsonLinesSink;
 pub use notebook::NotebookSink;
 pub use rejects::RejectsSink;

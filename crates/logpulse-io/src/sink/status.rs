@@ -6,9 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use logpulse_core::pipeline::{BatchStats, Sink};
 use logpulse_core::window::RunTotals;
-use serde_json::json;
 
-use super::write_atomic;
+use super::{totals_json, write_atomic};
 
 /// Rewrites a small JSON status file after each batch.
 pub struct StatusSink {
@@ -25,18 +24,9 @@ impl StatusSink {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
-        let v = json!({
-            "lines": t.lines,
-            "parsed": t.records,
-            "rejected": t.rejected(),
-            "directives": t.directives,
-            "filtered": t.filtered,
-            "batches": t.batches,
-            "windows": t.windows,
-            "late": t.late,
-            "done": done,
-            "updated_unix": now,
-        });
+        let mut v = totals_json(t);
+        v["done"] = done.into();
+        v["updated_unix"] = now.into();
         write_atomic(&self.path, v.to_string().as_bytes())
     }
 }
