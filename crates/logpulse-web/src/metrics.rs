@@ -2,16 +2,16 @@
 //! the text exposition format of the official client (`prometheus-client`).
 //!
 //! Counters follow the run's totals (lines, records, rejects by reason, ...), which the
-//! pipeline reports as absolute values after every batch: each is moved on by the difference.
+//! pipeline reports as absolute values after every batch: each is moved on by the difference
+//! from its own value.
 //! Request, error and byte counters move when a window closes (a window is final then), so a
 //! `rate()` over them lags the stream by the window and its allowed lateness; the gauges
 //! `logpulse_last_window_*` show that newest closed window whole.
 
 use std::sync::atomic::AtomicU64;
-use std::sync::Mutex;
 
 use logpulse_core::agg::Agg;
-use logpulse_core::reject::{RejectCounts, RejectReason};
+use logpulse_core::reject::RejectReason;
 use logpulse_core::window::{RunTotals, WindowResult};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -50,21 +50,6 @@ pub struct Metrics {
     last_keys: Gauge,
     last_latency: Family<Labels, Gauge<f64, AtomicU64>>,
     last_top: Family<Labels, Gauge>,
-    /// Totals of the previous batch report: counters move by the difference.
-    seen: Mutex<Seen>,
-}
-
-/// The run's counters as last reported.
-#[derive(Default)]
-struct Seen {
-    input_bytes: u64,
-    lines: u64,
-    records: u64,
-    directives: u64,
-    filtered: u64,
-    batches: u64,
-    late: u64,
-    rejects: RejectCounts,
 }
 
 fn gauge_i64(v: u64) -> i64 {
@@ -96,7 +81,6 @@ impl Metrics {
             last_keys: Gauge::default(),
             last_latency: Family::default(),
             last_top: Family::default(),
-            seen: Mutex::new(Seen::default()),
         };
         m.registry
             .register("input_bytes", "Input bytes read", m.input_bytes.clone());
@@ -185,36 +169,26 @@ impl Metrics {
         m
     }
 
-    /// Moves the run's counters to `t` (absolute totals after a batch).
+    /// Moves the run's counters to `t` (absolute totals after a batch): each by the
+    /// difference from its own value (only the sink's thread moves these).
     pub fn totals(&self, t: &RunTotals) {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        let by = |c: &Counter, new: u64, old: u64| {
-            c.inc_by(new.saturating_sub(old));
+        let to = |c: &Counter, v: u64| {
+            c.inc_by(v.saturating_sub(c.get()));
         };
-        by(&self.input_bytes, t.input_bytes, seen.input_bytes);
-        by(&self.lines, t.lines, seen.lines);
-        by(&self.records, t.records, seen.records);
-        by(&self.directives, t.directives, seen.directives);
-        by(&self.filtered, t.filtered, seen.filtered);
-        by(&self.batches, t.batches, seen.batches);
-        by(&self.late, t.late, seen.late);
+        to(&self.input_bytes, t.input_bytes);
+        to(&self.lines, t.lines);
+        to(&self.records, t.records);
+        to(&self.directives, t.directives);
+        to(&self.filtered, t.filtered);
+        to(&self.batches, t.batches);
+        to(&self.late, t.late);
         for r in RejectReason::ALL {
-            let (new, was) = (t.rejects.get(r), seen.rejects.get(r));
-            if new > was {
+            let n = t.rejects.get(r);
+            if n > 0 {
                 let labels = vec![("reason", r.as_str().to_string())];
-                self.rejected.get_or_create(&labels).inc_by(new - was);
+                to(&self.rejected.get_or_create(&labels), n);
             }
         }
-        *seen = Seen {
-            input_bytes: t.input_bytes,
-            lines: t.lines,
-            records: t.records,
-            directives: t.directives,
-            filtered: t.filtered,
-            batches: t.batches,
-            late: t.late,
-            rejects: t.rejects,
-        };
     }
 
     /// A window closed: the request counters move, the `last_window_*` gauges show it.
