@@ -136,6 +136,7 @@ pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
         }
         WindowSpec::Tumbling { secs }
     };
+    let session_gap_secs = session_gap(job, key, window)?;
     Ok(Plan {
         format,
         key,
@@ -147,7 +148,33 @@ pub fn plan(job: &JobArgs, format: Format) -> Result<Plan> {
             every_5xx: !job.no_5xx_alerts,
         },
         filters: Filters::parse(&job.filter)?,
+        session_gap_secs,
     })
+}
+
+/// The session gap the flags ask for: `--session-gap`, else 30 minutes when sessions make sense
+/// (clients over event-time windows), else none.
+fn session_gap(job: &JobArgs, key: KeyField, window: WindowSpec) -> Result<Option<i64>> {
+    let fits = key == KeyField::Client && matches!(window, WindowSpec::Tumbling { .. });
+    match job.session_gap.as_deref().map(str::trim) {
+        None => Ok(fits.then_some(logpulse_core::plan::DEFAULT_SESSION_GAP_SECS)),
+        Some("off") => Ok(None),
+        Some(gap) => {
+            if key != KeyField::Client {
+                bail!("--session-gap: sessions are per client; it needs --key client (or `off`)");
+            }
+            if !fits {
+                bail!(
+                    "--session-gap needs event-time windows (a duration for --window, not `batch`)"
+                );
+            }
+            let secs = parse_duration(gap)?.as_secs() as i64;
+            if secs < 1 {
+                bail!("--session-gap must be at least 1s (or `off`)");
+            }
+            Ok(Some(secs))
+        }
+    }
 }
 
 /// Batches queued between the source and the backends: `LOGPULSE_QUEUE_DEPTH` if set

@@ -106,6 +106,9 @@ pub struct Plan {
     pub thresholds: Thresholds,
     /// Records must pass all of these to be aggregated (`--filter`).
     pub filters: Filters,
+    /// Track sessions per key, split by idle gaps of more than this many seconds (event-time
+    /// windows only; see `window::Sessions`).
+    pub session_gap_secs: Option<i64>,
 }
 
 impl Plan {
@@ -118,9 +121,14 @@ impl Plan {
             lateness_secs: 60,
             thresholds: Thresholds::default(),
             filters: Filters::default(),
+            session_gap_secs: Some(DEFAULT_SESSION_GAP_SECS),
         }
     }
 }
+
+/// The idle gap that ends a client's session unless told otherwise: 30 minutes, the usual
+/// web-analytics convention.
+pub const DEFAULT_SESSION_GAP_SECS: i64 = 30 * 60;
 
 impl Plan {
     /// A description of what this plan computes, to check a checkpoint belongs to it.
@@ -134,6 +142,9 @@ impl Plan {
         );
         if !self.filters.is_empty() {
             id.push_str(&format!(" filter={}", self.filters));
+        }
+        if let Some(gap) = self.session_gap_secs {
+            id.push_str(&format!(" session_gap={gap}"));
         }
         id
     }

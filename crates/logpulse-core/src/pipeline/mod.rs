@@ -294,6 +294,9 @@ pub fn run(
         plan.thresholds,
         merge_threads,
     );
+    if let Some(gap) = plan.session_gap_secs {
+        windows = windows.with_sessions(gap);
+    }
     let mut checkpointer = cfg.checkpoint.as_ref().map(|(c, resume)| {
         let mut positions = BTreeMap::new();
         if let Some(r) = resume {

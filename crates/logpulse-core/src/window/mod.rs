@@ -9,9 +9,11 @@
 mod alerts;
 mod key_shard;
 mod key_totals;
+mod sessions;
 mod totals;
 
 pub use alerts::{Alert, AlertKind};
+pub use sessions::{SessionTotals, Sessions, SessionsSnapshot, WindowSessions};
 pub use totals::RunTotals;
 
 use std::collections::BTreeMap;
@@ -75,6 +77,8 @@ pub struct WindowResult {
     pub late: u64,
     /// Events of interest.
     pub alerts: Vec<Alert>,
+    /// Sessions begun, ended and open, when the job tracks sessions ([`Windows::with_sessions`]).
+    pub sessions: Option<WindowSessions>,
 }
 
 /// One open window in a snapshot: start, groups, sparse latency buckets.
@@ -122,6 +126,8 @@ pub struct WindowsSnapshot {
     max_event_time: Option<i64>,
     late_pending: u64,
     totals: RunTotals,
+    #[serde(default)]
+    sessions: Option<SessionsSnapshot>,
 }
 
 impl WindowsSnapshot {
@@ -144,6 +150,8 @@ pub struct Windows {
     /// Counters; `by_key` is filled from `key_totals` on [`Windows::sync_totals`].
     totals: RunTotals,
     key_totals: key_totals::KeyTotals,
+    /// Sessions per key, when tracked.
+    sessions: Option<Sessions>,
 }
 
 /// A partial whose groups were moved apart by window ([`SplitPartial::new`]): the costly half of
@@ -245,7 +253,20 @@ impl Windows {
             late_pending: 0,
             totals: RunTotals::default(),
             key_totals: key_totals::KeyTotals::new(totals_threads),
+            sessions: None,
         }
+    }
+
+    /// Also tracks sessions per key, split by idle gaps of more than `gap_secs`
+    /// ([`Sessions`]); only event-time windows have the times sessions need, so per-batch
+    /// windows track none.
+    pub fn with_sessions(mut self, gap_secs: i64) -> Self {
+        if let WindowSpec::Tumbling { secs } = self.spec {
+            let s = Sessions::new(gap_secs, secs);
+            self.totals.sessions = Some(s.totals());
+            self.sessions = Some(s);
+        }
+        self
     }
 
     /// A snapshot of the whole state.
@@ -264,6 +285,7 @@ impl Windows {
             max_event_time: self.max_event_time,
             late_pending: self.late_pending,
             totals: self.totals.clone(),
+            sessions: self.sessions.as_ref().map(Sessions::snapshot),
         }
     }
 
@@ -289,6 +311,14 @@ impl Windows {
         self.late_pending = s.late_pending;
         self.key_totals.reset(s.totals.by_key.clone());
         self.totals = s.totals;
+        if let (Some(now), WindowSpec::Tumbling { secs }) = (&mut self.sessions, self.spec) {
+            let gap = now.totals().gap_secs;
+            *now = match s.sessions {
+                Some(snap) => Sessions::restore(gap, secs, snap),
+                None => Sessions::new(gap, secs),
+            };
+            self.totals.sessions = Some(now.totals());
+        }
     }
 
     /// Whole-run counters so far; `by_key` is as of the last [`Windows::sync_totals`].
@@ -380,6 +410,10 @@ impl Windows {
     pub fn finish(&mut self) -> Vec<WindowResult> {
         let closed = self.close_before(i64::MAX);
         self.key_totals.flush();
+        if let Some(s) = &mut self.sessions {
+            s.finish();
+            self.totals.sessions = Some(s.totals());
+        }
         closed
     }
 
@@ -410,6 +444,11 @@ impl Windows {
         };
         self.totals.windows += 1;
         self.totals.alerts += alerts.len() as u64;
+        let sessions = self.sessions.as_mut().map(|s| {
+            let counts = s.close_window(start, &w.groups);
+            self.totals.sessions = Some(s.totals());
+            counts
+        });
         WindowResult {
             start,
             end,
@@ -424,6 +463,7 @@ impl Windows {
             latency: w.latency,
             late: std::mem::take(&mut self.late_pending),
             alerts,
+            sessions,
         }
     }
 }

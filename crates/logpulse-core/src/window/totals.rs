@@ -29,6 +29,9 @@ pub struct RunTotals {
     pub batches: u64,
     /// Per key (window 0), over the whole run (late records included).
     pub by_key: GroupTable,
+    /// Sessions per key, when the job tracks them (late records are not in any session).
+    #[serde(default)]
+    pub sessions: Option<super::SessionTotals>,
 }
 
 impl RunTotals {

@@ -2,7 +2,9 @@
 
 use logpulse_core::agg::Agg;
 use logpulse_core::format::time::format_rfc3339;
-use logpulse_core::window::{Alert, AlertKind, RunTotals, WindowResult};
+use logpulse_core::window::{
+    Alert, AlertKind, RunTotals, SessionTotals, WindowResult, WindowSessions,
+};
 use serde_json::{json, Map, Value};
 
 /// One aggregate's measures.
@@ -36,6 +38,32 @@ fn time_json(t: i64, event_time: bool) -> Value {
     } else {
         Value::from(t)
     }
+}
+
+/// A closed window's session counts.
+pub fn window_sessions_json(s: &WindowSessions) -> Value {
+    json!({
+        "started": s.started,
+        "ended": s.ended,
+        "active": s.active,
+        "ended_requests": s.ended_requests,
+        "ended_span_s": s.ended_span_secs,
+    })
+}
+
+/// The whole run's session counts; `clients` = distinct keys of the run.
+pub fn session_totals_json(s: &SessionTotals, clients: usize) -> Value {
+    let per = |n: u64, of: u64| if of > 0 { n as f64 / of as f64 } else { 0.0 };
+    json!({
+        "gap_s": s.gap_secs,
+        "started": s.started,
+        "ended": s.ended,
+        "per_client": per(s.started, clients as u64),
+        "mean_requests": per(s.requests, s.ended),
+        "mean_span_s": per(s.span_secs, s.ended),
+        "longest_span_s": s.longest_span_secs,
+        "most_requests": s.most_requests,
+    })
 }
 
 /// An alert.
@@ -106,6 +134,9 @@ pub fn window_json_with(w: &WindowResult, key_name: &str, groups: &[(&str, &Agg)
         "groups": groups,
         "alerts": w.alerts.iter().map(|a| alert_json(a, w.event_time)).collect::<Vec<_>>(),
     });
+    if let Some(s) = &w.sessions {
+        v["sessions"] = window_sessions_json(s);
+    }
     if let Some(h) = &w.latency {
         v["latency_us"] = json!({
             "count": h.count(),

@@ -112,11 +112,18 @@ pub fn summary_json<'a>(
         "gb_per_s": if secs > 0.0 { t.input_bytes as f64 / secs / 1e9 } else { 0.0 },
         "peak_rss_bytes": crate::memory::peak_rss_bytes(),
     });
+    let mut head = match head {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Some(s) = &t.sessions {
+        head.insert(
+            "sessions".into(),
+            super::json::session_totals_json(s, t.by_key.len()),
+        );
+    }
     Summary {
-        head: match head {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        },
+        head,
         by_name: format!("by_{key_name}"),
         by_key,
     }

@@ -65,6 +65,13 @@ impl Sink for TextSink {
         if let Some(p99) = w.latency.as_ref().and_then(|h| h.quantile(0.99)) {
             write!(self.out, "  p99 {:.1} ms", p99 as f64 / 1000.0)?;
         }
+        if let Some(s) = &w.sessions {
+            write!(
+                self.out,
+                "  sessions +{} -{} ({} open)",
+                s.started, s.ended, s.active
+            )?;
+        }
         writeln!(self.out, "  top: {}", top3(w))?;
         for a in w.alerts.iter().take(ALERTS_SHOWN) {
             match a.kind {
@@ -130,6 +137,20 @@ impl Sink for TextSink {
             t.input_bytes as f64 / secs / 1e9,
             t.lines as f64 / secs
         )?;
+        if let Some(s) = &t.sessions {
+            let per = |n: u64, of: u64| n as f64 / of.max(1) as f64;
+            writeln!(
+                self.out,
+                "sessions {} ({:.2} per client, idle gap {} s): {:.1} requests and {:.0} s each on \
+                 average; longest {} s",
+                s.started,
+                per(s.started, t.by_key.len() as u64),
+                s.gap_secs,
+                per(s.requests, s.ended),
+                per(s.span_secs, s.ended),
+                s.longest_span_secs
+            )?;
+        }
         let top = t.by_key.top(10);
         writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
         for (k, a) in top.iter().take(10) {
