@@ -1,6 +1,7 @@
 //! The windows stage alone, for profiling: the CPU backend's partials of generated TSV (built
 //! first, not timed), then `Windows::absorb` of each and `finish`, with the per-key totals
-//! synced at the end (their thread's work is part of the stage).
+//! synced at the end (their thread's work is part of the stage); the split path without and
+//! with sessions per client.
 //!
 //! `cargo run --release -p logpulse-core --example windows_stage [LINES] [REPS] [FORMAT]`
 //! (defaults 3000000, 3, tsv). Under callgrind, count only the stage with
@@ -80,26 +81,63 @@ fn main() {
         partials.push(be.process(b).expect("process"));
     }
     let in_groups: usize = partials.iter().map(|p| p.groups.len()).sum();
+    // As the pipeline runs it: partials split by window and summarized apart (splitter
+    // threads), then the windows thread places the parts and closes windows; without and
+    // with sessions per client (the plan's default), interleaved.
     for _ in 0..reps {
-        // As the pipeline runs it: partials split by window and summarized apart (splitter
-        // threads), then the windows thread places the parts and closes windows.
-        let ps = partials.clone();
+        for gap in [None, plan.session_gap_secs] {
+            let ps = partials.clone();
+            let t = Instant::now();
+            let split: Vec<SplitPartial> = ps
+                .into_iter()
+                .map(|p| SplitPartial::summarized(p, plan.window, plan.thresholds))
+                .collect();
+            let split_s = t.elapsed().as_secs_f64();
+            let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+            if let Some(gap) = gap {
+                w = w.with_sessions(gap);
+            }
+            let t = Instant::now();
+            let (closed, out_groups) = stage_split(&mut w, split);
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "split apart {:.0} ns/group; windows thread (sessions {}): {closed} windows, \
+                 {out_groups} groups, {:.1} M lines/s, {:.0} ns/group in",
+                split_s * 1e9 / in_groups as f64,
+                if gap.is_some() { "on " } else { "off" },
+                lines as f64 / s / 1e6,
+                s * 1e9 / in_groups as f64
+            );
+        }
+    }
+    // Sessions alone, over copies of the closed windows' tables.
+    let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
+    let mut closed: Vec<(i64, logpulse_core::agg::GroupTable)> = Vec::new();
+    let mut keep = |r: logpulse_core::window::WindowResult| {
+        let mut t = logpulse_core::agg::GroupTable::default();
+        for (k, a) in r.groups_unordered() {
+            t.agg_mut(r.start, k).merge(a);
+        }
+        closed.push((r.start, t));
+    };
+    for p in partials.clone() {
+        w.absorb(p).into_iter().for_each(&mut keep);
+    }
+    w.finish().into_iter().for_each(&mut keep);
+    let n: usize = closed.iter().map(|c| c.1.len()).sum();
+    for _ in 0..reps {
+        let gap = plan.session_gap_secs.unwrap_or(1800);
+        let mut s = logpulse_core::window::Sessions::new(gap, 60);
         let t = Instant::now();
-        let split: Vec<SplitPartial> = ps
-            .into_iter()
-            .map(|p| SplitPartial::summarized(p, plan.window, plan.thresholds))
-            .collect();
-        let split_s = t.elapsed().as_secs_f64();
-        let mut w = Windows::new(plan.window, plan.lateness_secs, plan.thresholds);
-        let t = Instant::now();
-        let (closed, out_groups) = stage_split(&mut w, split);
-        let s = t.elapsed().as_secs_f64();
+        let mut started = 0;
+        for (start, groups) in &closed {
+            started += s.close_window(*start, groups).started;
+        }
+        s.finish();
+        let e = t.elapsed().as_secs_f64();
         println!(
-            "split apart {:.0} ns/group; windows thread: {closed} windows, {out_groups} groups, \
-             {:.1} M lines/s, {:.0} ns/group in",
-            split_s * 1e9 / in_groups as f64,
-            lines as f64 / s / 1e6,
-            s * 1e9 / in_groups as f64
+            "sessions alone: {n} groups, {started} sessions, {:.0} ns/group",
+            e * 1e9 / n as f64
         );
     }
     for _ in 0..reps {

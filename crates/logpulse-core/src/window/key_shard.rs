@@ -41,7 +41,7 @@ pub(super) struct Shard {
 /// than its full hash, which every shard would otherwise compute for every group (measured
 /// with callgrind: hashing all groups in each shard cost more than merging a quarter of them).
 #[inline]
-fn shard_of(key: &[u8], of: usize) -> usize {
+pub(super) fn shard_of(key: &[u8], of: usize) -> usize {
     let n = key.len();
     let (a, b) = if n >= 8 {
         let a = u64::from_le_bytes(key[..8].try_into().unwrap_or_default());

@@ -9,6 +9,7 @@
 mod alerts;
 mod key_shard;
 mod key_totals;
+mod session_shards;
 mod sessions;
 mod totals;
 
@@ -151,7 +152,9 @@ pub struct Windows {
     totals: RunTotals,
     key_totals: key_totals::KeyTotals,
     /// Sessions per key, when tracked.
-    sessions: Option<Sessions>,
+    sessions: Option<session_shards::SessionShards>,
+    /// Helper threads for per-key work (totals shards; session shards).
+    helper_threads: usize,
 }
 
 /// A partial whose groups were moved apart by window ([`SplitPartial::new`]): the costly half of
@@ -254,15 +257,16 @@ impl Windows {
             totals: RunTotals::default(),
             key_totals: key_totals::KeyTotals::new(totals_threads),
             sessions: None,
+            helper_threads: totals_threads,
         }
     }
 
     /// Also tracks sessions per key, split by idle gaps of more than `gap_secs`
-    /// ([`Sessions`]); only event-time windows have the times sessions need, so per-batch
-    /// windows track none.
+    /// ([`Sessions`], sharded over as many threads as the per-key totals); only event-time
+    /// windows have the times sessions need, so per-batch windows track none.
     pub fn with_sessions(mut self, gap_secs: i64) -> Self {
         if let WindowSpec::Tumbling { secs } = self.spec {
-            let s = Sessions::new(gap_secs, secs);
+            let s = session_shards::SessionShards::new(gap_secs, secs, self.helper_threads);
             self.totals.sessions = Some(s.totals());
             self.sessions = Some(s);
         }
@@ -285,7 +289,7 @@ impl Windows {
             max_event_time: self.max_event_time,
             late_pending: self.late_pending,
             totals: self.totals.clone(),
-            sessions: self.sessions.as_ref().map(Sessions::snapshot),
+            sessions: self.sessions.as_mut().map(|s| s.snapshot()),
         }
     }
 
@@ -311,12 +315,8 @@ impl Windows {
         self.late_pending = s.late_pending;
         self.key_totals.reset(s.totals.by_key.clone());
         self.totals = s.totals;
-        if let (Some(now), WindowSpec::Tumbling { secs }) = (&mut self.sessions, self.spec) {
-            let gap = now.totals().gap_secs;
-            *now = match s.sessions {
-                Some(snap) => Sessions::restore(gap, secs, snap),
-                None => Sessions::new(gap, secs),
-            };
+        if let Some(now) = &mut self.sessions {
+            now.restore(s.sessions.unwrap_or_default());
             self.totals.sessions = Some(now.totals());
         }
     }
@@ -426,6 +426,13 @@ impl Windows {
             let (start, w) = entry.remove_entry();
             out.push(self.result(start, w));
         }
+        if let Some(s) = &mut self.sessions {
+            let counts = s.close(out.iter().map(|r| (r.start, r.table.clone())).collect());
+            for (r, c) in out.iter_mut().zip(counts) {
+                r.sessions = Some(c);
+            }
+            self.totals.sessions = Some(s.totals());
+        }
         if bound > self.closed_before && bound != i64::MAX {
             self.closed_before = bound;
         } else if bound == i64::MAX {
@@ -444,11 +451,6 @@ impl Windows {
         };
         self.totals.windows += 1;
         self.totals.alerts += alerts.len() as u64;
-        let sessions = self.sessions.as_mut().map(|s| {
-            let counts = s.close_window(start, &w.groups);
-            self.totals.sessions = Some(s.totals());
-            counts
-        });
         WindowResult {
             start,
             end,
@@ -463,7 +465,7 @@ impl Windows {
             latency: w.latency,
             late: std::mem::take(&mut self.late_pending),
             alerts,
-            sessions,
+            sessions: None,
         }
     }
 }

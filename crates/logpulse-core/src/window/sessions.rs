@@ -9,15 +9,14 @@
 //! active window's end.
 //!
 //! Memory is bounded by the clients active within the last gap: a client idle for longer can
-//! only start a new session, so its state is dropped (its session ends) as windows close. A
-//! queue of (window, client) in activity order finds them without scanning every client.
+//! only start a new session, so its session ends as windows close, and ended entries are
+//! compacted away once they are the majority. A queue of (window, client) in activity order
+//! finds the idle without scanning every client.
 
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
 
-use hashbrown::{DefaultHashBuilder, HashTable};
-
-use crate::agg::GroupTable;
+use super::key_shard::shard_of;
+use crate::agg::{bytes_eq, group_hash, place, prefetch, GroupTable};
 
 /// Session counts of one closed window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -32,6 +31,17 @@ pub struct WindowSessions {
     pub ended_requests: u64,
     /// Summed spans of the sessions that ended, seconds.
     pub ended_span_secs: u64,
+}
+
+impl WindowSessions {
+    /// Adds another shard's counts of the same window.
+    pub fn add(&mut self, o: &WindowSessions) {
+        self.started += o.started;
+        self.ended += o.ended;
+        self.active += o.active;
+        self.ended_requests += o.ended_requests;
+        self.ended_span_secs += o.ended_span_secs;
+    }
 }
 
 /// Whole-run session counts (the summary).
@@ -53,13 +63,64 @@ pub struct SessionTotals {
     pub most_requests: u64,
 }
 
-/// One client's open session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+impl SessionTotals {
+    /// Adds another shard's totals (same gap).
+    pub fn add(&mut self, o: &SessionTotals) {
+        self.started += o.started;
+        self.ended += o.ended;
+        self.requests += o.requests;
+        self.span_secs += o.span_secs;
+        self.longest_span_secs = self.longest_span_secs.max(o.longest_span_secs);
+        self.most_requests = self.most_requests.max(o.most_requests);
+    }
+}
+
+impl SessionsSnapshot {
+    /// The shards' snapshots as one: all open sessions (least recently active first), summed
+    /// totals.
+    pub(super) fn combine(parts: Vec<SessionsSnapshot>) -> Self {
+        let mut out = SessionsSnapshot::default();
+        for p in parts {
+            out.clients.extend(p.clients);
+            out.totals.gap_secs = p.totals.gap_secs;
+            out.totals.add(&p.totals);
+        }
+        out.clients
+            .sort_by(|a, b| (a.last, &a.key).cmp(&(b.last, &b.key)));
+        out
+    }
+}
+
+/// One client's session, open or (once `last` is [`ENDED`]) ended; an ended entry is reused
+/// when its key comes back.
+#[derive(Debug, Clone)]
 struct Client {
-    key: Box<str>,
+    /// `group_hash(0, key)`.
+    hash: u64,
+    key_off: u32,
+    key_len: u32,
     /// Start of the session's first active window.
     first: i64,
-    /// Start of its latest active window.
+    /// Start of its latest active window, or [`ENDED`].
+    last: i64,
+    requests: u64,
+}
+
+/// `Client::last` of an ended session.
+const ENDED: i64 = i64::MIN;
+
+/// Groups ahead whose index slot is prefetched (their entry at half the distance), as in the
+/// per-key totals (`key_shard.rs`): a window's clients are a run of cache misses otherwise.
+const AHEAD: usize = 8;
+
+/// Fewest slots of the index.
+const MIN_SLOTS: usize = 1024;
+
+/// An open session as checkpoints store it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct SavedClient {
+    key: String,
+    first: i64,
     last: i64,
     requests: u64,
 }
@@ -67,8 +128,8 @@ struct Client {
 /// The tracker's state for checkpoints.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct SessionsSnapshot {
-    clients: Vec<Client>,
-    totals: SessionTotals,
+    clients: Vec<SavedClient>,
+    pub(super) totals: SessionTotals,
 }
 
 /// Sessions per key over closed windows. See the module docs.
@@ -77,14 +138,16 @@ pub struct Sessions {
     gap: i64,
     /// Window length, seconds (a session's span ends with its last window).
     window_secs: i64,
-    hasher: DefaultHashBuilder,
-    /// Open sessions; freed slots are reused.
-    clients: Vec<Option<Client>>,
-    free: Vec<u32>,
-    /// Slots of `clients`, by the hash of the key.
-    index: HashTable<u32>,
-    /// (window, slot) each time a client was active, oldest first; an entry is stale once its
-    /// slot's `last` moved on (a slot's `last` only grows, even across reuse).
+    /// Linear probing, a power of two long, at most half full: 0 is empty, else the top 32
+    /// bits of the key's hash (`<< 32`) and its entry's index + 1. Entries are never removed
+    /// from it one by one; ended ones are dropped when the entries are compacted.
+    slots: Vec<u64>,
+    clients: Vec<Client>,
+    arena: Vec<u8>,
+    /// Entries whose session ended.
+    ended: usize,
+    /// (window, entry) each time a client was active, oldest first; an entry is stale once its
+    /// client's `last` moved on.
     queue: VecDeque<(i64, u32)>,
     totals: SessionTotals,
 }
@@ -96,10 +159,10 @@ impl Sessions {
         Sessions {
             gap: gap_secs,
             window_secs,
-            hasher: DefaultHashBuilder::default(),
+            slots: Vec::new(),
             clients: Vec::new(),
-            free: Vec::new(),
-            index: HashTable::new(),
+            arena: Vec::new(),
+            ended: 0,
             queue: VecDeque::new(),
             totals: SessionTotals {
                 gap_secs,
@@ -111,94 +174,93 @@ impl Sessions {
     /// Counts window `start`'s groups (window starts must increase from call to call), then
     /// ends the sessions idle for more than the gap.
     pub fn close_window(&mut self, start: i64, groups: &GroupTable) -> WindowSessions {
+        self.close_window_shard(start, groups, 0, 1)
+    }
+
+    /// [`Sessions::close_window`] for the keys of shard `me` of `of` (`shard_of`) only.
+    pub(super) fn close_window_shard(
+        &mut self,
+        start: i64,
+        groups: &GroupTable,
+        me: usize,
+        of: usize,
+    ) -> WindowSessions {
+        let mine: Vec<(u64, &[u8], u64)> = groups
+            .entries()
+            .filter(|(_, _, key, _)| of <= 1 || shard_of(key, of) == me)
+            .map(|(_, _, key, agg)| (group_hash(0, key), key, agg.requests))
+            .collect();
+        self.reserve(mine.len());
+        let mask = self.slots.len() - 1;
         let mut out = WindowSessions::default();
-        for (_, _, key, agg) in groups.entries() {
-            let hash = self.hasher.hash_one(key);
-            let clients = &self.clients;
-            let found = self.index.find(hash, |&s| {
-                clients[s as usize]
-                    .as_ref()
-                    .is_some_and(|c| c.key.as_bytes() == key)
-            });
-            let slot = match found {
-                Some(&s) => {
-                    let c = self.clients[s as usize]
-                        .as_mut()
-                        .expect("indexed slots are in use");
-                    if start - c.last > self.gap {
-                        // Idle past the gap but not yet dropped (it is dropped below, after
-                        // this window's clients): end the old session, start a new one.
-                        let ended = std::mem::replace(
-                            c,
-                            Client {
-                                key: c.key.clone(),
-                                first: start,
-                                last: start,
-                                requests: 0,
-                            },
-                        );
-                        Self::count_end(&mut out, &mut self.totals, &ended, self.window_secs);
-                        out.started += 1;
+        for (j, &(hash, key, requests)) in mine.iter().enumerate() {
+            if let Some(&(h, _, _)) = mine.get(j + AHEAD) {
+                prefetch(&self.slots[h as usize & mask]);
+            }
+            if let Some(&(h, _, _)) = mine.get(j + AHEAD / 2) {
+                if let Some(c) = self.at_home_slot(h, mask) {
+                    prefetch(c);
+                }
+            }
+            // And a quarter of the way, its key (compared on a match).
+            if let Some(&(h, _, _)) = mine.get(j + AHEAD / 4) {
+                if let Some(c) = self.at_home_slot(h, mask) {
+                    if let Some(b) = self.arena.get(c.key_off as usize) {
+                        prefetch(b);
                     }
-                    c.last = start;
-                    c.requests += agg.requests;
-                    s
                 }
-                None => {
-                    // Keys enter the group tables only as UTF-8.
-                    let key: Box<str> = String::from_utf8_lossy(key).into();
-                    let client = Client {
-                        key,
-                        first: start,
-                        last: start,
-                        requests: agg.requests,
-                    };
-                    let s = match self.free.pop() {
-                        Some(s) => {
-                            self.clients[s as usize] = Some(client);
-                            s
-                        }
-                        None => {
-                            self.clients.push(Some(client));
-                            (self.clients.len() - 1) as u32
-                        }
-                    };
-                    let (clients, hasher) = (&self.clients, &self.hasher);
-                    self.index.insert_unique(hash, s, |&t| {
-                        clients[t as usize]
-                            .as_ref()
-                            .map_or(0, |c| hasher.hash_one(c.key.as_bytes()))
-                    });
-                    out.started += 1;
-                    s
-                }
-            };
-            self.queue.push_back((start, slot));
+            }
+            let i = self.find_or_insert(hash, key, mask);
+            let c = &mut self.clients[i];
+            if c.last == ENDED {
+                self.ended -= 1;
+                *c = Client {
+                    first: start,
+                    last: start,
+                    requests: 0,
+                    ..*c
+                };
+                out.started += 1;
+            } else if start - c.last > self.gap {
+                // Idle past the gap but not yet ended (that happens below, after this window's
+                // clients): end the old session here, start a new one.
+                let old = c.clone();
+                c.first = start;
+                c.requests = 0;
+                Self::count_end(&mut out, &mut self.totals, &old, self.window_secs);
+                out.started += 1;
+            }
+            let c = &mut self.clients[i];
+            c.last = start;
+            c.requests += requests;
+            self.queue.push_back((start, i as u32));
         }
         self.totals.started += out.started;
-        while let Some(&(w, slot)) = self.queue.front() {
+        while let Some(&(w, i)) = self.queue.front() {
             if start - w <= self.gap {
                 break;
             }
+            // Entries are in activity order, their clients anywhere: fetch ahead here too.
+            if let Some(&(_, a)) = self.queue.get(AHEAD) {
+                prefetch(&self.clients[a as usize]);
+            }
             self.queue.pop_front();
-            if self.clients[slot as usize]
-                .as_ref()
-                .is_some_and(|c| c.last == w)
-            {
-                self.drop_client(slot, &mut out);
+            if self.clients[i as usize].last == w {
+                self.end(i as usize, &mut out);
             }
         }
-        out.active = (self.clients.len() - self.free.len()) as u64;
+        out.active = (self.clients.len() - self.ended) as u64;
+        if self.ended > MIN_SLOTS && self.ended > self.clients.len() / 2 {
+            self.compact();
+        }
         out
     }
 
     /// Ends every open session (end of input); their counts go to the totals.
     pub fn finish(&mut self) {
         let mut out = WindowSessions::default();
-        for slot in 0..self.clients.len() as u32 {
-            if self.clients[slot as usize].is_some() {
-                self.drop_client(slot, &mut out);
-            }
+        for i in 0..self.clients.len() {
+            self.end(i, &mut out);
         }
         self.queue.clear();
     }
@@ -208,14 +270,50 @@ impl Sessions {
         self.totals
     }
 
-    /// The state, for a checkpoint.
+    /// The state, for a checkpoint: open sessions, least recently active first.
     pub fn snapshot(&self) -> SessionsSnapshot {
-        let mut clients: Vec<Client> = self.clients.iter().flatten().cloned().collect();
-        clients.sort_by_key(|c| c.last);
+        let mut clients: Vec<SavedClient> = self
+            .clients
+            .iter()
+            .filter(|c| c.last != ENDED)
+            .map(|c| SavedClient {
+                // Keys enter the group tables only as UTF-8.
+                key: String::from_utf8_lossy(self.key(c)).into_owned(),
+                first: c.first,
+                last: c.last,
+                requests: c.requests,
+            })
+            .collect();
+        clients.sort_by(|a, b| (a.last, &a.key).cmp(&(b.last, &b.key)));
         SessionsSnapshot {
             clients,
             totals: self.totals,
         }
+    }
+
+    /// A tracker in the state of `s` restricted to shard `me` of `of`: its open sessions of
+    /// that shard's keys, and (shard 0 only) the totals, so the shards' sums are the whole's.
+    pub(super) fn restore_shard(
+        gap_secs: i64,
+        window_secs: i64,
+        s: &SessionsSnapshot,
+        me: usize,
+        of: usize,
+    ) -> Self {
+        let part = SessionsSnapshot {
+            clients: s
+                .clients
+                .iter()
+                .filter(|c| of <= 1 || shard_of(c.key.as_bytes(), of) == me)
+                .cloned()
+                .collect(),
+            totals: if me == 0 {
+                s.totals
+            } else {
+                SessionTotals::default()
+            },
+        };
+        Self::restore(gap_secs, window_secs, part)
     }
 
     /// A tracker in the state of `s` (its gap and window length as given).
@@ -225,32 +323,127 @@ impl Sessions {
             gap_secs,
             ..s.totals
         };
+        t.reserve(s.clients.len());
+        let mask = t.slots.len() - 1;
         for c in s.clients {
-            let hash = t.hasher.hash_one(c.key.as_bytes());
-            let slot = t.clients.len() as u32;
-            t.queue.push_back((c.last, slot));
-            t.clients.push(Some(c));
-            let (clients, hasher) = (&t.clients, &t.hasher);
-            t.index.insert_unique(hash, slot, |&s| {
-                clients[s as usize]
-                    .as_ref()
-                    .map_or(0, |c| hasher.hash_one(c.key.as_bytes()))
-            });
+            let key = c.key.as_bytes();
+            let i = t.find_or_insert(group_hash(0, key), key, mask);
+            t.clients[i] = Client {
+                first: c.first,
+                last: c.last,
+                requests: c.requests,
+                ..t.clients[i]
+            };
+            t.ended -= 1;
+            t.queue.push_back((c.last, i as u32));
         }
         t
     }
 
-    /// Ends the session in `slot` and frees the slot.
-    fn drop_client(&mut self, slot: u32, out: &mut WindowSessions) {
-        let Some(c) = self.clients[slot as usize].take() else {
-            return;
-        };
-        let hash = self.hasher.hash_one(c.key.as_bytes());
-        if let Ok(e) = self.index.find_entry(hash, |&s| s == slot) {
-            e.remove();
+    fn key(&self, c: &Client) -> &[u8] {
+        &self.arena[c.key_off as usize..(c.key_off + c.key_len) as usize]
+    }
+
+    /// The entry the index's slot for `hash` points at (the one a probe reads first).
+    #[inline(always)]
+    fn at_home_slot(&self, hash: u64, mask: usize) -> Option<&Client> {
+        let v = self.slots[hash as usize & mask];
+        v.checked_sub(1)
+            .and_then(|v| self.clients.get(v as u32 as usize))
+    }
+
+    /// The entry of `key`, appended (as an ended session) when new. The index has room.
+    #[inline]
+    fn find_or_insert(&mut self, hash: u64, key: &[u8], mask: usize) -> usize {
+        let tag = hash >> 32;
+        let mut s = hash as usize & mask;
+        loop {
+            let v = self.slots[s];
+            if v == 0 {
+                let key_off = self.arena.len() as u32;
+                self.arena.extend_from_slice(key);
+                self.clients.push(Client {
+                    hash,
+                    key_off,
+                    key_len: key.len() as u32,
+                    first: ENDED,
+                    last: ENDED,
+                    requests: 0,
+                });
+                self.ended += 1;
+                self.slots[s] = tag << 32 | self.clients.len() as u64;
+                return self.clients.len() - 1;
+            }
+            if v >> 32 == tag {
+                let i = (v as u32 - 1) as usize;
+                let c = &self.clients[i];
+                if c.hash == hash && bytes_eq(self.key(c), key) {
+                    return i;
+                }
+            }
+            s = (s + 1) & mask;
         }
-        self.free.push(slot);
-        Self::count_end(out, &mut self.totals, &c, self.window_secs);
+    }
+
+    /// Makes room for `more` entries with the index at most half full.
+    fn reserve(&mut self, more: usize) {
+        let want = ((self.clients.len() + more) * 2)
+            .next_power_of_two()
+            .max(MIN_SLOTS);
+        if self.slots.len() < want {
+            self.reindex(want);
+        }
+    }
+
+    fn reindex(&mut self, slots: usize) {
+        self.slots = vec![0; slots];
+        for (i, c) in self.clients.iter().enumerate() {
+            place(
+                &mut self.slots,
+                c.hash,
+                (c.hash >> 32) << 32 | (i as u64 + 1),
+            );
+        }
+    }
+
+    /// Drops the ended entries (and their keys), renumbering the rest and the queue.
+    fn compact(&mut self) {
+        let mut renumber = vec![u32::MAX; self.clients.len()];
+        let mut clients = Vec::with_capacity(self.clients.len() - self.ended);
+        let mut arena = Vec::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.last == ENDED {
+                continue;
+            }
+            renumber[i] = clients.len() as u32;
+            let key_off = arena.len() as u32;
+            arena.extend_from_slice(self.key(c));
+            clients.push(Client {
+                key_off,
+                ..c.clone()
+            });
+        }
+        self.clients = clients;
+        self.arena = arena;
+        self.ended = 0;
+        self.queue.retain_mut(|(_, i)| {
+            *i = renumber[*i as usize];
+            *i != u32::MAX
+        });
+        let want = (self.clients.len() * 2).next_power_of_two().max(MIN_SLOTS);
+        self.reindex(want);
+    }
+
+    /// Ends the session of entry `i`, if open.
+    fn end(&mut self, i: usize, out: &mut WindowSessions) {
+        let c = &mut self.clients[i];
+        if c.last == ENDED {
+            return;
+        }
+        let old = c.clone();
+        c.last = ENDED;
+        self.ended += 1;
+        Self::count_end(out, &mut self.totals, &old, self.window_secs);
     }
 
     fn count_end(out: &mut WindowSessions, t: &mut SessionTotals, c: &Client, window_secs: i64) {
@@ -326,39 +519,43 @@ mod tests {
         assert_eq!((t.longest_span_secs, t.most_requests), (180, 4));
     }
 
-    #[test]
-    fn equals_sorting_every_clients_windows_and_survives_a_snapshot() {
-        // A deterministic pseudo-random activity pattern over 40 clients and 400 windows.
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    /// A deterministic pseudo-random activity pattern: `clients` clients over `windows` one-
+    /// minute windows, each active in a window with probability 1/`one_in`; the tracker
+    /// (snapshotted and restored half-way) against [`by_sorting`].
+    fn check_random(clients: usize, windows: i64, one_in: u64) -> Sessions {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ clients as u64;
         let mut next = move || {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
             x
         };
-        let names: Vec<String> = (0..40).map(|i| format!("10.0.0.{i}")).collect();
-        let mut windows = Vec::new();
-        for w in 0..400i64 {
+        let names: Vec<String> = (0..clients)
+            .map(|i| format!("10.0.{}.{}", i / 256, i % 256))
+            .collect();
+        let mut all = Vec::new();
+        for w in 0..windows {
             let mut groups: Vec<(&str, u64)> = Vec::new();
             for n in &names {
-                if next() % 7 == 0 {
+                if next() % one_in == 0 {
                     groups.push((n.as_str(), 1 + next() % 5));
                 }
             }
-            windows.push((w * 60, groups));
+            all.push((w * 60, groups));
         }
         let gap = 600;
-        let (sessions, requests) = by_sorting(&windows, gap);
+        let (sessions, requests) = by_sorting(&all, gap);
         let mut s = Sessions::new(gap, 60);
         let mut started = 0;
-        for (i, (w, groups)) in windows.iter().enumerate() {
+        for (i, (w, groups)) in all.iter().enumerate() {
             started += s.close_window(*w, &window(*w, groups)).started;
-            if i == 200 {
+            if i as i64 == windows / 2 {
                 let snap = serde_json::to_string(&s.snapshot()).expect("serializes");
                 s = Sessions::restore(gap, 60, serde_json::from_str(&snap).expect("parses"));
             }
+            let live = s.clients.len() - s.ended;
             assert!(
-                s.queue.len() <= 40 * 11,
+                s.queue.len() <= live * 11,
                 "queue holds only the last gap's activity"
             );
         }
@@ -367,5 +564,23 @@ mod tests {
         assert_eq!(t.started, sessions);
         assert_eq!(started, sessions);
         assert_eq!((t.ended, t.requests), (sessions, requests));
+        s
+    }
+
+    #[test]
+    fn equals_sorting_every_clients_windows_and_survives_a_snapshot() {
+        check_random(40, 400, 7);
+    }
+
+    #[test]
+    fn ended_sessions_are_compacted_away() {
+        // 6,000 clients, each active about once in 40 minutes: most sessions end between
+        // visits, so ended entries pile up and are compacted.
+        let s = check_random(6000, 300, 40);
+        assert!(
+            s.clients.len() < 6000,
+            "compacted: {} entries",
+            s.clients.len()
+        );
     }
 }
