@@ -180,6 +180,13 @@ async fn dashboard_shows_a_followed_log_and_updates_live() {
     assert!(closed >= 10, "{snapshot}");
     wait_value(&c, "windows", |v| v == closed).await;
     assert_eq!(wait_value(&c, "rejected", |_| true).await, 0);
+    // Client sessions, as the server counts them.
+    let sessions = server.json("/api/snapshot")["totals"]["sessions"]["started"]
+        .as_u64()
+        .expect("sessions in the totals");
+    assert!(sessions > 0);
+    wait_value(&c, "sessions", |v| v == sessions).await;
+    wait_value(&c, "sessions-open", |v| v > 0).await;
 
     // The newest closed window's busiest key: a third of a minute's 60 lines.
     let first_row = text(&c, "#top-keys tbody tr").await;

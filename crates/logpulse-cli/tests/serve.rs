@@ -130,6 +130,20 @@ fn metrics_and_snapshot_count_every_line() {
     );
     assert!(metric(&m, &busiest).is_some(), "{busiest} missing");
 
+    // Sessions: begun in the windows, all ended by the end of input, none open after it.
+    let sessions: u64 = windows
+        .iter()
+        .map(|w| w["sessions"]["started"].as_u64().unwrap())
+        .sum();
+    assert!(sessions > 0);
+    assert_eq!(get("logpulse_sessions_started_total"), sessions as f64);
+    assert_eq!(get("logpulse_sessions_ended_total"), sessions as f64);
+    assert_eq!(
+        get("logpulse_sessions_active"),
+        last["sessions"]["active"].as_f64().unwrap()
+    );
+    assert_eq!(snap["totals"]["sessions"]["started"], sessions);
+
     // The dashboard's JSON says the same.
     assert_eq!(snap["totals"]["lines"], lines);
     assert_eq!(snap["totals"]["rejected"], rejected);

@@ -50,6 +50,9 @@ pub struct Metrics {
     last_keys: Gauge,
     last_latency: Family<Labels, Gauge<f64, AtomicU64>>,
     last_top: Family<Labels, Gauge>,
+    sessions_started: Counter,
+    sessions_ended: Counter,
+    sessions_active: Gauge,
 }
 
 fn gauge_i64(v: u64) -> i64 {
@@ -81,6 +84,9 @@ impl Metrics {
             last_keys: Gauge::default(),
             last_latency: Family::default(),
             last_top: Family::default(),
+            sessions_started: Counter::default(),
+            sessions_ended: Counter::default(),
+            sessions_active: Gauge::default(),
         };
         m.registry
             .register("input_bytes", "Input bytes read", m.input_bytes.clone());
@@ -166,6 +172,21 @@ impl Metrics {
             "Requests of the newest closed window's busiest keys",
             m.last_top.clone(),
         );
+        m.registry.register(
+            "sessions_started",
+            "Client sessions begun (0 when sessions are off)",
+            m.sessions_started.clone(),
+        );
+        m.registry.register(
+            "sessions_ended",
+            "Client sessions ended: idle past the gap, or at the end of input",
+            m.sessions_ended.clone(),
+        );
+        m.registry.register(
+            "sessions_active",
+            "Client sessions open after the newest closed window",
+            m.sessions_active.clone(),
+        );
         m
     }
 
@@ -182,6 +203,10 @@ impl Metrics {
         to(&self.filtered, t.filtered);
         to(&self.batches, t.batches);
         to(&self.late, t.late);
+        if let Some(s) = &t.sessions {
+            to(&self.sessions_started, s.started);
+            to(&self.sessions_ended, s.ended);
+        }
         for r in RejectReason::ALL {
             let n = t.rejects.get(r);
             if n > 0 {
@@ -224,6 +249,9 @@ impl Metrics {
             .get_or_create(&class("5xx"))
             .set(gauge_i64(a.s5xx));
         self.last_keys.set(gauge_i64(w.group_count() as u64));
+        if let Some(s) = &w.sessions {
+            self.sessions_active.set(gauge_i64(s.active));
+        }
         self.last_latency.clear();
         if let Some(h) = &w.latency {
             for (q, name) in [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")] {

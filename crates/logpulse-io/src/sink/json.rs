@@ -51,19 +51,23 @@ pub fn window_sessions_json(s: &WindowSessions) -> Value {
     })
 }
 
-/// The whole run's session counts; `clients` = distinct keys of the run.
-pub fn session_totals_json(s: &SessionTotals, clients: usize) -> Value {
+/// The whole run's session counts, with sessions per client when the run's distinct
+/// `clients` are known (the per-key totals are synced only at checkpoints and at the end).
+pub fn session_totals_json(s: &SessionTotals, clients: Option<usize>) -> Value {
     let per = |n: u64, of: u64| if of > 0 { n as f64 / of as f64 } else { 0.0 };
-    json!({
+    let mut v = json!({
         "gap_s": s.gap_secs,
         "started": s.started,
         "ended": s.ended,
-        "per_client": per(s.started, clients as u64),
         "mean_requests": per(s.requests, s.ended),
         "mean_span_s": per(s.span_secs, s.ended),
         "longest_span_s": s.longest_span_secs,
         "most_requests": s.most_requests,
-    })
+    });
+    if let Some(c) = clients {
+        v["per_client"] = json!(per(s.started, c as u64));
+    }
+    v
 }
 
 /// An alert.
@@ -85,7 +89,7 @@ pub fn alert_json(a: &Alert, event_time: bool) -> Value {
 
 /// The run's line accounting so far (what `--status` writes, less its `done` and time).
 pub fn totals_json(t: &RunTotals) -> Value {
-    json!({
+    let mut v = json!({
         "lines": t.lines,
         "parsed": t.records,
         "rejected": t.rejected(),
@@ -94,7 +98,11 @@ pub fn totals_json(t: &RunTotals) -> Value {
         "batches": t.batches,
         "windows": t.windows,
         "late": t.late,
-    })
+    });
+    if let Some(s) = &t.sessions {
+        v["sessions"] = session_totals_json(s, None);
+    }
+    v
 }
 
 /// A closed window, with at most `top` groups (0 = all).

@@ -119,7 +119,7 @@ pub fn summary_json<'a>(
     if let Some(s) = &t.sessions {
         head.insert(
             "sessions".into(),
-            super::json::session_totals_json(s, t.by_key.len()),
+            super::json::session_totals_json(s, Some(t.by_key.len())),
         );
     }
     Summary {
