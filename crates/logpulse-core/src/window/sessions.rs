@@ -91,14 +91,22 @@ impl SessionsSnapshot {
     }
 }
 
+/// Keys up to this long (IPv4 and IPv6 addresses, most host names) are kept in the entry
+/// itself, which is then one cache line: a lookup's key comparison reads no second line.
+const INLINE_KEY: usize = 24;
+
 /// One client's session, open or (once `last` is [`ENDED`]) ended; an ended entry is reused
 /// when its key comes back.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 struct Client {
     /// `group_hash(0, key)`.
     hash: u64,
+    /// Where a key longer than [`INLINE_KEY`] starts in the arena.
     key_off: u32,
     key_len: u32,
+    /// The key when it is at most [`INLINE_KEY`] long.
+    inline: [u8; INLINE_KEY],
     /// Start of the session's first active window.
     first: i64,
     /// Start of its latest active window, or [`ENDED`].
@@ -200,14 +208,6 @@ impl Sessions {
             if let Some(&(h, _, _)) = mine.get(j + AHEAD / 2) {
                 if let Some(c) = self.at_home_slot(h, mask) {
                     prefetch(c);
-                }
-            }
-            // And a quarter of the way, its key (compared on a match).
-            if let Some(&(h, _, _)) = mine.get(j + AHEAD / 4) {
-                if let Some(c) = self.at_home_slot(h, mask) {
-                    if let Some(b) = self.arena.get(c.key_off as usize) {
-                        prefetch(b);
-                    }
                 }
             }
             let i = self.find_or_insert(hash, key, mask);
@@ -340,8 +340,35 @@ impl Sessions {
         t
     }
 
-    fn key(&self, c: &Client) -> &[u8] {
-        &self.arena[c.key_off as usize..(c.key_off + c.key_len) as usize]
+    fn key<'a>(&'a self, c: &'a Client) -> &'a [u8] {
+        let len = c.key_len as usize;
+        if len <= INLINE_KEY {
+            &c.inline[..len]
+        } else {
+            &self.arena[c.key_off as usize..c.key_off as usize + len]
+        }
+    }
+
+    /// An entry for `key` with no session, its key inline or appended to `arena`.
+    fn new_client(arena: &mut Vec<u8>, hash: u64, key: &[u8]) -> Client {
+        let mut inline = [0u8; INLINE_KEY];
+        let key_off = if key.len() <= INLINE_KEY {
+            inline[..key.len()].copy_from_slice(key);
+            0
+        } else {
+            let off = arena.len() as u32;
+            arena.extend_from_slice(key);
+            off
+        };
+        Client {
+            hash,
+            key_off,
+            key_len: key.len() as u32,
+            inline,
+            first: ENDED,
+            last: ENDED,
+            requests: 0,
+        }
     }
 
     /// The entry the index's slot for `hash` points at (the one a probe reads first).
@@ -360,16 +387,8 @@ impl Sessions {
         loop {
             let v = self.slots[s];
             if v == 0 {
-                let key_off = self.arena.len() as u32;
-                self.arena.extend_from_slice(key);
-                self.clients.push(Client {
-                    hash,
-                    key_off,
-                    key_len: key.len() as u32,
-                    first: ENDED,
-                    last: ENDED,
-                    requests: 0,
-                });
+                let c = Self::new_client(&mut self.arena, hash, key);
+                self.clients.push(c);
                 self.ended += 1;
                 self.slots[s] = tag << 32 | self.clients.len() as u64;
                 return self.clients.len() - 1;
@@ -416,11 +435,11 @@ impl Sessions {
                 continue;
             }
             renumber[i] = clients.len() as u32;
-            let key_off = arena.len() as u32;
-            arena.extend_from_slice(self.key(c));
             clients.push(Client {
-                key_off,
-                ..c.clone()
+                first: c.first,
+                last: c.last,
+                requests: c.requests,
+                ..Self::new_client(&mut arena, c.hash, self.key(c))
             });
         }
         self.clients = clients;
