@@ -79,12 +79,7 @@ fn metrics_and_snapshot_count_every_line() {
     );
 
     // Request counters equal the JSON Lines windows of the same run, and the input's statuses.
-    let windows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["type"] == "window")
-        .collect();
+    let windows = jsonl_windows(&jsonl);
     let sum = |f: &str| {
         windows
             .iter()

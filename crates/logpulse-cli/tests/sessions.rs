@@ -87,12 +87,7 @@ fn check(gap_flag: &str, gap: i64) {
 
     // The windows' counts add up to the run's: started in full; ended, less those still open
     // at the end of input (the last window's `active`).
-    let windows: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .filter(|v: &serde_json::Value| v["type"] == "window")
-        .collect();
+    let windows = jsonl_windows(&jsonl);
     let sum = |f: &str| -> u64 {
         windows
             .iter()

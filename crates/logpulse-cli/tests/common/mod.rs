@@ -90,3 +90,13 @@ pub fn by_client(
         })
         .collect()
 }
+
+/// The `{"type":"window"}` lines of a `--jsonl` file, in order.
+pub fn jsonl_windows(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .filter(|v: &serde_json::Value| v["type"] == "window")
+        .collect()
+}
