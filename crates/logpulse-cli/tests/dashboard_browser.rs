@@ -202,5 +202,11 @@ async fn dashboard_shows_a_followed_log_and_updates_live() {
         .await
         .unwrap();
     assert!(bars.len() as u64 >= closed, "{} bars", bars.len());
+    // Sessions per window: two bars a window (open after it, begun in it).
+    let session_bars = c
+        .find_all(Locator::Css("#chart-sessions rect"))
+        .await
+        .unwrap();
+    assert_eq!(session_bars.len() as u64, 2 * closed.min(60));
     c.close().await.unwrap();
 }
