@@ -57,9 +57,9 @@ pub struct JobArgs {
     /// How late (event time) a line may arrive before its window closes.
     #[arg(long, default_value = "1m")]
     pub lateness: String,
-    /// Sessions per client: a client idle for longer than this starts a new session (measured
-    /// between the windows it was active in). Default 30m with `--key client`; `off` turns
-    /// sessions off. Needs event-time windows and `--key client`.
+    /// Sessions per client: a client idle for longer than this (whole windows without its
+    /// requests) starts a new session. Default 30m with `--key client`; `off` turns sessions
+    /// off. Needs event-time windows and `--key client`.
     #[arg(long, value_name = "DURATION")]
     pub session_gap: Option<String>,
     /// Most lines per batch.

@@ -1,6 +1,6 @@
 //! Sessions per client on a real log (the NASA TSV sample: 9,999 requests, epoch-second
 //! times), against sessions computed here another way: every client's active minutes sorted,
-//! split where neighbours are more than the gap apart.
+//! split where more than the gap lies between one minute's end and the next one's start.
 
 mod common;
 
@@ -25,7 +25,7 @@ fn expected(text: &str, window: i64, gap: i64) -> Vec<(u64, i64)> {
         let mut current: Option<(i64, i64, u64)> = None; // first, last, requests
         for (&w, &n) in windows {
             current = match current {
-                Some((first, last, req)) if w - last <= gap => Some((first, w, req + n)),
+                Some((first, last, req)) if w - (last + window) <= gap => Some((first, w, req + n)),
                 Some((first, last, req)) => {
                     sessions.push((req, last + window - first));
                     Some((w, w, n))
@@ -40,10 +40,10 @@ fn expected(text: &str, window: i64, gap: i64) -> Vec<(u64, i64)> {
     sessions
 }
 
-fn check(gap_flag: &str, gap: i64) {
+fn check(gap_flag: &str, gap: i64, window_flag: &str, window: i64) {
     let path = repo().join("samples/nasa_19950701_first10000.tsv.gz");
     let text = String::from_utf8(gunzip(&path)).unwrap();
-    let want = expected(&text, 60, gap);
+    let want = expected(&text, window, gap);
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("windows.jsonl");
     let (s, _) = run_summary(
@@ -51,6 +51,8 @@ fn check(gap_flag: &str, gap: i64) {
             path.to_str().unwrap(),
             "--session-gap",
             gap_flag,
+            "--window",
+            window_flag,
             "--jsonl",
             jsonl.to_str().unwrap(),
         ],
@@ -104,8 +106,10 @@ fn check(gap_flag: &str, gap: i64) {
 
 #[test]
 fn sessions_equal_sorting_each_clients_minutes() {
-    check("30m", 1800);
-    check("5m", 300);
+    check("30m", 1800, "1m", 60);
+    check("5m", 300, "1m", 60);
+    // Windows longer than the gap: only whole idle hours split sessions.
+    check("10m", 600, "1h", 3600);
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //!
 //! Fed with every closed window's groups, in window order, so it costs nothing on the parse
 //! path and gives the same result on every backend. The price is resolution: a client's
-//! activity is known per window, so the gap is measured between the starts of the windows in
-//! which it was active. A client active in windows `a < b` (none between) starts a new session
-//! in `b` when `b - a > gap`; with 60 s windows and a 30-minute gap, that is 30 or more empty
-//! windows in between. A session's span runs from its first active window's start to its last
-//! active window's end.
+//! activity is known per window, so its idle time is the time covered by the whole windows in
+//! which it made no request. A client active in windows `a < b` (none between) starts a new
+//! session in `b` when `b - (a + window) > gap`: with 60 s windows and a 30-minute gap, 31 or
+//! more empty windows between; with 1-hour windows, one empty hour. A client active in
+//! consecutive windows never starts a new session, whatever the window length. A session's
+//! span runs from its first active window's start to its last active window's end.
 //!
 //! Memory is bounded by the clients active within the last gap: a client idle for longer can
 //! only start a new session, so its session ends as windows close, and ended entries are
@@ -221,7 +222,7 @@ impl Sessions {
                     ..*c
                 };
                 out.started += 1;
-            } else if start - c.last > self.gap {
+            } else if start - (c.last + self.window_secs) > self.gap {
                 // Idle past the gap but not yet ended (that happens below, after this window's
                 // clients): end the old session here, start a new one.
                 let old = c.clone();
@@ -237,6 +238,8 @@ impl Sessions {
         }
         self.totals.started += out.started;
         while let Some(&(w, i)) = self.queue.front() {
+            // Any later window `b >= start + window` finds it idle for `b - (w + window) >=
+            // start - w`: past the gap, its session has ended.
             if start - w <= self.gap {
                 break;
             }
@@ -493,8 +496,8 @@ mod tests {
         t
     }
 
-    /// Sessions counted the slow way: every client's active windows, split where the distance
-    /// between neighbours is more than the gap.
+    /// Sessions counted the slow way: every client's active (one-minute) windows, split where
+    /// the time between one's end and the next one's start is more than the gap.
     fn by_sorting(windows: &[(i64, Vec<(&str, u64)>)], gap: i64) -> (u64, u64) {
         let mut by_client: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
         let mut requests = 0;
@@ -506,9 +509,22 @@ mod tests {
         }
         let sessions = by_client
             .values()
-            .map(|ws| 1 + ws.windows(2).filter(|p| p[1] - p[0] > gap).count() as u64)
+            .map(|ws| 1 + ws.windows(2).filter(|p| p[1] - p[0] - 60 > gap).count() as u64)
             .sum();
         (sessions, requests)
+    }
+
+    #[test]
+    fn windows_longer_than_the_gap_split_only_on_whole_idle_windows() {
+        let mut s = Sessions::new(1800, 3600);
+        for h in [0, 1, 2, 4, 5] {
+            s.close_window(h * 3600, &window(h * 3600, &[("a", 1)]));
+        }
+        // Hours 0-2, then hour 3 idle (3600 s > 1800): hours 4-5 are a second session.
+        s.finish();
+        let t = s.totals();
+        assert_eq!((t.started, t.requests), (2, 5));
+        assert_eq!((t.longest_span_secs, t.span_secs), (3 * 3600, 5 * 3600));
     }
 
     #[test]
@@ -516,17 +532,19 @@ mod tests {
         let mut s = Sessions::new(120, 60);
         let a = s.close_window(0, &window(0, &[("a", 2), ("b", 1)]));
         assert_eq!((a.started, a.ended, a.active), (2, 0, 2));
-        // 120 s after "a"'s last window: still the same session.
+        // "a" idle for 60 s (the window 60..120): the same session.
         let b = s.close_window(120, &window(120, &[("a", 1)]));
         assert_eq!((b.started, b.ended, b.active), (0, 0, 2));
-        // "b" idle for 180 s > 120: its session ends, 1 request over one 60 s window.
+        // From 240 on, "b" would be idle for 180 s or more (60..240): past the gap, its
+        // session ends as 180 closes: 1 request, one 60 s window.
         let c = s.close_window(180, &window(180, &[]));
         assert_eq!(
             (c.started, c.ended, c.ended_requests, c.ended_span_secs),
             (0, 1, 1, 60)
         );
         assert_eq!(c.active, 1);
-        // "a" back after 181 s idle: a new session; the old one (3 requests, 0..180) ends.
+        // "a" back after 121 s idle (180..301): a new session; the old one (3 requests, 0..180)
+        // ends.
         let d = s.close_window(301, &window(301, &[("a", 4)]));
         assert_eq!(
             (d.started, d.ended, d.ended_requests, d.ended_span_secs),
