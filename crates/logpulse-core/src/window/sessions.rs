@@ -92,7 +92,7 @@ impl SessionsSnapshot {
     }
 }
 
-/// Keys up to this long (IPv4 and IPv6 addresses, most host names) are kept in the entry
+/// Keys up to this long (IPv4 and short IPv6 addresses, most host names) are kept in the entry
 /// itself, which is then one cache line: a lookup's key comparison reads no second line.
 const INLINE_KEY: usize = 24;
 
