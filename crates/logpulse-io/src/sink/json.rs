@@ -54,18 +54,17 @@ pub fn window_sessions_json(s: &WindowSessions) -> Value {
 /// The whole run's session counts, with sessions per client when the run's distinct
 /// `clients` are known (the per-key totals are synced only at checkpoints and at the end).
 pub fn session_totals_json(s: &SessionTotals, clients: Option<usize>) -> Value {
-    let per = |n: u64, of: u64| if of > 0 { n as f64 / of as f64 } else { 0.0 };
     let mut v = json!({
         "gap_s": s.gap_secs,
         "started": s.started,
         "ended": s.ended,
-        "mean_requests": per(s.requests, s.ended),
-        "mean_span_s": per(s.span_secs, s.ended),
+        "mean_requests": s.mean_requests(),
+        "mean_span_s": s.mean_span_secs(),
         "longest_span_s": s.longest_span_secs,
         "most_requests": s.most_requests,
     });
     if let Some(c) = clients {
-        v["per_client"] = json!(per(s.started, c as u64));
+        v["per_client"] = json!(s.per_client(c));
     }
     v
 }

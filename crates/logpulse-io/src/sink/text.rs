@@ -138,16 +138,15 @@ impl Sink for TextSink {
             t.lines as f64 / secs
         )?;
         if let Some(s) = &t.sessions {
-            let per = |n: u64, of: u64| n as f64 / of.max(1) as f64;
             writeln!(
                 self.out,
                 "sessions {} ({:.2} per client, idle gap {} s): {:.1} requests and {:.0} s each on \
                  average; longest {} s",
                 s.started,
-                per(s.started, t.by_key.len() as u64),
+                s.per_client(t.by_key.len()),
                 s.gap_secs,
-                per(s.requests, s.ended),
-                per(s.span_secs, s.ended),
+                s.mean_requests(),
+                s.mean_span_secs(),
                 s.longest_span_secs
             )?;
         }

@@ -47,6 +47,21 @@ pub struct SessionTotals {
 }
 
 impl SessionTotals {
+    /// Mean requests of an ended session (0 when none ended).
+    pub fn mean_requests(&self) -> f64 {
+        ratio(self.requests, self.ended)
+    }
+
+    /// Mean span of an ended session, seconds (0 when none ended).
+    pub fn mean_span_secs(&self) -> f64 {
+        ratio(self.span_secs, self.ended)
+    }
+
+    /// Sessions begun per client, given the run's distinct clients (0 when none).
+    pub fn per_client(&self, clients: usize) -> f64 {
+        ratio(self.started, clients as u64)
+    }
+
     /// Adds another shard's totals (same gap).
     pub fn add(&mut self, o: &SessionTotals) {
         self.started += o.started;
@@ -55,5 +70,13 @@ impl SessionTotals {
         self.span_secs += o.span_secs;
         self.longest_span_secs = self.longest_span_secs.max(o.longest_span_secs);
         self.most_requests = self.most_requests.max(o.most_requests);
+    }
+}
+
+fn ratio(n: u64, of: u64) -> f64 {
+    if of > 0 {
+        n as f64 / of as f64
+    } else {
+        0.0
     }
 }
