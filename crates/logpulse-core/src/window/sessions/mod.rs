@@ -32,8 +32,7 @@ impl SessionsSnapshot {
             out.totals.gap_secs = p.totals.gap_secs;
             out.totals.add(&p.totals);
         }
-        out.clients
-            .sort_by(|a, b| (a.last, &a.key).cmp(&(b.last, &b.key)));
+        SavedClient::sort_by_activity(&mut out.clients);
         out
     }
 }
@@ -78,6 +77,14 @@ struct SavedClient {
     first: i64,
     last: i64,
     requests: u64,
+}
+
+impl SavedClient {
+    /// Least recently active first (ties by key): the order a restored tracker's idle queue
+    /// needs, and one that does not depend on how the state was sharded.
+    fn sort_by_activity(clients: &mut [SavedClient]) {
+        clients.sort_by(|a, b| (a.last, &a.key).cmp(&(b.last, &b.key)));
+    }
 }
 
 /// The tracker's state for checkpoints.
@@ -233,7 +240,7 @@ impl Sessions {
                 requests: c.requests,
             })
             .collect();
-        clients.sort_by(|a, b| (a.last, &a.key).cmp(&(b.last, &b.key)));
+        SavedClient::sort_by_activity(&mut clients);
         SessionsSnapshot {
             clients,
             totals: self.totals,
