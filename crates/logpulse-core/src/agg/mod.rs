@@ -8,6 +8,7 @@ mod latency;
 mod line_groups;
 mod partial;
 mod table;
+mod tag_index;
 
 pub use latency::LatencyHist;
 pub use line_groups::LineGroups;
@@ -15,6 +16,7 @@ pub(crate) use line_groups::{place, prefetch};
 pub use partial::Partial;
 pub(crate) use table::bytes_eq;
 pub use table::{group_hash, GroupTable, UniqueGroups};
+pub(crate) use tag_index::{TagIndex, AHEAD};
 pub use thin_vec::ThinVec;
 
 use crate::format::Record;

@@ -3,18 +3,11 @@
 //!
 //! Why not a [`GroupTable`]: merging a window's groups into tens of thousands of keys is a run
 //! of cache misses (the index bucket, then the entry, then its key), one group after the other:
-//! it was 19% of a CPU TSV run (perf, 2-core dev VM). hashbrown does not say where a key's
-//! bucket is before probing, so it cannot be fetched ahead. This index is a plain
-//! linear-probing array of `tag << 32 | entry + 1` words: the slot of the group `AHEAD` places
-//! on is prefetched, and half-way there its entry, so the misses of several groups overlap.
+//! it was 19% of a CPU TSV run (perf, 2-core dev VM). The index is a [`TagIndex`]: the slot of
+//! the group `AHEAD` places on is prefetched, and half-way there its entry, so the misses of
+//! several groups overlap.
 
-use crate::agg::{bytes_eq, group_hash, place, prefetch, Agg, GroupTable};
-
-/// Groups ahead whose slot is prefetched (their entry at half the distance).
-const AHEAD: usize = 8;
-
-/// Fewest slots of a non-empty index.
-const MIN_SLOTS: usize = 1024;
+use crate::agg::{bytes_eq, group_hash, Agg, GroupTable, TagIndex, AHEAD};
 
 #[derive(Debug, Clone)]
 struct KeyEntry {
@@ -28,9 +21,7 @@ struct KeyEntry {
 /// A shard's keys in first-seen order, with their first-seen stamps (see `key_totals`).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Shard {
-    /// Linear probing, a power of two long, at most half full: 0 is empty, else the top 32
-    /// bits of the key's hash (`<< 32`) and its entry's index + 1.
-    slots: Vec<u64>,
+    index: TagIndex,
     entries: Vec<KeyEntry>,
     arena: Vec<u8>,
     /// Per entry: `table number << 32 | index in that table` of its first sighting.
@@ -100,74 +91,50 @@ impl Shard {
             .filter(|(_, (_, _, key, _))| of <= 1 || shard_of(key, of) == me)
             .map(|(i, (_, _, key, agg))| (i as u32, group_hash(0, key), key, agg))
             .collect();
-        self.reserve(mine.len());
-        let mask = self.slots.len() - 1;
+        self.index.reserve(
+            self.entries.len(),
+            mine.len(),
+            self.entries.iter().map(|e| e.hash),
+        );
+        let mask = self.index.mask();
         for (j, &(i, hash, key, agg)) in mine.iter().enumerate() {
-            if let Some(&(_, h, _, _)) = mine.get(j + AHEAD) {
-                prefetch(&self.slots[h as usize & mask]);
-            }
-            if let Some(&(_, h, _, _)) = mine.get(j + AHEAD / 2) {
-                let v = self.slots[h as usize & mask];
-                if v != 0 {
-                    if let Some(e) = self.entries.get((v as u32 - 1) as usize) {
-                        prefetch(e);
-                    }
-                }
-            }
+            self.index.prefetch_ahead(
+                mine.get(j + AHEAD).map(|g| g.1),
+                mine.get(j + AHEAD / 2).map(|g| g.1),
+                mask,
+                &self.entries,
+            );
             if self.merge(hash, key, agg, mask) {
                 self.first_seen.push(n << 32 | u64::from(i));
             }
         }
     }
 
-    /// Adds one key's aggregate; true when the key is new. The index has room (`reserve`).
+    /// Adds one key's aggregate; true when the key is new. The index has room.
     #[inline]
     fn merge(&mut self, hash: u64, key: &[u8], agg: &Agg, mask: usize) -> bool {
-        let tag = hash >> 32;
-        let mut s = hash as usize & mask;
-        loop {
-            let v = self.slots[s];
-            if v == 0 {
-                let key_off = self.arena.len() as u32;
-                self.arena.extend_from_slice(key);
-                self.entries.push(KeyEntry {
-                    hash,
-                    key_off,
-                    key_len: key.len() as u32,
-                    agg: agg.clone(),
-                });
-                self.slots[s] = tag << 32 | self.entries.len() as u64;
-                return true;
-            }
-            if v >> 32 == tag {
-                let e = &mut self.entries[(v as u32 - 1) as usize];
-                let k = &self.arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
-                if e.hash == hash && bytes_eq(k, key) {
-                    e.agg.merge(agg);
-                    return false;
-                }
-            }
-            s = (s + 1) & mask;
+        let (entries, arena) = (&self.entries, &self.arena);
+        let (i, new) = self.index.find_or_insert(hash, mask, entries.len(), |i| {
+            let e = &entries[i];
+            e.hash == hash
+                && bytes_eq(
+                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
+                    key,
+                )
+        });
+        if new {
+            let key_off = self.arena.len() as u32;
+            self.arena.extend_from_slice(key);
+            self.entries.push(KeyEntry {
+                hash,
+                key_off,
+                key_len: key.len() as u32,
+                agg: agg.clone(),
+            });
+        } else {
+            self.entries[i].agg.merge(agg);
         }
-    }
-
-    /// Makes room for `more` keys with the index at most half full (regrown and refilled from
-    /// the entries' hashes when not).
-    fn reserve(&mut self, more: usize) {
-        let want = ((self.entries.len() + more) * 2)
-            .next_power_of_two()
-            .max(MIN_SLOTS);
-        if self.slots.len() >= want {
-            return;
-        }
-        self.slots = vec![0; want];
-        for (i, e) in self.entries.iter().enumerate() {
-            place(
-                &mut self.slots,
-                e.hash,
-                (e.hash >> 32) << 32 | (i as u64 + 1),
-            );
-        }
+        new
     }
 }
 

@@ -19,7 +19,7 @@ mod counts;
 use std::collections::VecDeque;
 
 use super::key_shard::shard_of;
-use crate::agg::{bytes_eq, group_hash, place, prefetch, GroupTable};
+use crate::agg::{bytes_eq, group_hash, prefetch, GroupTable, TagIndex, AHEAD};
 pub use counts::{SessionTotals, WindowSessions};
 
 impl SessionsSnapshot {
@@ -63,12 +63,8 @@ struct Client {
 /// `Client::last` of an ended session.
 const ENDED: i64 = i64::MIN;
 
-/// Groups ahead whose index slot is prefetched (their entry at half the distance), as in the
-/// per-key totals (`key_shard.rs`): a window's clients are a run of cache misses otherwise.
-const AHEAD: usize = 8;
-
-/// Fewest slots of the index.
-const MIN_SLOTS: usize = 1024;
+/// Fewest ended entries before the entries may be compacted.
+const MIN_COMPACT: usize = 1024;
 
 /// An open session as checkpoints store it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -100,10 +96,9 @@ pub struct Sessions {
     gap: i64,
     /// Window length, seconds (a session's span ends with its last window).
     window_secs: i64,
-    /// Linear probing, a power of two long, at most half full: 0 is empty, else the top 32
-    /// bits of the key's hash (`<< 32`) and its entry's index + 1. Entries are never removed
-    /// from it one by one; ended ones are dropped when the entries are compacted.
-    slots: Vec<u64>,
+    /// The entries' index. Ended entries stay in it until the entries are compacted; a
+    /// window's clients are a run of cache misses without its prefetches.
+    index: TagIndex,
     clients: Vec<Client>,
     arena: Vec<u8>,
     /// Entries whose session ended.
@@ -121,7 +116,7 @@ impl Sessions {
         Sessions {
             gap: gap_secs,
             window_secs,
-            slots: Vec::new(),
+            index: TagIndex::default(),
             clients: Vec::new(),
             arena: Vec::new(),
             ended: 0,
@@ -153,17 +148,15 @@ impl Sessions {
             .map(|(_, _, key, agg)| (group_hash(0, key), key, agg.requests))
             .collect();
         self.reserve(mine.len());
-        let mask = self.slots.len() - 1;
+        let mask = self.index.mask();
         let mut out = WindowSessions::default();
         for (j, &(hash, key, requests)) in mine.iter().enumerate() {
-            if let Some(&(h, _, _)) = mine.get(j + AHEAD) {
-                prefetch(&self.slots[h as usize & mask]);
-            }
-            if let Some(&(h, _, _)) = mine.get(j + AHEAD / 2) {
-                if let Some(c) = self.at_home_slot(h, mask) {
-                    prefetch(c);
-                }
-            }
+            self.index.prefetch_ahead(
+                mine.get(j + AHEAD).map(|g| g.0),
+                mine.get(j + AHEAD / 2).map(|g| g.0),
+                mask,
+                &self.clients,
+            );
             let i = self.find_or_insert(hash, key, mask);
             let c = &mut self.clients[i];
             if c.last == ENDED {
@@ -206,7 +199,7 @@ impl Sessions {
             }
         }
         out.active = (self.clients.len() - self.ended) as u64;
-        if self.ended > MIN_SLOTS && self.ended > self.clients.len() / 2 {
+        if self.ended > MIN_COMPACT && self.ended > self.clients.len() / 2 {
             self.compact();
         }
         out
@@ -280,7 +273,7 @@ impl Sessions {
             ..s.totals
         };
         t.reserve(s.clients.len());
-        let mask = t.slots.len() - 1;
+        let mask = t.index.mask();
         for c in s.clients {
             let key = c.key.as_bytes();
             let i = t.find_or_insert(group_hash(0, key), key, mask);
@@ -297,11 +290,15 @@ impl Sessions {
     }
 
     fn key<'a>(&'a self, c: &'a Client) -> &'a [u8] {
+        Self::key_in(&self.arena, c)
+    }
+
+    fn key_in<'a>(arena: &'a [u8], c: &'a Client) -> &'a [u8] {
         let len = c.key_len as usize;
         if len <= INLINE_KEY {
             &c.inline[..len]
         } else {
-            &self.arena[c.key_off as usize..c.key_off as usize + len]
+            &arena[c.key_off as usize..c.key_off as usize + len]
         }
     }
 
@@ -327,58 +324,26 @@ impl Sessions {
         }
     }
 
-    /// The entry the index's slot for `hash` points at (the one a probe reads first).
-    #[inline(always)]
-    fn at_home_slot(&self, hash: u64, mask: usize) -> Option<&Client> {
-        let v = self.slots[hash as usize & mask];
-        v.checked_sub(1)
-            .and_then(|v| self.clients.get(v as u32 as usize))
-    }
-
     /// The entry of `key`, appended (as an ended session) when new. The index has room.
     #[inline]
     fn find_or_insert(&mut self, hash: u64, key: &[u8], mask: usize) -> usize {
-        let tag = hash >> 32;
-        let mut s = hash as usize & mask;
-        loop {
-            let v = self.slots[s];
-            if v == 0 {
-                let c = Self::new_client(&mut self.arena, hash, key);
-                self.clients.push(c);
-                self.ended += 1;
-                self.slots[s] = tag << 32 | self.clients.len() as u64;
-                return self.clients.len() - 1;
-            }
-            if v >> 32 == tag {
-                let i = (v as u32 - 1) as usize;
-                let c = &self.clients[i];
-                if c.hash == hash && bytes_eq(self.key(c), key) {
-                    return i;
-                }
-            }
-            s = (s + 1) & mask;
+        let (clients, arena) = (&self.clients, &self.arena);
+        let (i, new) = self.index.find_or_insert(hash, mask, clients.len(), |i| {
+            let c = &clients[i];
+            c.hash == hash && bytes_eq(Self::key_in(arena, c), key)
+        });
+        if new {
+            let c = Self::new_client(&mut self.arena, hash, key);
+            self.clients.push(c);
+            self.ended += 1;
         }
+        i
     }
 
     /// Makes room for `more` entries with the index at most half full.
     fn reserve(&mut self, more: usize) {
-        let want = ((self.clients.len() + more) * 2)
-            .next_power_of_two()
-            .max(MIN_SLOTS);
-        if self.slots.len() < want {
-            self.reindex(want);
-        }
-    }
-
-    fn reindex(&mut self, slots: usize) {
-        self.slots = vec![0; slots];
-        for (i, c) in self.clients.iter().enumerate() {
-            place(
-                &mut self.slots,
-                c.hash,
-                (c.hash >> 32) << 32 | (i as u64 + 1),
-            );
-        }
+        let hashes = self.clients.iter().map(|c| c.hash);
+        self.index.reserve(self.clients.len(), more, hashes);
     }
 
     /// Drops the ended entries (and their keys), renumbering the rest and the queue.
@@ -405,8 +370,8 @@ impl Sessions {
             *i = renumber[*i as usize];
             *i != u32::MAX
         });
-        let want = (self.clients.len() * 2).next_power_of_two().max(MIN_SLOTS);
-        self.reindex(want);
+        let hashes = self.clients.iter().map(|c| c.hash);
+        self.index.rebuild(self.clients.len(), hashes);
     }
 
     /// Ends the session of entry `i`, if open.
