@@ -7,6 +7,7 @@
 mod args;
 mod cmd;
 mod config;
+mod error_text;
 mod gpu;
 mod kafka;
 mod progress;
@@ -24,7 +25,7 @@ fn main() {
     let argv = match config::expand_argv(std::env::args_os().collect()) {
         Ok(argv) => argv,
         Err(e) => {
-            eprintln!("logpulse: error: {e:#}");
+            eprintln!("logpulse: error: {}", error_text::one_line(&e));
             std::process::exit(2);
         }
     };
@@ -36,7 +37,7 @@ fn main() {
         args::Command::Formats => cmd::formats::run(),
     };
     if let Err(e) = result {
-        eprintln!("logpulse: error: {e:#}");
+        eprintln!("logpulse: error: {}", error_text::one_line(&e));
         std::process::exit(1);
     }
 }

@@ -218,3 +218,18 @@ fn generated_input_with_injected_bad_lines_accounts_for_every_line() {
     let requests: u64 = by_client(&s).values().map(|v| v.0).sum();
     assert_eq!(requests, 59400);
 }
+
+#[test]
+fn a_truncated_gzip_file_is_one_clear_error() {
+    let gz = std::fs::read(repo().join("samples/nasa_jul95_first2000.log.gz")).unwrap();
+    let (_d, p) = temp_file("cut.log.gz", &gz[..gz.len() / 2]);
+    let out = std::process::Command::new(bin())
+        .args(["run", p.to_str().unwrap(), "--format", "common", "-q"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cut.log.gz"), "{err}");
+    // The cause once, not once per error type that carries it.
+    assert_eq!(err.matches("deflate stream").count(), 1, "{err}");
+}
