@@ -233,3 +233,28 @@ fn a_truncated_gzip_file_is_one_clear_error() {
     // The cause once, not once per error type that carries it.
     assert_eq!(err.matches("deflate stream").count(), 1, "{err}");
 }
+
+#[test]
+fn rejects_not_kept_are_said_to_be_so() {
+    let (dir, path) = temp_file("in.log", &with_bad(b"\x00\x01binary\n"));
+    let p = path.to_str().unwrap();
+    let (_, out) = run_summary(&[p, "--format", "common"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 rejected lines were counted but not kept; --rejects FILE"),
+        "{err}"
+    );
+    let rejects = dir.path().join("r.tsv");
+    let (_, out) = run_summary(
+        &[
+            p,
+            "--format",
+            "common",
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("not kept"), "{err}");
+}

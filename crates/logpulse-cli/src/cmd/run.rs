@@ -251,7 +251,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             .context("installing Ctrl-C handler")?;
     }
     let pool = backends.first().map(|b| b.pool());
-    pipeline::run(
+    let totals = pipeline::run(
         sources,
         backends,
         &plan,
@@ -261,6 +261,17 @@ pub fn run(a: RunArgs) -> Result<()> {
         bytes_read,
     )
     .context("run failed")?;
+    if totals.rejected() > 0
+        && a.rejects.is_none()
+        && a.kafka.kafka_dlq_topic.is_none()
+        && !a.kafka.kafka_merge
+    {
+        eprintln!(
+            "logpulse: {} rejected lines were counted but not kept; --rejects FILE keeps them \
+             (source, line number, offset, reason, line)",
+            totals.rejected()
+        );
+    }
     if a.timings {
         let (waited, made) = pool.map_or((0.0, 0.0), |p| p.wait_secs());
         eprintln!(

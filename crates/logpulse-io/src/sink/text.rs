@@ -137,7 +137,7 @@ impl Sink for TextSink {
             t.input_bytes as f64 / secs / 1e9,
             t.lines as f64 / secs
         )?;
-        if let Some(s) = &t.sessions {
+        if let Some(s) = t.sessions.as_ref().filter(|s| s.started > 0) {
             writeln!(
                 self.out,
                 "sessions {} ({:.2} per client, idle gap {} s): {:.1} requests and {:.0} s each on \
@@ -151,7 +151,9 @@ impl Sink for TextSink {
             )?;
         }
         let top = t.by_key.top(10);
-        writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
+        if !top.is_empty() {
+            writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
+        }
         for (k, a) in top.iter().take(10) {
             writeln!(
                 self.out,
