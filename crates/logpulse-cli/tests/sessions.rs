@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use common::*;
 
-/// Sessions the slow way: (count, requests per session, span per session in seconds).
-fn expected(text: &str, window: i64, gap: i64) -> Vec<(u64, i64)> {
+/// Sessions the slow way: (requests, span in seconds) of each session, and each client's
+/// session count.
+fn expected(text: &str, window: i64, gap: i64) -> (Vec<(u64, i64)>, BTreeMap<&str, u64>) {
     let mut by_client: BTreeMap<&str, BTreeMap<i64, u64>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
@@ -21,7 +22,9 @@ fn expected(text: &str, window: i64, gap: i64) -> Vec<(u64, i64)> {
             .or_default() += 1;
     }
     let mut sessions = Vec::new();
-    for windows in by_client.values() {
+    let mut per_client = BTreeMap::new();
+    for (&client, windows) in &by_client {
+        let before = sessions.len();
         let mut current: Option<(i64, i64, u64)> = None; // first, last, requests
         for (&w, &n) in windows {
             current = match current {
@@ -36,14 +39,15 @@ fn expected(text: &str, window: i64, gap: i64) -> Vec<(u64, i64)> {
         if let Some((first, last, req)) = current {
             sessions.push((req, last + window - first));
         }
+        per_client.insert(client, (sessions.len() - before) as u64);
     }
-    sessions
+    (sessions, per_client)
 }
 
 fn check(gap_flag: &str, gap: i64, window_flag: &str, window: i64) {
     let path = repo().join("samples/nasa_19950701_first10000.tsv.gz");
     let text = String::from_utf8(gunzip(&path)).unwrap();
-    let want = expected(&text, window, gap);
+    let (want, want_per_client) = expected(&text, window, gap);
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("windows.jsonl");
     let (s, _) = run_summary(
@@ -76,7 +80,20 @@ fn check(gap_flag: &str, gap: i64, window_flag: &str, window: i64) {
         "{got}"
     );
     assert!(close(&got["mean_span_s"], span as f64 / n as f64), "{got}");
-    let clients = s["by_client"].as_object().unwrap().len() as f64;
+    let by_client = s["by_client"].as_object().unwrap();
+    let clients = by_client.len() as f64;
+    assert_eq!(by_client.len(), want_per_client.len());
+    for (client, n) in &want_per_client {
+        assert_eq!(
+            by_client[*client]["sessions"].as_u64(),
+            Some(*n),
+            "{client}"
+        );
+    }
+    assert!(
+        want_per_client.values().any(|&n| n > 1),
+        "some client comes back after the gap"
+    );
     assert!(close(&got["per_client"], n as f64 / clients), "{got}");
     assert_eq!(
         got["longest_span_s"].as_i64(),

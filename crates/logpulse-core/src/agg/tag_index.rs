@@ -88,6 +88,28 @@ impl TagIndex {
         }
     }
 
+    /// The entry of the key with `hash` for which `is_key(entry)` holds, if any (an empty
+    /// index has none).
+    #[inline]
+    pub(crate) fn find(&self, hash: u64, mut is_key: impl FnMut(usize) -> bool) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.mask();
+        let tag = hash >> 32;
+        let mut s = hash as usize & mask;
+        loop {
+            let v = self.slots[s];
+            if v == 0 {
+                return None;
+            }
+            if v >> 32 == tag && is_key((v as u32 - 1) as usize) {
+                return Some((v as u32 - 1) as usize);
+            }
+            s = (s + 1) & mask;
+        }
+    }
+
     /// Makes room for `entries + more` entries with the index at most half full; when it must
     /// grow, it is refilled from `hashes` (the stored entries' hashes, in entry order).
     pub(crate) fn reserve(
@@ -154,6 +176,12 @@ mod tests {
                 (j, false)
             );
         }
+        assert_eq!(
+            index.find(hash_of(kept[5]), |i| kept[i] == kept[5]),
+            Some(5)
+        );
+        assert_eq!(index.find(hash_of(1), |i| kept[i] == 1), None);
+        assert_eq!(TagIndex::default().find(7, |_| true), None);
         assert_eq!(
             index.find_or_insert(hash_of(1), mask, kept.len(), |i| kept[i] == 1),
             (kept.len(), true)

@@ -18,6 +18,7 @@ pub use sessions::{SessionTotals, Sessions, SessionsSnapshot, WindowSessions};
 pub use totals::RunTotals;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::agg::{Agg, GroupTable, LatencyHist, Partial};
 use crate::plan::{Thresholds, WindowSpec};
@@ -328,7 +329,15 @@ impl Windows {
 
     /// Whole-run totals with the per-key totals brought up to date (waits for their thread).
     pub fn sync_totals(&mut self) -> &RunTotals {
-        self.totals.by_key = self.key_totals.get();
+        let by_key = self.key_totals.get();
+        self.totals.by_key = match &self.sessions {
+            Some(s) => {
+                let by_key = Arc::new(by_key);
+                self.totals.sessions_by_key = s.begun_for(&by_key);
+                Arc::try_unwrap(by_key).unwrap_or_else(|shared| (*shared).clone())
+            }
+            None => by_key,
+        };
         &self.totals
     }
 

@@ -24,6 +24,7 @@ enum Msg {
     Finish(Sender<SessionTotals>),
     Snapshot(Sender<SessionsSnapshot>),
     Restore(Arc<SessionsSnapshot>),
+    Begun(Arc<GroupTable>, Sender<Vec<(u32, u64)>>),
 }
 
 struct Worker {
@@ -85,6 +86,9 @@ impl SessionShards {
                             }
                             Msg::Restore(snap) => {
                                 s = Sessions::restore_shard(gap, secs, &snap, me, of);
+                            }
+                            Msg::Begun(keys, reply) => {
+                                let _ = reply.send(s.begun_for_shard(&keys, me, of));
                             }
                         }
                     }
@@ -154,6 +158,20 @@ impl SessionShards {
             totals.add(&t);
         }
         self.totals = totals;
+    }
+
+    /// Sessions begun by each key of `keys` (its order), so far.
+    pub(crate) fn begun_for(&self, keys: &Arc<GroupTable>) -> Vec<u64> {
+        if let Some(s) = &self.inline {
+            return s.begun_for(keys);
+        }
+        let mut out = vec![0; keys.len()];
+        for part in self.ask(|reply| Msg::Begun(keys.clone(), reply)) {
+            for (i, n) in part {
+                out[i as usize] = n;
+            }
+        }
+        out
     }
 
     /// The state, for a checkpoint (the same for any shard count).
@@ -244,10 +262,20 @@ mod tests {
                 counts.extend(s.close(chunk.to_vec()));
             }
             s.finish();
+            let keys: GroupTable = {
+                let mut t = GroupTable::default();
+                for k in &keys {
+                    t.agg_mut(0, k).add_parts(200, 1, None);
+                }
+                t.agg_mut(0, "never-seen").add_parts(200, 1, None);
+                t
+            };
+            let begun = s.begun_for(&Arc::new(keys));
             (
                 counts,
                 serde_json::to_string(&snap).expect("json"),
                 s.totals(),
+                begun,
             )
         };
         let one = run(1);
@@ -257,6 +285,12 @@ mod tests {
             one.2
         );
         assert_eq!(one.2.started, one.2.ended);
+        assert_eq!(
+            one.3.iter().sum::<u64>(),
+            one.2.started,
+            "per key sums to the total"
+        );
+        assert_eq!(one.3.last(), Some(&0), "a key never seen began none");
         for shards in [2, 3, 8] {
             assert_eq!(run(shards), one, "{shards} shards");
         }

@@ -32,6 +32,17 @@ pub struct RunTotals {
     /// Sessions per key, when the job tracks them (late records are not in any session).
     #[serde(default)]
     pub sessions: Option<super::SessionTotals>,
+    /// Sessions begun by each key of `by_key` (same order) when the job tracks them, else
+    /// empty; brought up to date with `by_key` (checkpoints carry them in the sessions' state).
+    #[serde(skip)]
+    pub sessions_by_key: Vec<u64>,
+}
+
+impl RunTotals {
+    /// Sessions begun by `by_key`'s key number `i`, when the job tracks sessions.
+    pub fn sessions_of(&self, i: usize) -> Option<u64> {
+        self.sessions_by_key.get(i).copied()
+    }
 }
 
 impl RunTotals {

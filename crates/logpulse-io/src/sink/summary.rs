@@ -11,6 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::write_atomic;
 
+/// A key of `by_<key>`: requests, bytes, s4xx, s5xx and, when tracked, sessions begun.
+type KeyRow<'a> = (&'a str, ([u64; 4], Option<u64>));
+
 /// The summary document: the run's counters in `head`, and `by_<key>` mapping each key to
 /// requests, bytes, s4xx, s5xx. Serialized as one JSON object with its keys in sorted order
 /// (as a `serde_json::Map` would be), straight from the totals: a `Value` tree of ~80k clients
@@ -19,8 +22,8 @@ pub struct Summary<'a> {
     /// Everything but `by_<key>`; callers may add fields (the JSON Lines sink adds `type`).
     pub head: Map<String, Value>,
     by_name: String,
-    /// Keys in byte order, with requests, bytes, s4xx, s5xx.
-    by_key: Vec<(&'a str, [u64; 4])>,
+    /// Keys in byte order, with requests, bytes, s4xx, s5xx and, when tracked, sessions begun.
+    by_key: Vec<KeyRow<'a>>,
 }
 
 impl Serialize for Summary<'_> {
@@ -32,17 +35,20 @@ impl Serialize for Summary<'_> {
             requests: u64,
             s4xx: u64,
             s5xx: u64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sessions: Option<u64>,
         }
-        struct ByKey<'b>(&'b [(&'b str, [u64; 4])]);
+        struct ByKey<'b>(&'b [KeyRow<'b>]);
         impl Serialize for ByKey<'_> {
             fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
                 let mut m = ser.serialize_map(Some(self.0.len()))?;
-                for &(k, [requests, bytes, s4xx, s5xx]) in self.0 {
+                for &(k, ([requests, bytes, s4xx, s5xx], sessions)) in self.0 {
                     let c = Counts {
                         bytes,
                         requests,
                         s4xx,
                         s5xx,
+                        sessions,
                     };
                     m.serialize_entry(k, &c)?;
                 }
@@ -75,17 +81,21 @@ pub fn summary_json<'a>(
     top: usize,
 ) -> Summary<'a> {
     let counts = |a: &Agg| [a.requests, a.bytes, a.s4xx, a.s5xx];
-    let mut by_key: Vec<(&str, [u64; 4])> = if top > 0 {
+    let mut by_key: Vec<KeyRow> = if top > 0 {
         t.by_key
             .order(top)
             .into_iter()
             .map(|i| {
                 let (k, a) = t.by_key.at(i);
-                (k, counts(a))
+                (k, (counts(a), t.sessions_of(i as usize)))
             })
             .collect()
     } else {
-        t.by_key.iter().map(|(_, k, a)| (k, counts(a))).collect()
+        t.by_key
+            .iter()
+            .enumerate()
+            .map(|(i, (_, k, a))| (k, (counts(a), t.sessions_of(i))))
+            .collect()
     };
     sort_by_key_bytes(&mut by_key);
     let by_reason: Map<String, Value> = t

@@ -150,12 +150,18 @@ impl Sink for TextSink {
                 s.longest_span_secs
             )?;
         }
-        let top = t.by_key.top(10);
+        let top = t.by_key.order(10);
+        let sessions = !t.sessions_by_key.is_empty();
         if !top.is_empty() {
-            writeln!(self.out, "top keys:      requests        MB   4xx   5xx")?;
-        }
-        for (k, a) in top.iter().take(10) {
+            let column = if sessions { "  sessions" } else { "" };
             writeln!(
+                self.out,
+                "top keys:      requests        MB   4xx   5xx{column}"
+            )?;
+        }
+        for i in top {
+            let (k, a) = t.by_key.at(i);
+            write!(
                 self.out,
                 "  {:<28} {:>8} {:>9.3} {:>5} {:>5}",
                 k,
@@ -164,6 +170,10 @@ impl Sink for TextSink {
                 a.s4xx,
                 a.s5xx
             )?;
+            match t.sessions_of(i as usize) {
+                Some(n) => writeln!(self.out, " {n:>9}")?,
+                None => writeln!(self.out)?,
+            }
         }
         self.out.flush()
     }

@@ -12,15 +12,18 @@
 //! Memory is bounded by the clients active within the last gap: a client idle for longer can
 //! only start a new session, so its session ends as windows close, and ended entries are
 //! compacted away once they are the majority. A queue of (window, client) in activity order
-//! finds the idle without scanning every client.
+//! finds the idle without scanning every client. The count of sessions each client began
+//! (for the per-key totals) is kept apart, in `per_key.rs`, one small entry a client.
 
 mod counts;
+mod per_key;
 
 use std::collections::VecDeque;
 
 use super::key_shard::shard_of;
 use crate::agg::{bytes_eq, group_hash, prefetch, GroupTable, TagIndex, AHEAD};
 pub use counts::{SessionTotals, WindowSessions};
+use per_key::BegunPerKey;
 
 impl SessionsSnapshot {
     /// The shards' snapshots as one: all open sessions (least recently active first), summed
@@ -29,10 +32,12 @@ impl SessionsSnapshot {
         let mut out = SessionsSnapshot::default();
         for p in parts {
             out.clients.extend(p.clients);
+            out.begun.extend(p.begun);
             out.totals.gap_secs = p.totals.gap_secs;
             out.totals.add(&p.totals);
         }
         SavedClient::sort_by_activity(&mut out.clients);
+        out.begun.sort_unstable();
         out
     }
 }
@@ -88,6 +93,9 @@ impl SavedClient {
 pub struct SessionsSnapshot {
     clients: Vec<SavedClient>,
     pub(super) totals: SessionTotals,
+    /// Sessions begun per key, in key order.
+    #[serde(default)]
+    begun: Vec<(String, u64)>,
 }
 
 /// Sessions per key over closed windows. See the module docs.
@@ -107,6 +115,7 @@ pub struct Sessions {
     /// client's `last` moved on.
     queue: VecDeque<(i64, u32)>,
     totals: SessionTotals,
+    begun: BegunPerKey,
 }
 
 impl Sessions {
@@ -125,6 +134,7 @@ impl Sessions {
                 gap_secs,
                 ..SessionTotals::default()
             },
+            begun: BegunPerKey::default(),
         }
     }
 
@@ -150,6 +160,8 @@ impl Sessions {
         self.reserve(mine.len());
         let mask = self.index.mask();
         let mut out = WindowSessions::default();
+        // Keys that began a session here, counted per key after the loop.
+        let mut begun = Vec::new();
         for (j, &(hash, key, requests)) in mine.iter().enumerate() {
             self.index.prefetch_ahead(
                 mine.get(j + AHEAD).map(|g| g.0),
@@ -158,6 +170,7 @@ impl Sessions {
                 &self.clients,
             );
             let i = self.find_or_insert(hash, key, mask);
+            let started = out.started;
             let c = &mut self.clients[i];
             if c.last == ENDED {
                 self.ended -= 1;
@@ -177,12 +190,16 @@ impl Sessions {
                 Self::count_end(&mut out, &mut self.totals, &old, self.window_secs);
                 out.started += 1;
             }
+            if out.started > started {
+                begun.push((hash, key));
+            }
             let c = &mut self.clients[i];
             c.last = start;
             c.requests += requests;
             self.queue.push_back((start, i as u32));
         }
         self.totals.started += out.started;
+        self.begun.add_each(&begun);
         while let Some(&(w, i)) = self.queue.front() {
             // Any later window `b >= start + window` finds it idle for `b - (w + window) >=
             // start - w`: past the gap, its session has ended.
@@ -237,6 +254,7 @@ impl Sessions {
         SessionsSnapshot {
             clients,
             totals: self.totals,
+            begun: self.begun.saved(),
         }
     }
 
@@ -261,6 +279,12 @@ impl Sessions {
             } else {
                 SessionTotals::default()
             },
+            begun: s
+                .begun
+                .iter()
+                .filter(|(k, _)| of <= 1 || shard_of(k.as_bytes(), of) == me)
+                .cloned()
+                .collect(),
         };
         Self::restore(gap_secs, window_secs, part)
     }
@@ -286,7 +310,31 @@ impl Sessions {
             t.ended -= 1;
             t.queue.push_back((c.last, i as u32));
         }
+        t.begun = BegunPerKey::restore(&s.begun);
         t
+    }
+
+    /// Sessions begun by each key of `keys` (its order), so far.
+    pub fn begun_for(&self, keys: &GroupTable) -> Vec<u64> {
+        let mut out = vec![0; keys.len()];
+        for (i, n) in self.begun_for_shard(keys, 0, 1) {
+            out[i as usize] = n;
+        }
+        out
+    }
+
+    /// (index in `keys`, sessions begun) for the keys of shard `me` of `of`.
+    pub(super) fn begun_for_shard(
+        &self,
+        keys: &GroupTable,
+        me: usize,
+        of: usize,
+    ) -> Vec<(u32, u64)> {
+        keys.entries()
+            .enumerate()
+            .filter(|(_, (_, _, key, _))| of <= 1 || shard_of(key, of) == me)
+            .map(|(i, (_, _, key, _))| (i as u32, self.begun.get(group_hash(0, key), key)))
+            .collect()
     }
 
     fn key<'a>(&'a self, c: &'a Client) -> &'a [u8] {

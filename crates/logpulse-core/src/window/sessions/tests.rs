@@ -16,19 +16,28 @@ fn window(start: i64, groups: &[(&str, u64)]) -> GroupTable {
 /// Sessions counted the slow way: every client's active (one-minute) windows, split where
 /// the time between one's end and the next one's start is more than the gap.
 fn by_sorting(windows: &[(i64, Vec<(&str, u64)>)], gap: i64) -> (u64, u64) {
+    let requests = windows.iter().flat_map(|(_, g)| g).map(|g| g.1).sum();
+    (per_client_by_sorting(windows, gap).values().sum(), requests)
+}
+
+/// [`by_sorting`]'s sessions of each client.
+fn per_client_by_sorting<'a>(
+    windows: &[(i64, Vec<(&'a str, u64)>)],
+    gap: i64,
+) -> std::collections::BTreeMap<&'a str, u64> {
     let mut by_client: std::collections::BTreeMap<&str, Vec<i64>> = Default::default();
-    let mut requests = 0;
     for (w, groups) in windows {
-        for &(k, n) in groups {
+        for &(k, _) in groups {
             by_client.entry(k).or_default().push(*w);
-            requests += n;
         }
     }
-    let sessions = by_client
-        .values()
-        .map(|ws| 1 + ws.windows(2).filter(|p| p[1] - p[0] - 60 > gap).count() as u64)
-        .sum();
-    (sessions, requests)
+    by_client
+        .into_iter()
+        .map(|(k, ws)| {
+            let n = 1 + ws.windows(2).filter(|p| p[1] - p[0] - 60 > gap).count() as u64;
+            (k, n)
+        })
+        .collect()
 }
 
 #[test]
@@ -120,6 +129,15 @@ fn check_random(clients: usize, windows: i64, one_in: u64) -> Sessions {
     s.finish();
     let t = s.totals();
     assert_eq!(t.started, sessions);
+    let want = per_client_by_sorting(&all, gap);
+    let mut keys = GroupTable::default();
+    for n in &names {
+        keys.agg_mut(0, n).add_parts(200, 1, None);
+    }
+    let got = s.begun_for(&keys);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(got[i], want.get(n.as_str()).copied().unwrap_or(0), "{n}");
+    }
     assert_eq!(started, sessions);
     assert_eq!((t.ended, t.requests), (sessions, requests));
     s
