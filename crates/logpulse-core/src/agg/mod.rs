@@ -4,12 +4,14 @@
 //! distinct keys, not by lines) and merges associatively, so batches can be processed by any
 //! backend, in any order, and merged later.
 
+mod key_store;
 mod latency;
 mod line_groups;
 mod partial;
 mod table;
 mod tag_index;
 
+pub(crate) use key_store::KeyStore;
 pub use latency::LatencyHist;
 pub use line_groups::LineGroups;
 pub(crate) use line_groups::{place, prefetch};

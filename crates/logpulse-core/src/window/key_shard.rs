@@ -3,28 +3,17 @@
 //!
 //! Why not a [`GroupTable`]: merging a window's groups into tens of thousands of keys is a run
 //! of cache misses (the index bucket, then the entry, then its key), one group after the other:
-//! it was 19% of a CPU TSV run (perf, 2-core dev VM). The index is a [`TagIndex`]: the slot of
+//! it was 19% of a CPU TSV run (perf, 2-core dev VM). The keys are in a [`KeyStore`]: the slot of
 //! the group `AHEAD` places on is prefetched, and half-way there its entry, so the misses of
 //! several groups overlap.
 
-use crate::agg::{bytes_eq, group_hash, Agg, GroupTable, TagIndex, AHEAD};
-
-#[derive(Debug, Clone)]
-struct KeyEntry {
-    /// `group_hash(0, key)`.
-    hash: u64,
-    key_off: u32,
-    key_len: u32,
-    agg: Agg,
-}
+use crate::agg::{group_hash, Agg, GroupTable, KeyStore, AHEAD};
 
 /// A shard's keys in first-seen order, with their first-seen stamps (see `key_totals`).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Shard {
-    index: TagIndex,
-    entries: Vec<KeyEntry>,
-    arena: Vec<u8>,
-    /// Per entry: `table number << 32 | index in that table` of its first sighting.
+    keys: KeyStore<Agg>,
+    /// Per key: `table number << 32 | index in that table` of its first sighting.
     pub(super) first_seen: Vec<u64>,
 }
 
@@ -54,31 +43,26 @@ pub(super) fn shard_of(key: &[u8], of: usize) -> usize {
 impl Shard {
     /// Keys as (hash, key, aggregate), first seen first.
     pub(super) fn rows(&self) -> impl Iterator<Item = (u64, &[u8], &Agg)> + '_ {
-        self.entries.iter().map(move |e| {
-            let key = &self.arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
-            (e.hash, key, &e.agg)
-        })
+        self.keys.rows()
     }
 
     /// The shard as a table (window 0), keys in first-seen order.
     pub(super) fn to_table(&self) -> GroupTable {
         GroupTable::from_unique(
-            self.entries.len(),
-            self.arena.len(),
+            self.keys.len(),
+            self.keys.key_bytes(),
             self.rows().map(|(h, k, a)| (h, 0, k, a.clone())),
         )
     }
 
     /// [`Shard::to_table`] consuming the shard: aggregates are moved, not cloned.
     pub(super) fn into_table(self) -> GroupTable {
-        let Shard { entries, arena, .. } = self;
+        let n = self.keys.len();
+        let (arena, rows) = self.keys.into_parts();
         GroupTable::from_unique(
-            entries.len(),
+            n,
             arena.len(),
-            entries.into_iter().map(|e| {
-                let key = &arena[e.key_off as usize..(e.key_off + e.key_len) as usize];
-                (e.hash, 0, key, e.agg)
-            }),
+            rows.map(|(hash, key, agg)| (hash, 0, &arena[key], agg)),
         )
     }
 
@@ -91,50 +75,20 @@ impl Shard {
             .filter(|(_, (_, _, key, _))| of <= 1 || shard_of(key, of) == me)
             .map(|(i, (_, _, key, agg))| (i as u32, group_hash(0, key), key, agg))
             .collect();
-        self.index.reserve(
-            self.entries.len(),
-            mine.len(),
-            self.entries.iter().map(|e| e.hash),
-        );
-        let mask = self.index.mask();
+        let mask = self.keys.reserve(mine.len());
         for (j, &(i, hash, key, agg)) in mine.iter().enumerate() {
-            self.index.prefetch_ahead(
+            self.keys.prefetch_ahead(
                 mine.get(j + AHEAD).map(|g| g.1),
                 mine.get(j + AHEAD / 2).map(|g| g.1),
                 mask,
-                &self.entries,
             );
-            if self.merge(hash, key, agg, mask) {
+            let (total, new) = self.keys.entry(hash, key, mask, || agg.clone());
+            if new {
                 self.first_seen.push(n << 32 | u64::from(i));
+            } else {
+                total.merge(agg);
             }
         }
-    }
-
-    /// Adds one key's aggregate; true when the key is new. The index has room.
-    #[inline]
-    fn merge(&mut self, hash: u64, key: &[u8], agg: &Agg, mask: usize) -> bool {
-        let (entries, arena) = (&self.entries, &self.arena);
-        let (i, new) = self.index.find_or_insert(hash, mask, entries.len(), |i| {
-            let e = &entries[i];
-            e.hash == hash
-                && bytes_eq(
-                    &arena[e.key_off as usize..(e.key_off + e.key_len) as usize],
-                    key,
-                )
-        });
-        if new {
-            let key_off = self.arena.len() as u32;
-            self.arena.extend_from_slice(key);
-            self.entries.push(KeyEntry {
-                hash,
-                key_off,
-                key_len: key.len() as u32,
-                agg: agg.clone(),
-            });
-        } else {
-            self.entries[i].agg.merge(agg);
-        }
-        new
     }
 }
 
