@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::window::WindowsSnapshot;
 
-/// Format version of the checkpoint file.
-pub const VERSION: u32 = 1;
+/// Format version of the checkpoint file (2: the sessions' state holds each client's count of
+/// sessions begun, which a version-1 file lacks: resuming one would undercount them).
+pub const VERSION: u32 = 2;
 
 /// Where a source is: the next byte and line to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
-//! [`TagIndex`]: the linear-probing index of the long-lived key stores (the per-key totals'
-//! shards, the sessions tracker), over entries the owner keeps in a `Vec`.
+//! [`TagIndex`]: the linear-probing index of the long-lived key stores ([`super::KeyStore`],
+//! the sessions tracker's clients), over entries the owner keeps in a `Vec`.
 //!
 //! Why not hashbrown: merging a window's groups into tens of thousands of stored keys is a run
 //! of cache misses (the bucket, then the entry, then its key), and hashbrown does not say where

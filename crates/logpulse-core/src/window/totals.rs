@@ -43,9 +43,7 @@ impl RunTotals {
     pub fn sessions_of(&self, i: usize) -> Option<u64> {
         self.sessions_by_key.get(i).copied()
     }
-}
 
-impl RunTotals {
     /// Adds a partial's line accounting (its groups reach `by_key` through the windows).
     pub fn add_partial(&mut self, p: &Partial) {
         self.input_bytes += p.input_bytes;
