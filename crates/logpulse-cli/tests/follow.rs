@@ -127,3 +127,63 @@ fn unsafe_sigint(pid: u32) {
         .unwrap();
     assert!(status.success());
 }
+
+/// A followed file's run killed (`kill -9`) and started again with the same checkpoint goes
+/// on from the checkpointed position: lines read before the crash are not counted again, and
+/// SIGTERM (how services are stopped) ends the run with its results written.
+#[test]
+fn a_killed_follow_resumes_from_its_checkpoint_and_sigterm_writes_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let summary = dir.path().join("summary.json");
+    let status = dir.path().join("status.json");
+    let checkpoint = dir.path().join("run.ckpt");
+    let start = || {
+        Command::new(bin())
+            .args(["run", "--follow", "--format", "common", "--linger", "50ms"])
+            .args(["-q", "--progress", "never", "--checkpoint-interval", "0"])
+            .arg(&log)
+            .arg("--checkpoint")
+            .arg(&checkpoint)
+            .arg("--summary")
+            .arg(&summary)
+            .arg("--status")
+            .arg(&status)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    append(&log, 0..200);
+    let mut first = start();
+    wait_for_lines(&status, 200);
+    // The checkpoint of the last batch is written with (or before) its status.
+    std::thread::sleep(Duration::from_millis(300));
+    first.kill().unwrap();
+    let _ = first.wait();
+    assert!(!summary.exists(), "a killed run writes no summary");
+
+    append(&log, 200..300);
+    let second = start();
+    wait_for_lines(&status, 300);
+    let status = Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = second.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(
+        (s["lines"].as_u64(), s["parsed"].as_u64()),
+        (Some(300), Some(300))
+    );
+    let c = by_client(&s);
+    assert_eq!(c.values().map(|v| v.0).sum::<u64>(), 300);
+    assert_eq!(c.values().map(|v| v.2).sum::<u64>(), 30);
+}

@@ -263,7 +263,7 @@ impl Metrics {
         }
         self.last_top.clear();
         for &(key, g) in top {
-            let labels = vec![("key", key.to_string())];
+            let labels = vec![("key", label_value(key))];
             self.last_top
                 .get_or_create(&labels)
                 .set(gauge_i64(g.requests));
@@ -282,5 +282,32 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// `v` escaped as an OpenMetrics label value (`\\`, `\"`, `\n`): keys come from the logs, and
+/// prometheus-client (0.23) writes label values as given, so one path with a quote would make
+/// the whole scrape unparseable.
+fn label_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::label_value;
+
+    #[test]
+    fn label_values_from_logs_are_escaped() {
+        assert_eq!(label_value("/a\"b\\c\nd"), "/a\\\"b\\\\c\\nd");
+        assert_eq!(label_value("plain.host"), "plain.host");
     }
 }

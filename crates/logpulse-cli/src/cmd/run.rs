@@ -137,7 +137,9 @@ pub fn run(a: RunArgs) -> Result<()> {
                 linger,
                 ..Default::default()
             };
-            sources.push(Box::new(FollowSource::new(p.clone(), fc)));
+            sources.push(Box::new(
+                FollowSource::new(p.clone(), fc).resume_at(position(p)),
+            ));
         } else {
             total_bytes += std::fs::metadata(p)
                 .with_context(|| format!("reading {}", p.display()))?
@@ -246,7 +248,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
-        // Ctrl-C: stop reading, flush open windows and write the summary.
+        // Ctrl-C, SIGTERM or SIGHUP: stop reading, flush open windows and write the summary.
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing Ctrl-C handler")?;
     }

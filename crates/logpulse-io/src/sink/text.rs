@@ -77,12 +77,12 @@ impl Sink for TextSink {
             match a.kind {
                 AlertKind::Error { status } => writeln!(
                     self.out,
-                    "  ! error  {} status {status} x{}",
+                    "  ! error   {} status {status} x{}",
                     a.key, a.value
                 )?,
                 _ => writeln!(
                     self.out,
-                    "  ! {:<7}{} {:.1} > {}",
+                    "  ! {:<8}{} {:.1} > {}",
                     a.kind.name(),
                     a.key,
                     a.value,
