@@ -102,30 +102,36 @@ fn follows_appends_rename_rotation_and_truncation() {
     wait_for_lines(&status, 450);
 
     // Ctrl-C: stop, close windows, write the summary.
-    unsafe_sigint(child.id());
+    stop_with(child, "-INT");
+    assert_counted(&summary, 450);
+}
+
+/// Sends the run `signal` (as `kill` spells it) and waits for it to exit successfully.
+fn stop_with(child: std::process::Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    assert_eq!(s["lines"], 450);
-    assert_eq!(s["parsed"], 450);
-    let c = by_client(&s);
-    let total: u64 = c.values().map(|v| v.0).sum();
-    assert_eq!(total, 450);
-    let s5xx: u64 = c.values().map(|v| v.2).sum();
-    assert_eq!(s5xx, 45);
 }
 
-fn unsafe_sigint(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+/// The summary counts `n` lines of [`append`], each once: all parsed, every tenth a 503.
+fn assert_counted(summary: &std::path::Path, n: u64) {
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(summary).unwrap()).unwrap();
+    assert_eq!(
+        (s["lines"].as_u64(), s["parsed"].as_u64()),
+        (Some(n), Some(n))
+    );
+    let c = by_client(&s);
+    assert_eq!(c.values().map(|v| v.0).sum::<u64>(), n);
+    assert_eq!(c.values().map(|v| v.2).sum::<u64>(), n / 10);
 }
 
 /// A followed file's run killed (`kill -9`) and started again with the same checkpoint goes
@@ -166,24 +172,6 @@ fn a_killed_follow_resumes_from_its_checkpoint_and_sigterm_writes_results() {
     append(&log, 200..300);
     let second = start();
     wait_for_lines(&status, 300);
-    let status = Command::new("kill")
-        .args(["-TERM", &second.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = second.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    assert_eq!(
-        (s["lines"].as_u64(), s["parsed"].as_u64()),
-        (Some(300), Some(300))
-    );
-    let c = by_client(&s);
-    assert_eq!(c.values().map(|v| v.0).sum::<u64>(), 300);
-    assert_eq!(c.values().map(|v| v.2).sum::<u64>(), 30);
+    stop_with(second, "-TERM");
+    assert_counted(&summary, 300);
 }
