@@ -56,27 +56,7 @@ fn follows_appends_rename_rotation_and_truncation() {
     let summary = dir.path().join("summary.json");
     let status = dir.path().join("status.json");
     append(&log, 0..100);
-    let child = Command::new(bin())
-        .args([
-            "run",
-            "--follow",
-            "--format",
-            "common",
-            "--linger",
-            "50ms",
-            "-q",
-            "--progress",
-            "never",
-        ])
-        .arg(&log)
-        .arg("--summary")
-        .arg(&summary)
-        .arg("--status")
-        .arg(&status)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_follow(dir.path(), &[]);
     wait_for_lines(&status, 100);
 
     // Appended lines are picked up.
@@ -104,6 +84,24 @@ fn follows_appends_rename_rotation_and_truncation() {
     // Ctrl-C: stop, close windows, write the summary.
     stop_with(child, "-INT");
     assert_counted(&summary, 450);
+}
+
+/// Starts `logpulse run --follow` on `dir`/access.log, its summary and status files in `dir`,
+/// with `extra` arguments.
+fn spawn_follow(dir: &std::path::Path, extra: &[&std::ffi::OsStr]) -> std::process::Child {
+    Command::new(bin())
+        .args(["run", "--follow", "--format", "common", "--linger", "50ms"])
+        .args(["-q", "--progress", "never"])
+        .arg(dir.join("access.log"))
+        .arg("--summary")
+        .arg(dir.join("summary.json"))
+        .arg("--status")
+        .arg(dir.join("status.json"))
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 /// Sends the run `signal` (as `kill` spells it) and waits for it to exit successfully.
@@ -144,22 +142,13 @@ fn a_killed_follow_resumes_from_its_checkpoint_and_sigterm_writes_results() {
     let summary = dir.path().join("summary.json");
     let status = dir.path().join("status.json");
     let checkpoint = dir.path().join("run.ckpt");
-    let start = || {
-        Command::new(bin())
-            .args(["run", "--follow", "--format", "common", "--linger", "50ms"])
-            .args(["-q", "--progress", "never", "--checkpoint-interval", "0"])
-            .arg(&log)
-            .arg("--checkpoint")
-            .arg(&checkpoint)
-            .arg("--summary")
-            .arg(&summary)
-            .arg("--status")
-            .arg(&status)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
+    let extra = [
+        "--checkpoint-interval".as_ref(),
+        "0".as_ref(),
+        "--checkpoint".as_ref(),
+        checkpoint.as_os_str(),
+    ];
+    let start = || spawn_follow(dir.path(), &extra);
     append(&log, 0..200);
     let mut first = start();
     wait_for_lines(&status, 200);
